@@ -1,0 +1,305 @@
+//! The addresses of one VM and the A/AAAA records they give.
+
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use crate::name::Label;
+
+/// The usable addresses of one secondary interface, sorted and de-duplicated.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InterfaceAddresses {
+    name: Label,
+    ipv4: Box<[Ipv4Addr]>,
+    ipv6: Box<[Ipv6Addr]>,
+}
+
+impl InterfaceAddresses {
+    /// Keeps the addresses worth publishing: no loopback, unspecified, multicast or
+    /// link-local ones (they mean nothing outside the VM's link).
+    pub fn new(name: Label, addresses: impl IntoIterator<Item = IpAddr>) -> Self {
+        let mut ipv4 = Vec::new();
+        let mut ipv6 = Vec::new();
+        for address in addresses {
+            match address {
+                IpAddr::V4(a) if is_publishable_v4(a) => ipv4.push(a),
+                IpAddr::V6(a) if is_publishable_v6(a) => ipv6.push(a),
+                _ => {}
+            }
+        }
+        ipv4.sort_unstable();
+        ipv4.dedup();
+        ipv6.sort_unstable();
+        ipv6.dedup();
+        Self {
+            name,
+            ipv4: ipv4.into(),
+            ipv6: ipv6.into(),
+        }
+    }
+
+    pub fn name(&self) -> &Label {
+        &self.name
+    }
+
+    pub fn ipv4(&self) -> &[Ipv4Addr] {
+        &self.ipv4
+    }
+
+    pub fn ipv6(&self) -> &[Ipv6Addr] {
+        &self.ipv6
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ipv4.is_empty() && self.ipv6.is_empty()
+    }
+}
+
+fn is_publishable_v4(a: Ipv4Addr) -> bool {
+    !(a.is_loopback() || a.is_unspecified() || a.is_multicast() || a.is_link_local())
+}
+
+fn is_publishable_v6(a: Ipv6Addr) -> bool {
+    let link_local = (a.segments()[0] & 0xffc0) == 0xfe80;
+    !(a.is_loopback() || a.is_unspecified() || a.is_multicast() || link_local)
+}
+
+/// What the zone knows of one VM: its names and the addresses of its secondary
+/// interfaces. This is the whole per-VM state the product keeps.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VmAddresses {
+    namespace: Label,
+    name: Label,
+    /// Sorted by name, unique names, none empty.
+    interfaces: Box<[InterfaceAddresses]>,
+}
+
+impl VmAddresses {
+    /// Interfaces are sorted by name; those without usable addresses are dropped.
+    /// The caller guarantees unique interface names (the projection skips duplicates).
+    pub fn new(
+        namespace: Label,
+        name: Label,
+        interfaces: impl IntoIterator<Item = InterfaceAddresses>,
+    ) -> Self {
+        let mut interfaces: Vec<_> = interfaces.into_iter().filter(|i| !i.is_empty()).collect();
+        interfaces.sort_by(|a, b| a.name.cmp(&b.name));
+        interfaces.dedup_by(|a, b| a.name == b.name);
+        Self {
+            namespace,
+            name,
+            interfaces: interfaces.into(),
+        }
+    }
+
+    pub fn namespace(&self) -> &Label {
+        &self.namespace
+    }
+
+    pub fn name(&self) -> &Label {
+        &self.name
+    }
+
+    pub fn interfaces(&self) -> &[InterfaceAddresses] {
+        &self.interfaces
+    }
+
+    /// No record at all comes from this VM.
+    pub fn is_empty(&self) -> bool {
+        self.interfaces.is_empty()
+    }
+
+    /// The records of this VM in canonical DNS order: first `<vmi>.<namespace>`
+    /// (A of the first interface by name that has IPv4, AAAA of the first that
+    /// has IPv6), then `<interface>.<vmi>.<namespace>` for each interface.
+    pub fn records(&self) -> impl Iterator<Item = Record<'_>> {
+        let vm_owner = OwnerName {
+            interface: None,
+            vm: &self.name,
+            namespace: &self.namespace,
+        };
+        let vm_v4 = self.interfaces.iter().find(|i| !i.ipv4.is_empty());
+        let vm_v6 = self.interfaces.iter().find(|i| !i.ipv6.is_empty());
+        let vm_records = vm_v4
+            .into_iter()
+            .flat_map(|i| i.ipv4.iter().map(|a| RecordData::A(*a)))
+            .chain(
+                vm_v6
+                    .into_iter()
+                    .flat_map(|i| i.ipv6.iter().map(|a| RecordData::Aaaa(*a))),
+            )
+            .map(move |data| Record {
+                owner: vm_owner,
+                data,
+            });
+        let interface_records = self.interfaces.iter().flat_map(move |interface| {
+            let owner = OwnerName {
+                interface: Some(&interface.name),
+                ..vm_owner
+            };
+            interface
+                .ipv4
+                .iter()
+                .map(|a| RecordData::A(*a))
+                .chain(interface.ipv6.iter().map(|a| RecordData::Aaaa(*a)))
+                .map(move |data| Record { owner, data })
+        });
+        vm_records.chain(interface_records)
+    }
+}
+
+/// An owner name relative to the zone origin: `[<interface>.]<vmi>.<namespace>`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OwnerName<'a> {
+    pub interface: Option<&'a Label>,
+    pub vm: &'a Label,
+    pub namespace: &'a Label,
+}
+
+impl fmt::Display for OwnerName<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(interface) = self.interface {
+            write!(f, "{interface}.")?;
+        }
+        write!(f, "{}.{}", self.vm, self.namespace)
+    }
+}
+
+/// The data of an address record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum RecordData {
+    A(Ipv4Addr),
+    Aaaa(Ipv6Addr),
+}
+
+impl RecordData {
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            RecordData::A(_) => "A",
+            RecordData::Aaaa(_) => "AAAA",
+        }
+    }
+}
+
+impl From<IpAddr> for RecordData {
+    fn from(address: IpAddr) -> Self {
+        match address {
+            IpAddr::V4(a) => RecordData::A(a),
+            IpAddr::V6(a) => RecordData::Aaaa(a),
+        }
+    }
+}
+
+impl fmt::Display for RecordData {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RecordData::A(a) => write!(f, "A\t{a}"),
+            RecordData::Aaaa(a) => write!(f, "AAAA\t{a}"),
+        }
+    }
+}
+
+/// One address record of a VM.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Record<'a> {
+    pub owner: OwnerName<'a>,
+    pub data: RecordData,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn label(s: &str) -> Label {
+        Label::new(s).unwrap()
+    }
+
+    fn iface(name: &str, addresses: &[&str]) -> InterfaceAddresses {
+        InterfaceAddresses::new(label(name), addresses.iter().map(|a| a.parse().unwrap()))
+    }
+
+    fn lines(vm: &VmAddresses) -> Vec<String> {
+        vm.records()
+            .map(|r| format!("{} {}", r.owner, r.data))
+            .collect()
+    }
+
+    #[test]
+    fn drops_addresses_that_mean_nothing_outside_the_link() {
+        let i = iface(
+            "net1",
+            &[
+                "127.0.0.1",
+                "0.0.0.0",
+                "224.0.0.1",
+                "169.254.1.1",
+                "::1",
+                "::",
+                "ff02::1",
+                "fe80::1",
+                "febf::1",
+                "10.0.0.1",
+                "2001:db8::1",
+            ],
+        );
+        assert_eq!(i.ipv4(), ["10.0.0.1".parse::<Ipv4Addr>().unwrap()]);
+        assert_eq!(i.ipv6(), ["2001:db8::1".parse::<Ipv6Addr>().unwrap()]);
+        // fec0::/10 is not link-local and stays.
+        assert_eq!(iface("n", &["fec0::1"]).ipv6().len(), 1);
+    }
+
+    #[test]
+    fn addresses_are_sorted_and_unique() {
+        let i = iface("net1", &["10.0.0.9", "10.0.0.10", "10.0.0.9", "10.0.0.2"]);
+        let got: Vec<String> = i.ipv4().iter().map(|a| a.to_string()).collect();
+        assert_eq!(got, ["10.0.0.2", "10.0.0.9", "10.0.0.10"]);
+    }
+
+    #[test]
+    fn vm_name_takes_a_from_first_v4_interface_and_aaaa_from_first_v6_interface() {
+        let vm = VmAddresses::new(
+            label("default"),
+            label("web"),
+            [
+                iface("net3", &["10.3.0.1"]),
+                iface("net2", &["fd00::2"]),
+                iface("net1", &["fd00::1", "fd00::11"]),
+                iface("net0", &[]),
+            ],
+        );
+        assert_eq!(
+            lines(&vm),
+            [
+                "web.default A\t10.3.0.1",
+                "web.default AAAA\tfd00::1",
+                "web.default AAAA\tfd00::11",
+                "net1.web.default AAAA\tfd00::1",
+                "net1.web.default AAAA\tfd00::11",
+                "net2.web.default AAAA\tfd00::2",
+                "net3.web.default A\t10.3.0.1",
+            ]
+        );
+    }
+
+    #[test]
+    fn interface_order_does_not_matter() {
+        let a = VmAddresses::new(
+            label("ns"),
+            label("vm"),
+            [iface("b", &["10.0.0.2"]), iface("a", &["10.0.0.1"])],
+        );
+        let b = VmAddresses::new(
+            label("ns"),
+            label("vm"),
+            [iface("a", &["10.0.0.1"]), iface("b", &["10.0.0.2"])],
+        );
+        assert_eq!(a, b);
+        assert_eq!(lines(&a), lines(&b));
+    }
+
+    #[test]
+    fn a_vm_without_usable_addresses_has_no_records() {
+        let vm = VmAddresses::new(label("ns"), label("vm"), [iface("a", &["fe80::1"])]);
+        assert!(vm.is_empty());
+        assert_eq!(vm.records().count(), 0);
+    }
+}

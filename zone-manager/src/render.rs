@@ -1,0 +1,105 @@
+//! Rendering the zone as RFC 1035 master-file text: the only place names,
+//! records and serials become text.
+
+use std::fmt::Write as _;
+use std::net::IpAddr;
+
+use crate::name::{Mailbox, Origin};
+use crate::records::VmAddresses;
+use crate::serial::Serial;
+
+/// Everything about the zone that is not a VM: apex, SOA and name server.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ZoneSettings {
+    pub origin: Origin,
+    /// SOA RNAME: the responsible person's mailbox.
+    pub rname: Mailbox,
+    /// `$TTL`: the TTL of every record.
+    pub record_ttl: u32,
+    pub refresh: u32,
+    pub retry: u32,
+    pub expire: u32,
+    /// SOA MINIMUM, which RFC 2308 makes the negative-caching TTL: how long a
+    /// resolver remembers that a name does not exist yet.
+    pub negative_ttl: u32,
+    /// `NAME_SERVER_IP`: adds `@ NS ns.<origin>` and the `ns` glue record.
+    pub name_server: Option<IpAddr>,
+}
+
+impl ZoneSettings {
+    /// Defaults for VMs that come and go: 30 s record TTL and 10 s negative TTL, so
+    /// a new or moved VM resolves within seconds; refresh, retry and expire suit a
+    /// secondary that follows the zone closely.
+    pub const DEFAULT_RECORD_TTL: u32 = 30;
+    pub const DEFAULT_REFRESH: u32 = 300;
+    pub const DEFAULT_RETRY: u32 = 60;
+    pub const DEFAULT_EXPIRE: u32 = 1_209_600;
+    pub const DEFAULT_NEGATIVE_TTL: u32 = 10;
+
+    pub fn new(origin: Origin) -> Self {
+        Self {
+            rname: Mailbox::hostmaster(&origin),
+            origin,
+            record_ttl: Self::DEFAULT_RECORD_TTL,
+            refresh: Self::DEFAULT_REFRESH,
+            retry: Self::DEFAULT_RETRY,
+            expire: Self::DEFAULT_EXPIRE,
+            negative_ttl: Self::DEFAULT_NEGATIVE_TTL,
+            name_server: None,
+        }
+    }
+}
+
+/// The serial-dependent head of the file: comment, `$ORIGIN`, `$TTL` and SOA.
+pub fn render_header(settings: &ZoneSettings, serial: Serial, out: &mut String) {
+    let origin = &settings.origin;
+    // Writing to a String cannot fail.
+    let _ = write!(
+        out,
+        "; Written by status-monitor; every change gets a new serial. Do not edit.\n\
+         $ORIGIN {origin}\n\
+         $TTL {ttl}\n\
+         @\tIN\tSOA\tns.{origin} {rname} {serial} {refresh} {retry} {expire} {negative}\n",
+        ttl = settings.record_ttl,
+        rname = settings.rname,
+        refresh = settings.refresh,
+        retry = settings.retry,
+        expire = settings.expire,
+        negative = settings.negative_ttl,
+    );
+}
+
+/// Everything after the SOA: name server, glue, then the VMs' records in the order
+/// given (the caller iterates VMs by namespace then name, which with
+/// [`VmAddresses::records`] is canonical DNS order).
+pub fn render_body<'a>(
+    settings: &ZoneSettings,
+    vms: impl IntoIterator<Item = &'a VmAddresses>,
+    out: &mut String,
+) {
+    if let Some(address) = settings.name_server {
+        let rtype = if address.is_ipv4() { "A" } else { "AAAA" };
+        let _ = write!(
+            out,
+            "@\tIN\tNS\tns.{origin}\nns\tIN\t{rtype}\t{address}\n",
+            origin = settings.origin
+        );
+    }
+    for vm in vms {
+        for record in vm.records() {
+            let _ = writeln!(out, "{}\tIN\t{}", record.owner, record.data);
+        }
+    }
+}
+
+/// The whole zone file.
+pub fn render_zone<'a>(
+    settings: &ZoneSettings,
+    serial: Serial,
+    vms: impl IntoIterator<Item = &'a VmAddresses>,
+) -> String {
+    let mut out = String::new();
+    render_header(settings, serial, &mut out);
+    render_body(settings, vms, &mut out);
+    out
+}

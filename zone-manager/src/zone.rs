@@ -1,0 +1,257 @@
+//! The zone manager: the VMs' addresses in, one atomically written zone file out.
+
+use std::collections::BTreeMap;
+use std::hash::{BuildHasher, RandomState};
+use std::path::PathBuf;
+use std::time::SystemTime;
+
+use tracing::{info, warn};
+
+use crate::name::Label;
+use crate::records::{RecordData, VmAddresses};
+use crate::render::{ZoneSettings, render_body, render_header};
+use crate::serial::Serial;
+use crate::zone_file::{ZoneFile, ZoneFileError, read_serial};
+
+/// What [`ZoneManager::publish`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Published {
+    /// The records are what is already on disk: nothing written, serial kept.
+    Unchanged(Serial),
+    /// The file found at startup already holds exactly these records: adopted as is.
+    Adopted(Serial),
+    /// A new zone file with a new serial was renamed into place.
+    Written { serial: Serial, bytes: usize },
+}
+
+impl Published {
+    pub fn serial(self) -> Serial {
+        match self {
+            Published::Unchanged(s) | Published::Adopted(s) => s,
+            Published::Written { serial, .. } => serial,
+        }
+    }
+}
+
+/// Record counts by type, for metrics and logs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RecordCounts {
+    pub a: usize,
+    pub aaaa: usize,
+}
+
+/// What we know is on disk: compared by digest so that 100k VMs' worth of text
+/// is not kept twice in memory.
+#[derive(Clone, Copy, Debug)]
+struct OnDisk {
+    serial: Serial,
+    body_digest: u64,
+    file_digest: u64,
+}
+
+/// Keeps the records of every VM and publishes them as one zone file.
+pub struct ZoneManager {
+    settings: ZoneSettings,
+    file: ZoneFile,
+    /// namespace → VM name → addresses; iteration order is canonical DNS order.
+    vms: BTreeMap<Label, BTreeMap<Label, VmAddresses>>,
+    /// The last serial seen or written, so that the next one is greater.
+    last_serial: Option<Serial>,
+    on_disk: Option<OnDisk>,
+    /// The zone file found at startup, until the first publish compares with it.
+    found_at_startup: Option<String>,
+    /// Keyed hashing: tenants cannot craft two zones with the same digest.
+    hasher: RandomState,
+}
+
+impl ZoneManager {
+    /// Prepares `<zones_dir>/db.<origin>`: creates the directory, removes
+    /// temporary files a crash left behind and reads back the previous serial.
+    /// A previous file that cannot be read as a zone is reported and replaced on
+    /// the first publish; the serial then restarts from the clock.
+    pub fn open(
+        settings: ZoneSettings,
+        zones_dir: impl Into<PathBuf>,
+    ) -> Result<Self, ZoneFileError> {
+        let file = ZoneFile::new(zones_dir, &settings.origin);
+        std::fs::create_dir_all(file.dir()).map_err(|source| ZoneFileError::Write {
+            path: file.dir().to_path_buf(),
+            source,
+        })?;
+        match file.remove_stale_temporaries() {
+            Ok(0) => {}
+            Ok(n) => {
+                info!(dir = %file.dir().display(), removed = n, "removed temporary files left by a crash")
+            }
+            Err(e) => {
+                warn!(dir = %file.dir().display(), error = %e, "cannot remove stale temporary files")
+            }
+        }
+        let found_at_startup = file.read()?;
+        let last_serial = found_at_startup.as_deref().and_then(|content| {
+            match read_serial(content, &settings.origin) {
+                Ok(serial) => {
+                    info!(path = %file.path().display(), %serial, "found previous zone file");
+                    Some(serial)
+                }
+                Err(e) => {
+                    warn!(path = %file.path().display(), error = %e,
+                        "previous zone file is unusable; it will be replaced and the serial restarts from the clock");
+                    None
+                }
+            }
+        });
+        Ok(Self {
+            settings,
+            file,
+            vms: BTreeMap::new(),
+            last_serial,
+            on_disk: None,
+            found_at_startup,
+            hasher: RandomState::new(),
+        })
+    }
+
+    pub fn settings(&self) -> &ZoneSettings {
+        &self.settings
+    }
+
+    pub fn zone_file(&self) -> &ZoneFile {
+        &self.file
+    }
+
+    /// Adds or replaces a VM; a VM without records is removed.
+    /// Returns whether anything changed.
+    pub fn upsert(&mut self, vm: VmAddresses) -> bool {
+        if vm.is_empty() {
+            return self.remove(vm.namespace().as_str(), vm.name().as_str());
+        }
+        let by_name = self.vms.entry(vm.namespace().clone()).or_default();
+        match by_name.get(vm.name().as_str()) {
+            Some(existing) if *existing == vm => false,
+            _ => {
+                by_name.insert(vm.name().clone(), vm);
+                true
+            }
+        }
+    }
+
+    /// Removes a VM; returns whether it was there.
+    pub fn remove(&mut self, namespace: &str, name: &str) -> bool {
+        let Some(by_name) = self.vms.get_mut(namespace) else {
+            return false;
+        };
+        let removed = by_name.remove(name).is_some();
+        if by_name.is_empty() {
+            self.vms.remove(namespace);
+        }
+        removed
+    }
+
+    /// Replaces every VM at once (a relist or a rescan); returns whether anything changed.
+    pub fn replace_all(&mut self, vms: impl IntoIterator<Item = VmAddresses>) -> bool {
+        let mut next: BTreeMap<Label, BTreeMap<Label, VmAddresses>> = BTreeMap::new();
+        for vm in vms.into_iter().filter(|vm| !vm.is_empty()) {
+            next.entry(vm.namespace().clone())
+                .or_default()
+                .insert(vm.name().clone(), vm);
+        }
+        let changed = next != self.vms;
+        self.vms = next;
+        changed
+    }
+
+    /// VMs in canonical order (namespace, then name).
+    pub fn vms(&self) -> impl Iterator<Item = &VmAddresses> {
+        self.vms.values().flat_map(BTreeMap::values)
+    }
+
+    pub fn vm_count(&self) -> usize {
+        self.vms.values().map(BTreeMap::len).sum()
+    }
+
+    pub fn record_counts(&self) -> RecordCounts {
+        let mut counts = RecordCounts::default();
+        for record in self.vms().flat_map(VmAddresses::records) {
+            match record.data {
+                RecordData::A(_) => counts.a += 1,
+                RecordData::Aaaa(_) => counts.aaaa += 1,
+            }
+        }
+        counts
+    }
+
+    /// The serial of the zone on disk, once known.
+    pub fn serial(&self) -> Option<Serial> {
+        self.on_disk.map(|d| d.serial).or(self.last_serial)
+    }
+
+    /// Writes the zone if its records differ from what is on disk, with a serial
+    /// greater than every serial before it. On error nothing changes on disk or
+    /// here, so calling it again retries.
+    pub fn publish(&mut self, now: SystemTime) -> Result<Published, ZoneFileError> {
+        let mut body = String::new();
+        render_body(&self.settings, self.vms(), &mut body);
+        let body_digest = self.hasher.hash_one(&body);
+        if let Some(on_disk) = self.on_disk
+            && on_disk.body_digest == body_digest
+        {
+            return Ok(Published::Unchanged(on_disk.serial));
+        }
+        if let Some(serial) = self.adopt_startup_file(&body, body_digest) {
+            return Ok(Published::Adopted(serial));
+        }
+
+        let serial = Serial::next(self.last_serial, now);
+        let mut content = String::with_capacity(body.len() + 256);
+        render_header(&self.settings, serial, &mut content);
+        content.push_str(&body);
+        self.file.write_atomic(&content)?;
+        self.last_serial = Some(serial);
+        self.on_disk = Some(OnDisk {
+            serial,
+            body_digest,
+            file_digest: self.hasher.hash_one(&content),
+        });
+        Ok(Published::Written {
+            serial,
+            bytes: content.len(),
+        })
+    }
+
+    /// A restart with the same records keeps the file and its serial: no reload,
+    /// no zone transfer, nothing for anyone to notice.
+    fn adopt_startup_file(&mut self, body: &str, body_digest: u64) -> Option<Serial> {
+        let found = self.found_at_startup.take()?;
+        let serial = self.last_serial?;
+        let mut expected = String::with_capacity(body.len() + 256);
+        render_header(&self.settings, serial, &mut expected);
+        expected.push_str(body);
+        if expected != found {
+            return None;
+        }
+        self.on_disk = Some(OnDisk {
+            serial,
+            body_digest,
+            file_digest: self.hasher.hash_one(&found),
+        });
+        Some(serial)
+    }
+
+    /// Whether the zone file on disk is still the one we last wrote. Someone may
+    /// have removed or replaced it; then [`Self::forget_on_disk`] and publish again.
+    pub fn on_disk_is_current(&self) -> Result<bool, ZoneFileError> {
+        let Some(on_disk) = self.on_disk else {
+            return Ok(false);
+        };
+        Ok(self
+            .file
+            .read()?
+            .is_some_and(|content| self.hasher.hash_one(&content) == on_disk.file_digest))
+    }
+
+    /// Makes the next publish write the zone again, with a new serial.
+    pub fn forget_on_disk(&mut self) {
+        self.on_disk = None;
+    }
+}
