@@ -1,0 +1,146 @@
+//! The offline source: VMIs read from manifest files, kept per file so that a
+//! file that stops parsing keeps its last good content.
+
+use std::collections::hash_map::DefaultHasher;
+use std::collections::{BTreeMap, BTreeSet, btree_map::Entry};
+use std::hash::{Hash, Hasher};
+use std::path::{Path, PathBuf};
+
+use tracing::{info, warn};
+use zone_manager::{Origin, VmAddresses};
+
+use crate::manifests::{ManifestError, decode_vmi, manifest_files, vmi_objects};
+use crate::projection::project;
+use crate::vmi::VmiRef;
+
+/// What one file contributed the last time it parsed.
+struct ParsedFile {
+    digest: u64,
+    vms: Vec<(VmiRef, VmAddresses)>,
+}
+
+/// VMIs found in a set of files and directories.
+pub struct ManifestCatalog {
+    origin: Origin,
+    files: BTreeMap<PathBuf, ParsedFile>,
+}
+
+impl ManifestCatalog {
+    pub fn new(origin: Origin) -> Self {
+        Self {
+            origin,
+            files: BTreeMap::new(),
+        }
+    }
+
+    /// Reads `roots` again; re-parses only files whose content changed. A file
+    /// that cannot be read or parsed is reported and keeps its last good content;
+    /// a file that is gone takes its VMIs with it; a root that is gone keeps what
+    /// it had (an unmounted volume must not empty the zone).
+    /// Returns whether the set of VMs may have changed.
+    pub fn scan(&mut self, roots: &[PathBuf]) -> bool {
+        let mut seen = BTreeSet::new();
+        let mut changed = false;
+        for root in roots {
+            match manifest_files(root) {
+                Ok(files) => seen.extend(files),
+                Err(e) => {
+                    warn!(error = %e, "cannot list manifests; keeping what was read before");
+                    seen.extend(self.files.keys().filter(|p| p.starts_with(root)).cloned());
+                }
+            }
+        }
+        let before = self.files.len();
+        self.files.retain(|path, _| seen.contains(path));
+        changed |= self.files.len() != before;
+        for path in seen {
+            changed |= self.refresh_file(&path);
+        }
+        changed
+    }
+
+    fn refresh_file(&mut self, path: &Path) -> bool {
+        let text = match std::fs::read(path) {
+            Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+            Err(source) => {
+                let e = ManifestError::Read {
+                    path: path.to_path_buf(),
+                    source,
+                };
+                warn!(error = %e, "keeping the last good content of this file");
+                return false;
+            }
+        };
+        let mut hasher = DefaultHasher::new();
+        text.hash(&mut hasher);
+        let digest = hasher.finish();
+        if self.files.get(path).is_some_and(|f| f.digest == digest) {
+            return false;
+        }
+        match vmi_objects(path, &text) {
+            Ok(objects) => {
+                let vms = objects
+                    .into_iter()
+                    .filter_map(|object| self.project_object(path, object))
+                    .collect();
+                self.files
+                    .insert(path.to_path_buf(), ParsedFile { digest, vms });
+                true
+            }
+            Err(e) => {
+                let kept = self.files.get(path).map_or(0, |f| f.vms.len());
+                warn!(error = %e, kept_vmis = kept, "keeping the last good content of this file");
+                false
+            }
+        }
+    }
+
+    fn project_object(
+        &self,
+        path: &Path,
+        object: serde_json::Value,
+    ) -> Option<(VmiRef, VmAddresses)> {
+        let vmi = match decode_vmi(object) {
+            Ok(vmi) => vmi,
+            Err(e) => {
+                warn!(file = %path.display(), vmi = %e.vmi, reason = %e.message, "skipping malformed VMI");
+                return None;
+            }
+        };
+        let vmi_ref = VmiRef::of(&vmi);
+        match project(&vmi, &self.origin) {
+            Ok(projection) => {
+                for skip in &projection.skipped {
+                    warn!(file = %path.display(), vmi = %vmi_ref, "{skip}");
+                }
+                Some((vmi_ref, projection.vm))
+            }
+            Err(reason) => {
+                warn!(file = %path.display(), vmi = %vmi_ref, %reason, "skipping VMI");
+                None
+            }
+        }
+    }
+
+    /// Every VM, once: where two files hold the same VMI, the first file in path
+    /// order wins, whatever order they were read in.
+    pub fn vms(&self) -> Vec<VmAddresses> {
+        let mut unique: BTreeMap<&VmiRef, (&Path, &VmAddresses)> = BTreeMap::new();
+        for (path, file) in &self.files {
+            for (vmi, vm) in &file.vms {
+                match unique.entry(vmi) {
+                    Entry::Vacant(slot) => {
+                        slot.insert((path, vm));
+                    }
+                    Entry::Occupied(first) => info!(
+                        vmi = %vmi,
+                        used = %first.get().0.display(),
+                        ignored = %path.display(),
+                        "VMI defined in two files; the first one is used"
+                    ),
+                }
+            }
+        }
+        unique.into_values().map(|(_, vm)| vm.clone()).collect()
+    }
+}

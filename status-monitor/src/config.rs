@@ -1,0 +1,208 @@
+//! Configuration from environment variables (read with envy). A bad value stops
+//! startup with a message naming the variable.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+use serde::Deserialize;
+use zone_manager::{Mailbox, Origin, ZoneSettings};
+
+/// RFC 2181: TTLs and SOA timers are at most 2^31 - 1 seconds.
+const MAX_SECONDS: u32 = i32::MAX as u32;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// envy's own message names the variable and the value.
+    #[error("invalid configuration: {0}")]
+    Env(#[from] envy::Error),
+    #[error("invalid configuration: {variable}={value:?}: {reason}")]
+    Invalid {
+        variable: &'static str,
+        value: String,
+        reason: String,
+    },
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+/// The environment as envy reads it; every field is one variable.
+#[derive(Debug, Deserialize)]
+struct Environment {
+    #[serde(default)]
+    domain: String,
+    #[serde(default)]
+    name_server_ip: String,
+    #[serde(default = "default_zones_dir")]
+    zones_dir: PathBuf,
+    #[serde(default)]
+    soa_rname: String,
+    record_ttl: Option<u32>,
+    soa_refresh: Option<u32>,
+    soa_retry: Option<u32>,
+    soa_expire: Option<u32>,
+    soa_negative_ttl: Option<u32>,
+    #[serde(default)]
+    log_format: String,
+}
+
+fn default_zones_dir() -> PathBuf {
+    PathBuf::from("/zones")
+}
+
+/// Validated configuration.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Config {
+    pub zone: ZoneSettings,
+    pub zones_dir: PathBuf,
+    pub log_format: LogFormat,
+}
+
+impl Config {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_vars(std::env::vars())
+    }
+
+    pub fn from_vars(
+        vars: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        let env: Environment = envy::from_iter(vars)?;
+        let origin =
+            Origin::for_domain(&env.domain).map_err(|e| invalid("DOMAIN", &env.domain, e))?;
+        let mut zone = ZoneSettings::new(origin);
+        if !env.soa_rname.trim().is_empty() {
+            zone.rname = Mailbox::parse(&env.soa_rname)
+                .map_err(|e| invalid("SOA_RNAME", &env.soa_rname, e))?;
+        }
+        let name_server_ip = env.name_server_ip.trim();
+        if !name_server_ip.is_empty() {
+            let address: IpAddr = name_server_ip.parse().map_err(|_| {
+                invalid(
+                    "NAME_SERVER_IP",
+                    name_server_ip,
+                    "not an IPv4 or IPv6 address",
+                )
+            })?;
+            zone.name_server = Some(address);
+        }
+        let timers = [
+            ("RECORD_TTL", env.record_ttl, &mut zone.record_ttl),
+            ("SOA_REFRESH", env.soa_refresh, &mut zone.refresh),
+            ("SOA_RETRY", env.soa_retry, &mut zone.retry),
+            ("SOA_EXPIRE", env.soa_expire, &mut zone.expire),
+            (
+                "SOA_NEGATIVE_TTL",
+                env.soa_negative_ttl,
+                &mut zone.negative_ttl,
+            ),
+        ];
+        for (variable, value, field) in timers {
+            if let Some(value) = value {
+                if value > MAX_SECONDS {
+                    return Err(invalid(
+                        variable,
+                        &value.to_string(),
+                        "at most 2147483647 seconds",
+                    ));
+                }
+                *field = value;
+            }
+        }
+        let log_format = match env.log_format.trim() {
+            "" | "text" => LogFormat::Text,
+            "json" => LogFormat::Json,
+            other => return Err(invalid("LOG_FORMAT", other, "expected text or json")),
+        };
+        Ok(Self {
+            zone,
+            zones_dir: env.zones_dir,
+            log_format,
+        })
+    }
+}
+
+fn invalid(variable: &'static str, value: &str, reason: impl ToString) -> ConfigError {
+    ConfigError::Invalid {
+        variable,
+        value: value.to_owned(),
+        reason: reason.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        Config::from_vars(vars.iter().map(|(k, v)| (k.to_string(), v.to_string())))
+    }
+
+    fn error(vars: &[(&str, &str)]) -> String {
+        config(vars).expect_err("should be rejected").to_string()
+    }
+
+    #[test]
+    fn defaults() {
+        let c = config(&[]).unwrap();
+        assert_eq!(c.zone.origin.to_string(), "vm.");
+        assert_eq!(c.zones_dir, PathBuf::from("/zones"));
+        assert_eq!(c.zone.record_ttl, 30);
+        assert_eq!(c.zone.negative_ttl, 10);
+        assert_eq!(c.zone.name_server, None);
+        assert_eq!(c.zone.rname.to_string(), "hostmaster.vm.");
+        assert_eq!(c.log_format, LogFormat::Text);
+    }
+
+    #[test]
+    fn reads_every_variable() {
+        let c = config(&[
+            ("DOMAIN", "example.com."),
+            ("NAME_SERVER_IP", "2001:db8::53"),
+            ("ZONES_DIR", "/tmp/z"),
+            ("SOA_RNAME", "dns@example.com"),
+            ("RECORD_TTL", "60"),
+            ("SOA_REFRESH", "1"),
+            ("SOA_RETRY", "2"),
+            ("SOA_EXPIRE", "3"),
+            ("SOA_NEGATIVE_TTL", "4"),
+            ("LOG_FORMAT", "json"),
+        ])
+        .unwrap();
+        assert_eq!(c.zone.origin.to_string(), "vm.example.com.");
+        assert_eq!(c.zone.name_server, Some("2001:db8::53".parse().unwrap()));
+        assert_eq!(c.zones_dir, PathBuf::from("/tmp/z"));
+        assert_eq!(c.zone.rname.to_string(), "dns.example.com.");
+        let timers = (
+            c.zone.record_ttl,
+            c.zone.refresh,
+            c.zone.retry,
+            c.zone.expire,
+            c.zone.negative_ttl,
+        );
+        assert_eq!(timers, (60, 1, 2, 3, 4));
+        assert_eq!(c.log_format, LogFormat::Json);
+    }
+
+    #[test]
+    fn empty_name_server_ip_from_a_config_map_means_none() {
+        assert_eq!(
+            config(&[("NAME_SERVER_IP", "")]).unwrap().zone.name_server,
+            None
+        );
+    }
+
+    #[test]
+    fn bad_values_name_their_variable() {
+        assert!(error(&[("DOMAIN", "bad domain")]).contains("DOMAIN=\"bad domain\""));
+        assert!(error(&[("DOMAIN", "a_b.com")]).contains("DOMAIN"));
+        assert!(error(&[("NAME_SERVER_IP", "10.0.0.300")]).contains("NAME_SERVER_IP"));
+        assert!(error(&[("SOA_RNAME", "not an address")]).contains("SOA_RNAME"));
+        assert!(error(&[("RECORD_TTL", "soon")]).contains("RECORD_TTL"));
+        assert!(error(&[("SOA_EXPIRE", "4294967295")]).contains("SOA_EXPIRE"));
+        assert!(error(&[("LOG_FORMAT", "xml")]).contains("LOG_FORMAT"));
+    }
+}

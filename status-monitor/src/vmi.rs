@@ -1,0 +1,134 @@
+//! The few fields of a KubeVirt `VirtualMachineInstance` (`kubevirt.io/v1`) that
+//! the zone needs. There is no KubeVirt types crate; unknown fields are ignored,
+//! and every field we read tolerates `null` or absence.
+
+use std::fmt;
+
+use kube::CustomResource;
+use serde::{Deserialize, Serialize};
+
+#[derive(CustomResource, Deserialize, Serialize, Clone, Debug, Default, PartialEq)]
+#[kube(
+    group = "kubevirt.io",
+    version = "v1",
+    kind = "VirtualMachineInstance",
+    plural = "virtualmachineinstances",
+    shortname = "vmi",
+    namespaced,
+    status = "VirtualMachineInstanceStatus",
+    schema = "disabled"
+)]
+pub struct VirtualMachineInstanceSpec {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub networks: Option<Vec<Network>>,
+}
+
+/// `spec.networks[]`: which network each interface is attached to.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq)]
+pub struct Network {
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Present (`pod: {}`) for the pod network.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pod: Option<PodNetwork>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub multus: Option<MultusNetwork>,
+}
+
+impl Network {
+    /// The default network is the pod network or a Multus network marked default,
+    /// as in KubeSecondaryDNS; it is reachable through the cluster's own DNS.
+    pub fn is_default(&self) -> bool {
+        self.pod.is_some()
+            || self
+                .multus
+                .as_ref()
+                .is_some_and(|m| m.default == Some(true))
+    }
+}
+
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq)]
+pub struct PodNetwork {}
+
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct MultusNetwork {
+    #[serde(default)]
+    pub network_name: Option<String>,
+    #[serde(default)]
+    pub default: Option<bool>,
+}
+
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq)]
+pub struct VirtualMachineInstanceStatus {
+    #[serde(default)]
+    pub interfaces: Option<Vec<InterfaceStatus>>,
+}
+
+/// `status.interfaces[]`, as KubeVirt reports it from the domain, the guest agent
+/// and Multus.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct InterfaceStatus {
+    /// The network name from `spec.networks[]`; empty for interfaces only the
+    /// guest agent knows.
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub ip_address: Option<String>,
+    #[serde(default)]
+    pub ip_addresses: Option<Vec<String>>,
+    /// Who reported it: `domain`, `guest-agent`, `multus-status`, comma-separated.
+    #[serde(default)]
+    pub info_source: Option<String>,
+    /// The interface name inside the guest.
+    #[serde(default)]
+    pub interface_name: Option<String>,
+    #[serde(default)]
+    pub mac: Option<String>,
+}
+
+/// `namespace/name` of a VMI, for logs and warnings; holds the raw strings even
+/// when they are not valid DNS labels.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct VmiRef {
+    pub namespace: String,
+    pub name: String,
+}
+
+impl VmiRef {
+    /// Where a namespace is missing (a hand-written manifest), Kubernetes would
+    /// use `default`; so do we.
+    pub fn new(namespace: Option<&str>, name: Option<&str>) -> Self {
+        Self {
+            namespace: namespace.unwrap_or("default").to_owned(),
+            name: name.unwrap_or_default().to_owned(),
+        }
+    }
+
+    pub fn of(vmi: &VirtualMachineInstance) -> Self {
+        Self::new(
+            vmi.metadata.namespace.as_deref(),
+            vmi.metadata.name.as_deref(),
+        )
+    }
+
+    /// Best effort from raw JSON, for objects that do not decode as a VMI.
+    pub fn of_json(value: &serde_json::Value) -> Self {
+        let meta = value.get("metadata");
+        let field = |f: &str| meta.and_then(|m| m.get(f)).and_then(|v| v.as_str());
+        Self::new(field("namespace"), field("name"))
+    }
+}
+
+impl fmt::Display for VmiRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Debug-escape so that a name with newlines cannot forge log lines.
+        write!(
+            f,
+            "{}/{}",
+            self.namespace.escape_debug(),
+            self.name.escape_debug()
+        )
+    }
+}
