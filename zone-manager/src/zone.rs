@@ -87,7 +87,10 @@ impl ZoneManager {
                 warn!(dir = %file.dir().display(), error = %e, "cannot remove stale temporary files")
             }
         }
-        let found_at_startup = file.read()?;
+        let found_at_startup = file.read().unwrap_or_else(|e| {
+            warn!(error = %e, "previous zone file is unreadable; it will be replaced");
+            None
+        });
         let last_serial = found_at_startup.as_deref().and_then(|content| {
             match read_serial(content, &settings.origin) {
                 Ok(serial) => {
