@@ -5,6 +5,7 @@
 //! (all VMs, canonical order) → [`render_zone`] (text) → [`ZoneFile`] (atomic write).
 
 pub mod name;
+pub mod parsed;
 pub mod records;
 pub mod render;
 pub mod serial;

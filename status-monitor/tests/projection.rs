@@ -1,0 +1,414 @@
+//! From a VMI to records: each numbered rule of the foundation issue.
+
+use serde_json::json;
+use status_monitor::manifests::decode_vmi;
+use status_monitor::projection::{InterfaceSkip, MAX_INTERFACES, Projection, VmiSkip, project};
+use status_monitor::vmi::VirtualMachineInstance;
+use zone_manager::{NameError, Origin};
+
+/// A VMI named `name` in `namespace` with the given `spec.networks` and
+/// `status.interfaces`, as the API server would send it.
+fn vmi(
+    namespace: &str,
+    name: &str,
+    networks: serde_json::Value,
+    interfaces: serde_json::Value,
+) -> VirtualMachineInstance {
+    decode_vmi(json!({
+        "apiVersion": "kubevirt.io/v1",
+        "kind": "VirtualMachineInstance",
+        "metadata": {"name": name, "namespace": namespace, "uid": "u1", "resourceVersion": "1"},
+        "spec": {"domain": {"devices": {}}, "networks": networks},
+        "status": {"phase": "Running", "interfaces": interfaces, "conditions": []}
+    }))
+    .expect("fixture decodes")
+}
+
+fn origin() -> Origin {
+    Origin::for_domain("example.com").unwrap()
+}
+
+fn records(p: &Projection) -> Vec<String> {
+    p.vm.records()
+        .map(|r| format!("{} {}", r.owner, r.data))
+        .collect()
+}
+
+fn pod_and(secondary: &str) -> serde_json::Value {
+    json!([{"name": "default", "pod": {}}, {"name": secondary, "multus": {"networkName": "br"}}])
+}
+
+// Rule 1: secondary interfaces.
+
+#[test]
+fn pod_network_interface_gets_no_record() {
+    let p = project(
+        &vmi(
+            "ns",
+            "vm1",
+            pod_and("red"),
+            json!([
+                {"name": "default", "ipAddress": "10.244.0.5", "ipAddresses": ["10.244.0.5"]},
+                {"name": "red", "ipAddress": "10.10.0.5", "ipAddresses": ["10.10.0.5"]}
+            ]),
+        ),
+        &origin(),
+    )
+    .unwrap();
+    assert_eq!(
+        records(&p),
+        ["vm1.ns A\t10.10.0.5", "red.vm1.ns A\t10.10.0.5"]
+    );
+}
+
+#[test]
+fn multus_default_network_interface_gets_no_record() {
+    let networks = json!([
+        {"name": "primary", "multus": {"networkName": "ovn", "default": true}},
+        {"name": "red", "multus": {"networkName": "br", "default": false}}
+    ]);
+    let p = project(
+        &vmi(
+            "ns",
+            "vm1",
+            networks,
+            json!([
+                {"name": "primary", "ipAddress": "10.1.0.5"},
+                {"name": "red", "ipAddress": "10.2.0.5"}
+            ]),
+        ),
+        &origin(),
+    )
+    .unwrap();
+    assert_eq!(
+        records(&p),
+        ["vm1.ns A\t10.2.0.5", "red.vm1.ns A\t10.2.0.5"]
+    );
+}
+
+#[test]
+fn unnamed_guest_agent_interfaces_get_no_record() {
+    let p = project(
+        &vmi("ns", "vm1", pod_and("red"), json!([
+            {"interfaceName": "docker0", "infoSource": "guest-agent", "ipAddress": "172.17.0.1"},
+            {"name": "", "ipAddress": "172.18.0.1"},
+            {"name": null, "ipAddress": "172.19.0.1"}
+        ])),
+        &origin(),
+    )
+    .unwrap();
+    assert!(p.vm.is_empty());
+    assert!(p.skipped.is_empty(), "not worth a warning: {:?}", p.skipped);
+}
+
+#[test]
+fn vmi_without_status_or_networks_has_no_records() {
+    let bare = decode_vmi(json!({
+        "apiVersion": "kubevirt.io/v1", "kind": "VirtualMachineInstance",
+        "metadata": {"name": "new", "namespace": "ns"}, "spec": {}
+    }))
+    .unwrap();
+    assert!(project(&bare, &origin()).unwrap().vm.is_empty());
+}
+
+// Rule 2: addresses.
+
+#[test]
+fn ip_addresses_win_over_ip_address_which_is_the_fallback() {
+    let p = project(
+        &vmi(
+            "ns",
+            "vm1",
+            pod_and("red"),
+            json!([
+                {"name": "red", "ipAddress": "10.0.0.1", "ipAddresses": ["10.0.0.2", "fd00::2"]}
+            ]),
+        ),
+        &origin(),
+    )
+    .unwrap();
+    assert_eq!(
+        p.vm.interfaces()[0].ipv4(),
+        ["10.0.0.2".parse::<std::net::Ipv4Addr>().unwrap()]
+    );
+
+    for empty in [json!([]), json!(null)] {
+        let p = project(
+            &vmi(
+                "ns",
+                "vm1",
+                pod_and("red"),
+                json!([{"name": "red", "ipAddress": "10.0.0.1", "ipAddresses": empty}]),
+            ),
+            &origin(),
+        )
+        .unwrap();
+        assert_eq!(
+            records(&p),
+            ["vm1.ns A\t10.0.0.1", "red.vm1.ns A\t10.0.0.1"]
+        );
+    }
+}
+
+#[test]
+fn unusable_addresses_are_dropped_and_unparsable_ones_reported() {
+    let p = project(
+        &vmi(
+            "ns",
+            "vm1",
+            pod_and("red"),
+            json!([{"name": "red", "ipAddresses": [
+                "10.0.0.1", "10.0.0.1", "127.0.0.1", "0.0.0.0", "239.1.1.1", "169.254.3.3",
+                "::1", "::", "ff05::1", "fe80::1", "fd00::1", "10.0.0.0/24", "fe80::1%eth0", "bogus"
+            ]}]),
+        ),
+        &origin(),
+    )
+    .unwrap();
+    assert_eq!(
+        records(&p),
+        [
+            "vm1.ns A\t10.0.0.1",
+            "vm1.ns AAAA\tfd00::1",
+            "red.vm1.ns A\t10.0.0.1",
+            "red.vm1.ns AAAA\tfd00::1",
+        ]
+    );
+    let reported: Vec<&str> = p
+        .skipped
+        .iter()
+        .map(|s| match s {
+            InterfaceSkip::UnparsableAddress { address, .. } => address.as_str(),
+            other => panic!("unexpected {other}"),
+        })
+        .collect();
+    assert_eq!(reported, ["10.0.0.0/24", "fe80::1%eth0", "bogus"]);
+}
+
+#[test]
+fn ipv6_only_vms_are_published() {
+    let p = project(
+        &vmi(
+            "ns",
+            "v6",
+            pod_and("net"),
+            json!([{"name": "net", "ipAddresses": ["fd00::9"]}]),
+        ),
+        &origin(),
+    )
+    .unwrap();
+    assert_eq!(
+        records(&p),
+        ["v6.ns AAAA\tfd00::9", "net.v6.ns AAAA\tfd00::9"]
+    );
+}
+
+// Rule 3: owner names.
+
+#[test]
+fn vm_name_carries_first_ipv4_and_first_ipv6_interface_by_name() {
+    let networks = json!([
+        {"name": "c", "multus": {"networkName": "c"}},
+        {"name": "b", "multus": {"networkName": "b"}},
+        {"name": "a", "multus": {"networkName": "a"}}
+    ]);
+    let interfaces = json!([
+        {"name": "c", "ipAddresses": ["10.0.0.3", "fd00::3"]},
+        {"name": "b", "ipAddresses": ["fd00::2"]},
+        {"name": "a", "ipAddresses": ["10.0.0.1"]}
+    ]);
+    let p = project(
+        &vmi("ns", "vm", networks.clone(), interfaces.clone()),
+        &origin(),
+    )
+    .unwrap();
+    assert_eq!(
+        &records(&p)[..2],
+        ["vm.ns A\t10.0.0.1", "vm.ns AAAA\tfd00::2"]
+    );
+
+    // The order KubeVirt lists interfaces in does not matter.
+    let mut reversed = interfaces.as_array().unwrap().clone();
+    reversed.reverse();
+    let q = project(&vmi("ns", "vm", networks, json!(reversed)), &origin()).unwrap();
+    assert_eq!(p, q);
+}
+
+// Rule 4: labels.
+
+#[test]
+fn vmi_names_that_are_not_one_dns_label_are_skipped_with_the_reason() {
+    let cases = [
+        ("web.v2", NameError::InvalidCharacter('.')),
+        ("Web", NameError::InvalidCharacter('W')),
+        ("a_b", NameError::InvalidCharacter('_')),
+        ("x;y", NameError::InvalidCharacter(';')),
+        ("$ORIGIN", NameError::InvalidCharacter('$')),
+        ("a\nb", NameError::InvalidCharacter('\n')),
+        ("a b", NameError::InvalidCharacter(' ')),
+    ];
+    for (name, reason) in cases {
+        let v = vmi(
+            "ns",
+            name,
+            pod_and("red"),
+            json!([{"name": "red", "ipAddress": "10.0.0.1"}]),
+        );
+        let expected = VmiSkip::InvalidName {
+            name: name.to_owned(),
+            reason,
+        };
+        assert_eq!(project(&v, &origin()), Err(expected.clone()));
+        assert!(
+            expected.to_string().contains(&format!("{name:?}")),
+            "message names it: {expected}"
+        );
+    }
+    let long = "a".repeat(64);
+    let v = vmi(
+        "ns",
+        &long,
+        pod_and("red"),
+        json!([{"name": "red", "ipAddress": "10.0.0.1"}]),
+    );
+    assert!(matches!(
+        project(&v, &origin()),
+        Err(VmiSkip::InvalidName {
+            reason: NameError::LabelTooLong(64),
+            ..
+        })
+    ));
+}
+
+#[test]
+fn bad_interface_names_are_skipped_and_the_rest_of_the_vm_is_served() {
+    let networks = json!([
+        {"name": "Blue_Net", "multus": {"networkName": "b"}},
+        {"name": "x;IN A 6.6.6.6", "multus": {"networkName": "b"}},
+        {"name": "ok", "multus": {"networkName": "b"}}
+    ]);
+    let p = project(
+        &vmi(
+            "ns",
+            "vm",
+            networks,
+            json!([
+                {"name": "Blue_Net", "ipAddress": "10.0.0.1"},
+                {"name": "x;IN A 6.6.6.6", "ipAddress": "10.0.0.2"},
+                {"name": "ok", "ipAddress": "10.0.0.3"}
+            ]),
+        ),
+        &origin(),
+    )
+    .unwrap();
+    assert_eq!(records(&p), ["vm.ns A\t10.0.0.3", "ok.vm.ns A\t10.0.0.3"]);
+    let skipped: Vec<String> = p.skipped.iter().map(ToString::to_string).collect();
+    assert_eq!(skipped.len(), 2);
+    assert!(
+        skipped[0].contains("\"Blue_Net\"") && skipped[0].contains("'B'"),
+        "{}",
+        skipped[0]
+    );
+    assert!(
+        skipped[1].contains("x;IN A 6.6.6.6") && skipped[1].contains("';'"),
+        "{}",
+        skipped[1]
+    );
+}
+
+#[test]
+fn names_longer_than_253_octets_are_skipped() {
+    // Origin vm.<60>.<40> is 104 octets; <63>.<63>.origin is 232.
+    let origin = Origin::for_domain(&format!("{}.{}", "d".repeat(60), "e".repeat(40))).unwrap();
+    let ns = "n".repeat(63);
+    let name = "v".repeat(63);
+    let fits = "i".repeat(20); // 21 + 232 = 253
+    let too_long = "j".repeat(21); // 254
+    let networks = json!([{"name": fits, "multus": {"networkName": "a"}}, {"name": too_long, "multus": {"networkName": "a"}}]);
+    let p = project(
+        &vmi(&ns, &name, networks, json!([{"name": fits, "ipAddress": "10.0.0.1"}, {"name": too_long, "ipAddress": "10.0.0.2"}])),
+        &origin,
+    )
+    .unwrap();
+    assert_eq!(p.vm.interfaces().len(), 1);
+    assert_eq!(p.vm.interfaces()[0].name().as_str(), fits);
+    assert!(matches!(
+        &p.skipped[..],
+        [InterfaceSkip::NameTooLong {
+            reason: NameError::NameTooLong(254),
+            ..
+        }]
+    ));
+
+    // A VM whose own name does not fit is skipped whole.
+    let deep = Origin::for_domain(&vec!["d".repeat(60); 3].join(".")).unwrap();
+    let v = vmi(
+        &ns,
+        &name,
+        pod_and("a"),
+        json!([{"name": "a", "ipAddress": "10.0.0.1"}]),
+    );
+    assert!(matches!(project(&v, &deep), Err(VmiSkip::NameTooLong(_))));
+}
+
+#[test]
+fn duplicate_interface_names_are_skipped_whatever_their_order() {
+    let p = project(
+        &vmi(
+            "ns",
+            "vm",
+            pod_and("red"),
+            json!([
+                {"name": "red", "ipAddress": "10.0.0.1"},
+                {"name": "red", "ipAddress": "10.0.0.2"}
+            ]),
+        ),
+        &origin(),
+    )
+    .unwrap();
+    assert!(p.vm.is_empty());
+    assert_eq!(
+        p.skipped,
+        [InterfaceSkip::Duplicate {
+            interface: "red".into()
+        }]
+    );
+}
+
+#[test]
+fn absurd_interface_counts_skip_the_vmi() {
+    let interfaces: Vec<_> = (0..=MAX_INTERFACES)
+        .map(|i| json!({"name": format!("n{i}"), "ipAddress": "10.0.0.1"}))
+        .collect();
+    let v = vmi("ns", "vm", json!([]), json!(interfaces));
+    assert_eq!(
+        project(&v, &origin()),
+        Err(VmiSkip::TooManyInterfaces(MAX_INTERFACES + 1))
+    );
+}
+
+#[test]
+fn wrong_types_are_an_error_naming_the_vmi() {
+    let e = decode_vmi(json!({
+        "apiVersion": "kubevirt.io/v1", "kind": "VirtualMachineInstance",
+        "metadata": {"name": "broken", "namespace": "ns"},
+        "spec": {},
+        "status": {"interfaces": [{"name": "red", "ipAddress": 42}]}
+    }))
+    .unwrap_err();
+    assert_eq!(e.vmi.to_string(), "ns/broken");
+    assert!(e.to_string().contains("ns/broken"), "{e}");
+}
+
+#[test]
+fn missing_namespace_means_default() {
+    let v = decode_vmi(json!({
+        "apiVersion": "kubevirt.io/v1", "kind": "VirtualMachineInstance",
+        "metadata": {"name": "vm"},
+        "spec": {"networks": [{"name": "red", "multus": {"networkName": "r"}}]},
+        "status": {"interfaces": [{"name": "red", "ipAddress": "10.0.0.1"}]}
+    }))
+    .unwrap();
+    let p = project(&v, &origin()).unwrap();
+    assert_eq!(p.vm.namespace().as_str(), "default");
+}
