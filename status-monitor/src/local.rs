@@ -72,7 +72,9 @@ pub async fn run(
             }
             () = sleep_until(rescan_at.unwrap_or_else(Instant::now)), if rescan_at.is_some() => {
                 rescan_at = None;
-                if catalog.scan(&roots) && publisher.manager_mut().replace_all(catalog.vms()) {
+                let changed = catalog.scan(&roots) && publisher.manager_mut().replace_all(catalog.vms());
+                debug!(changed, "rescanned manifests");
+                if changed {
                     retry_at = publish(&mut publisher);
                 }
             }

@@ -6,7 +6,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
-use tracing::debug;
+use tracing::info;
 
 use crate::vmi::{VirtualMachineInstance, VmiRef};
 
@@ -123,7 +123,7 @@ fn collect_vmis(path: &Path, object: Value, out: &mut Vec<Value>) {
         }
         // An empty YAML document (`---` at the end) is nothing to note.
         _ if object.is_null() => {}
-        _ => debug!(
+        _ => info!(
             file = %path.display(),
             kind = kind.escape_debug().to_string(),
             object = %VmiRef::of_json(&object),

@@ -1,6 +1,8 @@
 //! `status-monitor render examples/`: the checked-in zone stays in sync, parses,
 //! and passes the strict checkers of BIND and Knot.
 
+#![allow(clippy::unwrap_used)] // tests may panic on broken fixtures
+
 mod common;
 
 use std::path::{Path, PathBuf};

@@ -1,5 +1,7 @@
 //! From a VMI to records: each numbered rule of the foundation issue.
 
+#![allow(clippy::unwrap_used)] // tests may panic on broken fixtures
+
 use serde_json::json;
 use status_monitor::manifests::decode_vmi;
 use status_monitor::projection::{InterfaceSkip, MAX_INTERFACES, Projection, VmiSkip, project};

@@ -1,6 +1,8 @@
 //! Publishing: serials, no-op writes, restarts and the atomic-write failure path,
 //! on a real filesystem.
 
+#![allow(clippy::unwrap_used)] // tests may panic on broken fixtures
+
 mod common;
 
 use std::fs;
