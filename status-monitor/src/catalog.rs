@@ -6,11 +6,14 @@ use std::collections::{BTreeMap, BTreeSet, btree_map::Entry};
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 
-use tracing::{info, warn};
+use std::sync::Arc;
+
+use tracing::{info, info_span, warn};
 use zone_manager::{Origin, VmAddresses};
 
 use crate::manifests::{ManifestError, decode_vmi, manifest_files, vmi_objects};
-use crate::projection::project;
+use crate::metrics::Metrics;
+use crate::projection::project_reporting;
 use crate::vmi::VmiRef;
 
 /// What one file contributed the last time it parsed.
@@ -23,13 +26,15 @@ struct ParsedFile {
 pub struct ManifestCatalog {
     origin: Origin,
     files: BTreeMap<PathBuf, ParsedFile>,
+    metrics: Arc<Metrics>,
 }
 
 impl ManifestCatalog {
-    pub fn new(origin: Origin) -> Self {
+    pub fn new(origin: Origin, metrics: Arc<Metrics>) -> Self {
         Self {
             origin,
             files: BTreeMap::new(),
+            metrics,
         }
     }
 
@@ -100,26 +105,17 @@ impl ManifestCatalog {
         path: &Path,
         object: serde_json::Value,
     ) -> Option<(VmiRef, VmAddresses)> {
+        let _span = info_span!("manifest", file = %path.display()).entered();
         let vmi = match decode_vmi(object) {
             Ok(vmi) => vmi,
             Err(e) => {
-                warn!(file = %path.display(), vmi = %e.vmi, reason = %e.message, "skipping malformed VMI");
+                self.metrics.skip("malformed");
+                warn!(vmi = %e.vmi, reason = %e.message, "skipping malformed VMI");
                 return None;
             }
         };
-        let vmi_ref = VmiRef::of(&vmi);
-        match project(&vmi, &self.origin) {
-            Ok(projection) => {
-                for skip in &projection.skipped {
-                    warn!(file = %path.display(), vmi = %vmi_ref, "{skip}");
-                }
-                Some((vmi_ref, projection.vm))
-            }
-            Err(reason) => {
-                warn!(file = %path.display(), vmi = %vmi_ref, %reason, "skipping VMI");
-                None
-            }
-        }
+        let vm = project_reporting(&vmi, &self.origin, &self.metrics)?;
+        Some((VmiRef::of(&vmi), vm))
     }
 
     /// Every VM, once: where two files hold the same VMI, the first file in path

@@ -1,8 +1,9 @@
 //! Configuration from environment variables (read with envy). A bad value stops
 //! startup with a message naming the variable.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
+use std::time::Duration;
 
 use serde::Deserialize;
 use zone_manager::{Mailbox, Origin, ZoneSettings};
@@ -48,6 +49,14 @@ struct Environment {
     soa_negative_ttl: Option<u32>,
     #[serde(default)]
     log_format: String,
+    #[serde(default = "default_http_addr")]
+    http_addr: String,
+    debounce_window_ms: Option<u64>,
+    debounce_max_delay_ms: Option<u64>,
+}
+
+fn default_http_addr() -> String {
+    ":8081".to_owned()
 }
 
 fn default_zones_dir() -> PathBuf {
@@ -60,6 +69,17 @@ pub struct Config {
     pub zone: ZoneSettings,
     pub zones_dir: PathBuf,
     pub log_format: LogFormat,
+    /// `/healthz`, `/readyz` and `/metrics`.
+    pub http_addr: SocketAddr,
+    /// Publish this long after the last change of a burst...
+    pub debounce_window: Duration,
+    /// ...but no later than this after its first change.
+    pub debounce_max_delay: Duration,
+}
+
+impl Config {
+    pub const DEFAULT_DEBOUNCE_WINDOW: Duration = Duration::from_millis(200);
+    pub const DEFAULT_DEBOUNCE_MAX_DELAY: Duration = Duration::from_secs(2);
 }
 
 impl Config {
@@ -117,11 +137,43 @@ impl Config {
             "json" => LogFormat::Json,
             other => return Err(invalid("LOG_FORMAT", other, "expected text or json")),
         };
+        let http_addr = parse_http_addr(&env.http_addr).ok_or_else(|| {
+            invalid(
+                "HTTP_ADDR",
+                &env.http_addr,
+                "expected host:port, [v6]:port or :port",
+            )
+        })?;
+        let debounce_window = env
+            .debounce_window_ms
+            .map_or(Self::DEFAULT_DEBOUNCE_WINDOW, Duration::from_millis);
+        let debounce_max_delay = env
+            .debounce_max_delay_ms
+            .map_or(Self::DEFAULT_DEBOUNCE_MAX_DELAY, Duration::from_millis);
+        if debounce_max_delay < debounce_window {
+            return Err(invalid(
+                "DEBOUNCE_MAX_DELAY_MS",
+                &debounce_max_delay.as_millis().to_string(),
+                "must not be shorter than DEBOUNCE_WINDOW_MS",
+            ));
+        }
         Ok(Self {
             zone,
             zones_dir: env.zones_dir,
             log_format,
+            http_addr,
+            debounce_window,
+            debounce_max_delay,
         })
+    }
+}
+
+/// `:8081` (all IPv4 interfaces, as Go programs accept it) or a full address.
+fn parse_http_addr(text: &str) -> Option<SocketAddr> {
+    let text = text.trim();
+    match text.strip_prefix(':') {
+        Some(port) => Some(SocketAddr::from(([0, 0, 0, 0], port.parse().ok()?))),
+        None => text.parse().ok(),
     }
 }
 
@@ -155,6 +207,9 @@ mod tests {
         assert_eq!(c.zone.name_server, None);
         assert_eq!(c.zone.rname.to_string(), "hostmaster.vm.");
         assert_eq!(c.log_format, LogFormat::Text);
+        assert_eq!(c.http_addr, "0.0.0.0:8081".parse().unwrap());
+        assert_eq!(c.debounce_window, Duration::from_millis(200));
+        assert_eq!(c.debounce_max_delay, Duration::from_secs(2));
     }
 
     #[test]
@@ -170,6 +225,9 @@ mod tests {
             ("SOA_EXPIRE", "3"),
             ("SOA_NEGATIVE_TTL", "4"),
             ("LOG_FORMAT", "json"),
+            ("HTTP_ADDR", "[::1]:9000"),
+            ("DEBOUNCE_WINDOW_MS", "50"),
+            ("DEBOUNCE_MAX_DELAY_MS", "500"),
         ])
         .unwrap();
         assert_eq!(c.zone.origin.to_string(), "vm.example.com.");
@@ -185,6 +243,11 @@ mod tests {
         );
         assert_eq!(timers, (60, 1, 2, 3, 4));
         assert_eq!(c.log_format, LogFormat::Json);
+        assert_eq!(c.http_addr, "[::1]:9000".parse().unwrap());
+        assert_eq!(
+            (c.debounce_window, c.debounce_max_delay),
+            (Duration::from_millis(50), Duration::from_millis(500))
+        );
     }
 
     #[test]
@@ -204,5 +267,13 @@ mod tests {
         assert!(error(&[("RECORD_TTL", "soon")]).contains("RECORD_TTL"));
         assert!(error(&[("SOA_EXPIRE", "4294967295")]).contains("SOA_EXPIRE"));
         assert!(error(&[("LOG_FORMAT", "xml")]).contains("LOG_FORMAT"));
+        assert!(error(&[("HTTP_ADDR", "8081")]).contains("HTTP_ADDR"));
+        assert!(error(&[("HTTP_ADDR", ":http")]).contains("HTTP_ADDR"));
+        assert!(error(&[("DEBOUNCE_WINDOW_MS", "fast")]).contains("DEBOUNCE_WINDOW_MS"));
+        let e = error(&[
+            ("DEBOUNCE_WINDOW_MS", "500"),
+            ("DEBOUNCE_MAX_DELAY_MS", "100"),
+        ]);
+        assert!(e.contains("DEBOUNCE_MAX_DELAY_MS"), "{e}");
     }
 }

@@ -6,9 +6,14 @@
 
 pub mod catalog;
 pub mod config;
+pub mod debounce;
+pub mod http;
+pub mod kubernetes;
 pub mod local;
 pub mod logging;
 pub mod manifests;
+pub mod metrics;
+pub mod pipeline;
 pub mod projection;
 pub mod publisher;
 pub mod vmi;

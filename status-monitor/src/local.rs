@@ -1,8 +1,8 @@
-//! The local source: a directory of VMI manifests watched with `notify`, kept in
-//! sync with the zone as files are added, edited and removed.
+//! The local source: a directory of VMI manifests watched with `notify`; every
+//! rescan that finds changed files sends the complete set of VMs.
 
-use std::future::Future;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use notify::{RecommendedWatcher, RecursiveMode, Watcher};
@@ -12,7 +12,8 @@ use tracing::{debug, info, warn};
 use zone_manager::Origin;
 
 use crate::catalog::ManifestCatalog;
-use crate::publisher::Publisher;
+use crate::metrics::Metrics;
+use crate::pipeline::SourceEvent;
 
 /// Editors save in several steps (truncate, write, rename); wait this long after
 /// the last event before reading, so that a half-saved file is rarely seen.
@@ -24,44 +25,37 @@ pub enum LocalSourceError {
     Watch { dir: PathBuf, source: notify::Error },
 }
 
-/// Watches `source_dir` and publishes its VMIs until `shutdown` resolves.
+/// Watches `source_dir` and sends its VMIs until the pipeline goes away.
 pub async fn run(
     source_dir: PathBuf,
     origin: Origin,
-    mut publisher: Publisher,
-    shutdown: impl Future<Output = ()>,
+    sink: mpsc::Sender<SourceEvent>,
+    metrics: Arc<Metrics>,
 ) -> Result<(), LocalSourceError> {
+    let watch_error = |source| LocalSourceError::Watch {
+        dir: source_dir.clone(),
+        source,
+    };
     let (events_tx, mut events) = mpsc::unbounded_channel();
     let mut watcher: RecommendedWatcher = notify::recommended_watcher(move |event| {
         // The receiver is gone only when we are shutting down.
         let _ = events_tx.send(event);
     })
-    .map_err(|source| LocalSourceError::Watch {
-        dir: source_dir.clone(),
-        source,
-    })?;
+    .map_err(watch_error)?;
     watcher
         .watch(&source_dir, RecursiveMode::Recursive)
-        .map_err(|source| LocalSourceError::Watch {
-            dir: source_dir.clone(),
-            source,
-        })?;
+        .map_err(watch_error)?;
     info!(dir = %source_dir.display(), "watching VMI manifests");
 
-    let roots = [source_dir];
-    let mut catalog = ManifestCatalog::new(origin);
+    let roots = [source_dir.clone()];
+    let mut catalog = ManifestCatalog::new(origin, metrics);
     catalog.scan(&roots);
-    publisher.manager_mut().replace_all(catalog.vms());
-    let mut retry_at = publish(&mut publisher);
+    if sink.send(SourceEvent::Resync(catalog.vms())).await.is_err() {
+        return Ok(());
+    }
     let mut rescan_at: Option<Instant> = None;
-
-    tokio::pin!(shutdown);
     loop {
         tokio::select! {
-            () = &mut shutdown => {
-                info!("shutting down");
-                return Ok(());
-            }
             event = events.recv() => {
                 match event {
                     Some(Ok(event)) => debug!(?event, "manifest directory changed"),
@@ -72,22 +66,13 @@ pub async fn run(
             }
             () = sleep_until(rescan_at.unwrap_or_else(Instant::now)), if rescan_at.is_some() => {
                 rescan_at = None;
-                let changed = catalog.scan(&roots) && publisher.manager_mut().replace_all(catalog.vms());
+                let changed = catalog.scan(&roots);
                 debug!(changed, "rescanned manifests");
-                if changed {
-                    retry_at = publish(&mut publisher);
+                if changed && sink.send(SourceEvent::Resync(catalog.vms())).await.is_err() {
+                    return Ok(());
                 }
             }
-            () = sleep_until(retry_at.unwrap_or_else(Instant::now)), if retry_at.is_some() => {
-                retry_at = publish(&mut publisher);
-            }
+            () = sink.closed() => return Ok(()),
         }
     }
-}
-
-/// Publishes; returns when to try again if it failed.
-fn publish(publisher: &mut Publisher) -> Option<Instant> {
-    tokio::task::block_in_place(|| publisher.publish())
-        .err()
-        .map(|delay| Instant::now() + delay)
 }

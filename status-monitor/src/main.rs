@@ -1,21 +1,27 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use clap::{Parser, Subcommand};
-use tracing::error;
+use tokio::sync::mpsc;
+use tracing::{error, info};
 use zone_manager::{Serial, ZoneManager, render_zone};
 
 use status_monitor::catalog::ManifestCatalog;
 use status_monitor::config::Config;
+use status_monitor::debounce::Debouncer;
+use status_monitor::metrics::Metrics;
+use status_monitor::pipeline::{Pipeline, Readiness, SourceEvent};
 use status_monitor::publisher::Publisher;
-use status_monitor::{local, logging};
+use status_monitor::{http, kubernetes, local, logging};
 
 /// Keeps a DNS zone of KubeVirt VMs' secondary interfaces in ZONES_DIR.
 ///
-/// Zone settings come from the environment: DOMAIN, NAME_SERVER_IP, ZONES_DIR,
-/// SOA_RNAME, RECORD_TTL, SOA_REFRESH, SOA_RETRY, SOA_EXPIRE, SOA_NEGATIVE_TTL,
-/// LOG_FORMAT, RUST_LOG (see README.md).
+/// Without a subcommand it watches VirtualMachineInstances in all namespaces
+/// (credentials from the in-cluster service account or KUBECONFIG), or the
+/// manifests in --source-dir. Settings come from the environment: DOMAIN,
+/// NAME_SERVER_IP, ZONES_DIR, HTTP_ADDR, ... (see README.md).
 #[derive(Parser)]
 #[command(version)]
 struct Cli {
@@ -52,11 +58,11 @@ fn main() -> ExitCode {
     logging::init(config.log_format);
     match cli.command {
         Some(Command::Render { serial, paths }) => render(&config, serial, &paths),
-        None => match cli.source_dir {
-            Some(dir) => run_local(config, dir),
-            None => {
-                error!("no VMI source: pass --source-dir DIR or set VMI_SOURCE_DIR");
-                ExitCode::from(2)
+        None => match tokio::runtime::Runtime::new() {
+            Ok(runtime) => runtime.block_on(monitor(config, cli.source_dir)),
+            Err(e) => {
+                error!(error = %e, "cannot start the async runtime");
+                ExitCode::FAILURE
             }
         },
     }
@@ -67,14 +73,15 @@ fn render(config: &Config, serial: Option<u32>, paths: &[PathBuf]) -> ExitCode {
         error!(path = %missing.display(), "no such file or directory");
         return ExitCode::from(2);
     }
-    let mut catalog = ManifestCatalog::new(config.zone.origin.clone());
+    let mut catalog = ManifestCatalog::new(config.zone.origin.clone(), Arc::new(Metrics::new()));
     catalog.scan(paths);
     let serial = serial.map_or_else(|| Serial::next(None, SystemTime::now()), Serial::new);
     print!("{}", render_zone(&config.zone, serial, &catalog.vms()));
     ExitCode::SUCCESS
 }
 
-fn run_local(config: Config, dir: PathBuf) -> ExitCode {
+/// The long-running monitor: one source → the zone pipeline, plus HTTP.
+async fn monitor(config: Config, source_dir: Option<PathBuf>) -> ExitCode {
     let manager = match ZoneManager::open(config.zone.clone(), &config.zones_dir) {
         Ok(manager) => manager,
         Err(e) => {
@@ -82,26 +89,42 @@ fn run_local(config: Config, dir: PathBuf) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let runtime = match tokio::runtime::Runtime::new() {
-        Ok(runtime) => runtime,
-        Err(e) => {
-            error!(error = %e, "cannot start the async runtime");
-            return ExitCode::FAILURE;
-        }
-    };
-    let result = runtime.block_on(local::run(
-        dir,
-        config.zone.origin.clone(),
-        Publisher::new(manager),
-        shutdown_signal(),
-    ));
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            error!(error = %e, "stopped");
-            ExitCode::FAILURE
-        }
+    let metrics = Arc::new(Metrics::new());
+    let readiness = Readiness::default();
+    if let Err(e) = http::serve(config.http_addr, readiness.clone(), metrics.clone()).await {
+        error!(address = %config.http_addr, error = %e, "cannot serve HTTP (HTTP_ADDR)");
+        return ExitCode::FAILURE;
     }
+
+    // Bounded: a slow disk slows the source down instead of growing memory.
+    let (sink, events) = mpsc::channel::<SourceEvent>(1024);
+    let origin = config.zone.origin.clone();
+    let source = match source_dir {
+        Some(dir) => {
+            let metrics = metrics.clone();
+            tokio::spawn(async move {
+                if let Err(e) = local::run(dir, origin, sink, metrics).await {
+                    error!(error = %e, "manifest source stopped");
+                }
+            })
+        }
+        None => match kube::Client::try_default().await {
+            Ok(client) => tokio::spawn(kubernetes::run(client, origin, sink, metrics.clone())),
+            Err(e) => {
+                error!(error = %e, "no Kubernetes credentials (in-cluster service account or KUBECONFIG); \
+                       use --source-dir to run without a cluster");
+                return ExitCode::FAILURE;
+            }
+        },
+    };
+
+    let debouncer = Debouncer::new(config.debounce_window, config.debounce_max_delay);
+    Pipeline::new(Publisher::new(manager), debouncer, metrics, readiness)
+        .run(events, shutdown_signal())
+        .await;
+    source.abort();
+    info!("stopped");
+    ExitCode::SUCCESS
 }
 
 /// SIGTERM (Kubernetes) or Ctrl-C. Writes are never interrupted half-way: the

@@ -5,7 +5,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::net::IpAddr;
 
+use tracing::warn;
 use zone_manager::{InterfaceAddresses, Label, NameError, Origin, VmAddresses};
+
+use crate::metrics::Metrics;
 
 use crate::vmi::{InterfaceStatus, VirtualMachineInstance, VmiRef};
 
@@ -31,6 +34,18 @@ pub enum VmiSkip {
     TooManyInterfaces(usize),
 }
 
+impl VmiSkip {
+    /// The `reason` label of the skip metric.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            VmiSkip::InvalidName { .. } => "invalid_name",
+            VmiSkip::InvalidNamespace { .. } => "invalid_namespace",
+            VmiSkip::NameTooLong(_) => "name_too_long",
+            VmiSkip::TooManyInterfaces(_) => "too_many_interfaces",
+        }
+    }
+}
+
 /// Something of a VMI left out of the zone while the rest of it is published.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum InterfaceSkip {
@@ -53,6 +68,19 @@ pub enum InterfaceSkip {
         interface: String,
         address: String,
     },
+}
+
+impl InterfaceSkip {
+    /// The `reason` label of the skip metric.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            InterfaceSkip::InvalidName { .. } => "interface_invalid_name",
+            InterfaceSkip::NameTooLong { .. } => "interface_name_too_long",
+            InterfaceSkip::Duplicate { .. } => "interface_duplicate",
+            InterfaceSkip::TooManyAddresses { .. } => "interface_too_many_addresses",
+            InterfaceSkip::UnparsableAddress { .. } => "unparsable_address",
+        }
+    }
 }
 
 impl fmt::Display for InterfaceSkip {
@@ -227,4 +255,27 @@ fn addresses_of(status: &InterfaceStatus) -> Vec<&str> {
         .filter(|a| !a.is_empty())
         .into_iter()
         .collect()
+}
+
+/// Projects a VMI and reports what was left out: a warning naming the VMI for
+/// each skip (inside the caller's span) and the skip metric.
+pub fn project_reporting(
+    vmi: &VirtualMachineInstance,
+    origin: &Origin,
+    metrics: &Metrics,
+) -> Option<VmAddresses> {
+    match project(vmi, origin) {
+        Ok(projection) => {
+            for skip in &projection.skipped {
+                metrics.skip(skip.reason());
+                warn!(vmi = %VmiRef::of(vmi), "{skip}");
+            }
+            Some(projection.vm)
+        }
+        Err(reason) => {
+            metrics.skip(reason.reason());
+            warn!(vmi = %VmiRef::of(vmi), %reason, "skipping VMI");
+            None
+        }
+    }
 }

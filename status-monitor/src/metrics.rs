@@ -1,0 +1,175 @@
+//! Prometheus metrics, served at `/metrics` in the text exposition format.
+
+use std::sync::atomic::{AtomicI64, AtomicU64};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+use zone_manager::RecordCounts;
+
+const PREFIX: &str = "kubevirt_dns";
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TypeLabel {
+    pub r#type: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ResultLabel {
+    pub result: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReasonLabel {
+    pub reason: &'static str,
+}
+
+/// Every metric the monitor exports. Cheap to share behind an `Arc`.
+pub struct Metrics {
+    registry: Registry,
+    pub vmis_known: Gauge,
+    pub vms_published: Gauge,
+    pub records: Family<TypeLabel, Gauge>,
+    pub zone_writes: Family<ResultLabel, Counter>,
+    pub publish_duration: Histogram,
+    pub watch_restarts: Counter,
+    pub watch_errors: Counter,
+    pub skipped: Family<ReasonLabel, Counter>,
+    pub serial: Gauge<i64, AtomicI64>,
+    pub last_write: Gauge<f64, AtomicU64>,
+    pub zone_rewrites_after_tampering: Counter,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix(PREFIX);
+        let m = Self {
+            vmis_known: Gauge::default(),
+            vms_published: Gauge::default(),
+            records: Family::default(),
+            zone_writes: Family::default(),
+            // 100 µs to ~13 s.
+            publish_duration: Histogram::new(exponential_buckets(0.0001, 2.0, 18)),
+            watch_restarts: Counter::default(),
+            watch_errors: Counter::default(),
+            skipped: Family::default(),
+            serial: Gauge::default(),
+            last_write: Gauge::default(),
+            zone_rewrites_after_tampering: Counter::default(),
+            registry: Registry::default(),
+        };
+        registry.register(
+            "vmis_known",
+            "VirtualMachineInstances currently known from the source",
+            m.vmis_known.clone(),
+        );
+        registry.register(
+            "vms_published",
+            "VMs with at least one record in the zone",
+            m.vms_published.clone(),
+        );
+        registry.register(
+            "zone_records",
+            "Address records in the zone, by type",
+            m.records.clone(),
+        );
+        registry.register(
+            "zone_writes",
+            "Zone file writes, by result",
+            m.zone_writes.clone(),
+        );
+        registry.register(
+            "zone_publish_duration_seconds",
+            "Time to render and atomically write the zone",
+            m.publish_duration.clone(),
+        );
+        registry.register(
+            "watch_restarts",
+            "Relists of the VMI watch after the first list",
+            m.watch_restarts.clone(),
+        );
+        registry.register(
+            "watch_errors",
+            "Errors of the VMI watch, each retried with backoff",
+            m.watch_errors.clone(),
+        );
+        registry.register(
+            "objects_skipped",
+            "VMIs or interfaces left out of the zone, by reason",
+            m.skipped.clone(),
+        );
+        registry.register(
+            "zone_serial",
+            "SOA serial of the zone on disk",
+            m.serial.clone(),
+        );
+        registry.register(
+            "zone_last_write_timestamp_seconds",
+            "Unix time of the last successful zone write",
+            m.last_write.clone(),
+        );
+        registry.register(
+            "zone_restored",
+            "Zone files rewritten because someone removed or changed them",
+            m.zone_rewrites_after_tampering.clone(),
+        );
+        Self { registry, ..m }
+    }
+
+    pub fn skip(&self, reason: &'static str) {
+        self.skipped.get_or_create(&ReasonLabel { reason }).inc();
+    }
+
+    pub fn write_failed(&self) {
+        self.zone_writes
+            .get_or_create(&ResultLabel { result: "failure" })
+            .inc();
+    }
+
+    /// A zone reached the disk (or was found there, identical).
+    pub fn zone_on_disk(
+        &self,
+        serial: u32,
+        records: RecordCounts,
+        vms: usize,
+        wrote: bool,
+        took: Duration,
+    ) {
+        if wrote {
+            self.zone_writes
+                .get_or_create(&ResultLabel { result: "success" })
+                .inc();
+            self.publish_duration.observe(took.as_secs_f64());
+            let now = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .unwrap_or_default();
+            self.last_write.set(now.as_secs_f64());
+        }
+        self.serial.set(i64::from(serial));
+        self.records
+            .get_or_create(&TypeLabel { r#type: "A" })
+            .set(records.a as i64);
+        self.records
+            .get_or_create(&TypeLabel { r#type: "AAAA" })
+            .set(records.aaaa as i64);
+        self.vms_published.set(vms as i64);
+    }
+
+    /// The text exposition format.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        // Encoding into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+}

@@ -1,0 +1,230 @@
+//! The zone loop: applies source events to the zone manager, coalesces them,
+//! publishes, retries failed writes and restores a zone file someone removed.
+
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant as StdInstant};
+
+use notify::{RecommendedWatcher, RecursiveMode, Watcher};
+use tokio::sync::mpsc;
+use tokio::time::{Instant, sleep_until};
+use tracing::{debug, info, warn};
+use zone_manager::{Published, VmAddresses};
+
+use crate::debounce::Debouncer;
+use crate::metrics::Metrics;
+use crate::publisher::Publisher;
+use crate::vmi::VmiRef;
+
+/// What a source (the Kubernetes watch or a manifest directory) tells the zone.
+#[derive(Debug)]
+pub enum SourceEvent {
+    /// A VMI was added or changed. `None`: it gives no records (no secondary
+    /// address yet, or skipped), so whatever it had before goes.
+    Apply {
+        vmi: VmiRef,
+        vm: Option<VmAddresses>,
+    },
+    /// A VMI was deleted.
+    Delete(VmiRef),
+    /// The complete set of VMs, after a (re)list or a rescan. Until the first one
+    /// arrives nothing is published: a partial zone is never written.
+    Resync(Vec<VmAddresses>),
+}
+
+/// Wait this long after a change in ZONES_DIR before looking at the zone file.
+const HEAL_SETTLE: Duration = Duration::from_millis(100);
+
+/// Readiness: true once the first complete zone is on disk.
+#[derive(Clone, Debug, Default)]
+pub struct Readiness(Arc<AtomicBool>);
+
+impl Readiness {
+    pub fn is_ready(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+
+    fn set_ready(&self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
+pub struct Pipeline {
+    publisher: Publisher,
+    debouncer: Debouncer,
+    metrics: Arc<Metrics>,
+    readiness: Readiness,
+    synced: bool,
+    retry_at: Option<Instant>,
+    heal_at: Option<Instant>,
+}
+
+impl Pipeline {
+    pub fn new(
+        publisher: Publisher,
+        debouncer: Debouncer,
+        metrics: Arc<Metrics>,
+        readiness: Readiness,
+    ) -> Self {
+        Self {
+            publisher,
+            debouncer,
+            metrics,
+            readiness,
+            synced: false,
+            retry_at: None,
+            heal_at: None,
+        }
+    }
+
+    /// Runs until `shutdown` resolves or every source is gone; then publishes
+    /// what is pending, so a stop loses nothing that was already seen.
+    pub async fn run(
+        mut self,
+        mut events: mpsc::Receiver<SourceEvent>,
+        shutdown: impl Future<Output = ()>,
+    ) {
+        let (zone_dir_tx, mut zone_dir_events) = mpsc::unbounded_channel();
+        let zone_path = self.publisher.manager().zone_file().path().to_path_buf();
+        let _zone_dir_watch = watch_zone_dir(&zone_path, zone_dir_tx);
+
+        tokio::pin!(shutdown);
+        loop {
+            let publish_at = self.publish_deadline();
+            tokio::select! {
+                () = &mut shutdown => {
+                    info!("shutting down");
+                    break;
+                }
+                event = events.recv() => match event {
+                    Some(event) => self.apply(event),
+                    None => break,
+                },
+                Some(()) = zone_dir_events.recv() => {
+                    self.heal_at = Some(Instant::now() + HEAL_SETTLE);
+                }
+                () = sleep_until(publish_at.unwrap_or_else(Instant::now)), if publish_at.is_some() => {
+                    self.publish();
+                }
+                () = sleep_until(self.heal_at.unwrap_or_else(Instant::now)), if self.heal_at.is_some() => {
+                    self.heal_at = None;
+                    self.restore_if_tampered();
+                }
+            }
+        }
+        if self.synced && (self.debouncer.is_pending() || self.retry_at.is_some()) {
+            self.publish();
+        }
+    }
+
+    fn apply(&mut self, event: SourceEvent) {
+        let manager = self.publisher.manager_mut();
+        let changed = match event {
+            SourceEvent::Apply { vm: Some(vm), .. } => manager.upsert(vm),
+            SourceEvent::Apply { vmi, vm: None } | SourceEvent::Delete(vmi) => {
+                manager.remove(&vmi.namespace, &vmi.name)
+            }
+            SourceEvent::Resync(vms) => {
+                let changed = manager.replace_all(vms);
+                debug!(changed, "resync applied");
+                if !self.synced {
+                    self.synced = true;
+                    // The first complete set is published even if empty: readiness
+                    // means a complete zone is on disk.
+                    self.debouncer.changed(Instant::now());
+                }
+                changed
+            }
+        };
+        if changed {
+            self.debouncer.changed(Instant::now());
+        }
+    }
+
+    /// When to publish next: after the debounce, or the retry of a failed write.
+    fn publish_deadline(&self) -> Option<Instant> {
+        if !self.synced {
+            return None;
+        }
+        match (self.debouncer.deadline(), self.retry_at) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    fn publish(&mut self) {
+        let started = StdInstant::now();
+        let outcome = tokio::task::block_in_place(|| self.publisher.publish());
+        let took = started.elapsed();
+        match outcome {
+            Ok(published) => {
+                self.retry_at = None;
+                self.debouncer.published();
+                let manager = self.publisher.manager();
+                self.metrics.zone_on_disk(
+                    published.serial().get(),
+                    manager.record_counts(),
+                    manager.vm_count(),
+                    matches!(published, Published::Written { .. }),
+                    took,
+                );
+                if !self.readiness.is_ready() {
+                    info!(serial = %published.serial(), "first complete zone is on disk: ready");
+                    self.readiness.set_ready();
+                }
+            }
+            Err(retry_in) => {
+                self.metrics.write_failed();
+                self.retry_at = Some(Instant::now() + retry_in);
+            }
+        }
+    }
+
+    /// Someone removed or replaced the zone file: write it again, with a new
+    /// serial so that CoreDNS reloads it.
+    fn restore_if_tampered(&mut self) {
+        if !self.readiness.is_ready() {
+            return;
+        }
+        match self.publisher.manager().on_disk_is_current() {
+            Ok(true) => {}
+            Ok(false) | Err(_) => {
+                warn!(
+                    path = %self.publisher.manager().zone_file().path().display(),
+                    "zone file was removed or changed by someone else; writing it again"
+                );
+                self.metrics.zone_rewrites_after_tampering.inc();
+                self.publisher.manager_mut().forget_on_disk();
+                self.publish();
+            }
+        }
+    }
+}
+
+/// Watches the zone file's directory; each event about the zone file (or an
+/// overflow) sends a unit. Returns the watcher, which must be kept alive.
+fn watch_zone_dir(zone_path: &Path, tx: mpsc::UnboundedSender<()>) -> Option<RecommendedWatcher> {
+    let dir = zone_path
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."));
+    let target = zone_path.to_path_buf();
+    let watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+        let relevant = match &event {
+            Ok(e) => e.paths.is_empty() || e.paths.iter().any(|p| *p == target),
+            Err(_) => true,
+        };
+        if relevant {
+            let _ = tx.send(());
+        }
+    });
+    match watcher.and_then(|mut w| w.watch(&dir, RecursiveMode::NonRecursive).map(|()| w)) {
+        Ok(w) => Some(w),
+        Err(e) => {
+            warn!(dir = %dir.display(), error = %e, "cannot watch ZONES_DIR; a removed zone file is restored only on the next change");
+            None
+        }
+    }
+}
