@@ -13,7 +13,7 @@ use zone_manager::Origin;
 
 use crate::catalog::ManifestCatalog;
 use crate::metrics::Metrics;
-use crate::pipeline::SourceEvent;
+use crate::pipeline::{SourceEvent, changes_content};
 
 /// Editors save in several steps (truncate, write, rename); wait this long after
 /// the last event before reading, so that a half-saved file is rarely seen.
@@ -58,6 +58,7 @@ pub async fn run(
         tokio::select! {
             event = events.recv() => {
                 match event {
+                    Some(Ok(event)) if !changes_content(&event) => continue,
                     Some(Ok(event)) => debug!(?event, "manifest directory changed"),
                     Some(Err(e)) => warn!(error = %e, "file watch error; rescanning"),
                     None => return Ok(()),

@@ -103,7 +103,8 @@ impl Pipeline {
                     None => break,
                 },
                 Some(()) = zone_dir_events.recv() => {
-                    self.heal_at = Some(Instant::now() + HEAL_SETTLE);
+                    // Not pushed back by later events: a busy directory is still checked.
+                    self.heal_at.get_or_insert_with(|| Instant::now() + HEAL_SETTLE);
                 }
                 () = sleep_until(publish_at.unwrap_or_else(Instant::now)), if publish_at.is_some() => {
                     self.publish();
@@ -213,7 +214,7 @@ fn watch_zone_dir(zone_path: &Path, tx: mpsc::UnboundedSender<()>) -> Option<Rec
     let target = zone_path.to_path_buf();
     let watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
         let relevant = match &event {
-            Ok(e) => e.paths.is_empty() || e.paths.iter().any(|p| *p == target),
+            Ok(e) => changes_content(e) && (e.paths.is_empty() || e.paths.contains(&target)),
             Err(_) => true,
         };
         if relevant {
@@ -226,5 +227,17 @@ fn watch_zone_dir(zone_path: &Path, tx: mpsc::UnboundedSender<()>) -> Option<Rec
             warn!(dir = %dir.display(), error = %e, "cannot watch ZONES_DIR; a removed zone file is restored only on the next change");
             None
         }
+    }
+}
+
+/// Whether a file event may mean new content. Opening and reading do not: our
+/// own reads would otherwise wake us up again, forever.
+pub fn changes_content(event: &notify::Event) -> bool {
+    use notify::EventKind;
+    use notify::event::{AccessKind, AccessMode};
+    match event.kind {
+        EventKind::Access(AccessKind::Close(AccessMode::Write)) => true,
+        EventKind::Access(_) => false,
+        _ => true,
     }
 }

@@ -294,3 +294,57 @@ impl Monitor {
         (source, zones)
     }
 }
+
+#[test]
+fn a_removed_or_replaced_zone_file_is_written_again_with_a_new_serial() {
+    let monitor = Monitor::start();
+    monitor.write("web.yaml", &vmi_yaml("web", &[("red", "10.0.0.1")]));
+    let first = monitor.wait_for_zone("web", |z| !z.get(&name("web.lab"), "A").is_empty());
+
+    fs::remove_file(monitor.zone_path()).unwrap();
+    let restored = monitor.wait_for_zone("the zone to come back", |z| z.serial > first.serial);
+    assert_eq!(restored.get(&name("red.web.lab"), "A"), ["10.0.0.1"]);
+
+    // Someone writes their own zone over ours.
+    fs::write(
+        monitor.zone_path(),
+        "$ORIGIN vm.example.com.\n@ 60 IN SOA a. b. 1 1 1 1 1\n",
+    )
+    .unwrap();
+    let again = monitor.wait_for_zone("our zone to come back", |z| z.serial > restored.serial);
+    assert_eq!(again.get(&name("red.web.lab"), "A"), ["10.0.0.1"]);
+    monitor.wait_for_log("removed or changed by someone else", 2);
+}
+
+#[test]
+fn health_readiness_and_metrics_are_served() {
+    let monitor = Monitor::start();
+    monitor.write(
+        "web.yaml",
+        &vmi_yaml("web", &[("red", "10.0.0.1"), ("blue", "fd00::1")]),
+    );
+    monitor.wait_for_zone("web", |z| !z.get(&name("blue.web.lab"), "AAAA").is_empty());
+    monitor.wait_for_log("serving /healthz", 1);
+    let address = common::http_address(&monitor.log()).expect("address in the log");
+
+    assert_eq!(common::http_get(&address, "/healthz").unwrap().0, 200);
+    assert_eq!(common::http_get(&address, "/readyz").unwrap().0, 200);
+    let (status, metrics) = common::http_get(&address, "/metrics").unwrap();
+    assert_eq!(status, 200);
+    for expected in [
+        "kubevirt_dns_zone_records{type=\"A\"} 2",
+        "kubevirt_dns_zone_records{type=\"AAAA\"} 2",
+        "kubevirt_dns_vms_published 1",
+        "kubevirt_dns_zone_writes_total{result=\"success\"}",
+        "kubevirt_dns_zone_publish_duration_seconds_bucket",
+        "kubevirt_dns_zone_serial ",
+        "kubevirt_dns_zone_last_write_timestamp_seconds ",
+        "kubevirt_dns_watch_restarts_total 0",
+    ] {
+        assert!(
+            metrics.contains(expected),
+            "{expected} missing from:\n{metrics}"
+        );
+    }
+    assert_eq!(common::http_get(&address, "/nothing").unwrap().0, 404);
+}

@@ -40,3 +40,33 @@ pub fn text(bytes: &[u8]) -> String {
 pub fn run(command: &mut Command) -> Output {
     command.output().expect("run status-monitor")
 }
+
+/// A plain HTTP/1.0 GET on loopback: (status code, body).
+pub fn http_get(address: &str, path: &str) -> std::io::Result<(u16, String)> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(address)?;
+    stream.set_read_timeout(Some(std::time::Duration::from_secs(10)))?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response)?;
+    let status = response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or(0);
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    Ok((status, body))
+}
+
+/// The address the monitor logged it serves HTTP on (`HTTP_ADDR=127.0.0.1:0`).
+pub fn http_address(log: &str) -> Option<String> {
+    let line = log.lines().find(|l| l.contains("serving /healthz"))?;
+    let start = line.find("address=")? + "address=".len();
+    Some(line[start..].split_whitespace().next()?.to_owned())
+}
