@@ -46,7 +46,7 @@ work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 log "fetching the kubernetes source package"
 (cd "$work" && apt-get source --download-only kubernetes >/dev/null 2>&1)
-tarball="$(ls "$work"/kubernetes_*.orig.tar.gz | head -n 1)"
+tarball="$(find "$work" -maxdepth 1 -name 'kubernetes_*.orig.tar.gz' | head -n 1)"
 mkdir "$work/src"
 tar -xzf "$tarball" -C "$work/src" --strip-components=1
 
@@ -58,7 +58,7 @@ cp -r /usr/share/gocode/src/github.com/modern-go/reflect2 "$work/src/vendor/gith
 log "building kube-apiserver $K8S_VERSION (about 11 minutes)"
 (
   cd "$work/src"
-  export PATH="/usr/lib/go-1.19/bin:$PATH" GOPROXY=off GOSUMDB=off GOFLAGS= CGO_ENABLED=0
+  export PATH="/usr/lib/go-1.19/bin:$PATH" GOPROXY=off GOSUMDB=off GOFLAGS='' CGO_ENABLED=0
   export HOME="$work/home" GOCACHE="$work/gocache" GOPATH="$work/gopath"
   make WHAT=cmd/kube-apiserver KUBE_GIT_VERSION="v$K8S_VERSION" KUBE_GIT_TREE_STATE=clean \
     KUBE_GIT_MAJOR=1 KUBE_GIT_MINOR=20 >"$work/build.log" 2>&1 || { tail -n 40 "$work/build.log" >&2; exit 1; }

@@ -5,19 +5,13 @@
 
 mod common;
 
+use std::ffi::OsStr;
 use std::fs;
 use std::os::unix::fs::MetadataExt;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Stdio};
-use std::thread::sleep;
-use std::time::{Duration, Instant};
+use std::path::Path;
 
-use common::{ParsedZone, status_monitor};
+use common::monitor::{Monitor, fqdn as name};
 use tempfile::TempDir;
-
-const ORIGIN: &str = "vm.example.com.";
-/// How long to wait for something that normally takes milliseconds.
-const PATIENCE: Duration = Duration::from_secs(30);
 
 fn vmi_yaml(name: &str, interfaces: &[(&str, &str)]) -> String {
     let mut text = format!(
@@ -30,47 +24,26 @@ fn vmi_yaml(name: &str, interfaces: &[(&str, &str)]) -> String {
     text
 }
 
-/// A running `status-monitor --source-dir`, killed on drop.
-struct Monitor {
-    child: Child,
+/// A manifest directory and a zones directory, with a monitor watching them.
+struct Fixture {
     source: TempDir,
     zones: TempDir,
-    log: PathBuf,
-    _log_dir: TempDir,
 }
 
-impl Monitor {
-    fn start() -> Self {
-        Self::start_with(tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap())
-    }
-
-    fn start_with(source: TempDir, zones: TempDir) -> Self {
-        let log_dir = tempfile::tempdir().unwrap();
-        let log = log_dir.path().join("stderr.log");
-        let child = status_monitor(&[
-            ("DOMAIN", "example.com"),
-            ("NAME_SERVER_IP", "192.0.2.53"),
-            ("ZONES_DIR", zones.path().to_str().unwrap()),
-            ("RUST_LOG", "status_monitor=debug,info"),
-            ("HTTP_ADDR", "127.0.0.1:0"),
-        ])
-        .arg("--source-dir")
-        .arg(source.path())
-        .stderr(fs::File::create(&log).unwrap())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
+impl Fixture {
+    fn new() -> Self {
         Self {
-            child,
-            source,
-            zones,
-            log,
-            _log_dir: log_dir,
+            source: tempfile::tempdir().unwrap(),
+            zones: tempfile::tempdir().unwrap(),
         }
     }
 
-    fn zone_path(&self) -> PathBuf {
-        self.zones.path().join("db.vm.example.com")
+    fn start(&self) -> Monitor {
+        Monitor::spawn(
+            self.zones.path(),
+            &[],
+            &[OsStr::new("--source-dir"), self.source.path().as_os_str()],
+        )
     }
 
     fn write(&self, file: &str, text: &str) {
@@ -79,65 +52,6 @@ impl Monitor {
         fs::write(&staging, text).unwrap();
         fs::rename(staging, self.source.path().join(file)).unwrap();
     }
-
-    fn log(&self) -> String {
-        fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    fn zone(&self) -> Option<ParsedZone> {
-        let text = fs::read_to_string(self.zone_path()).ok()?;
-        Some(ParsedZone::parse(&text, ORIGIN))
-    }
-
-    /// Waits until the zone on disk satisfies `check`.
-    fn wait_for_zone(&self, what: &str, check: impl Fn(&ParsedZone) -> bool) -> ParsedZone {
-        let deadline = Instant::now() + PATIENCE;
-        loop {
-            if let Some(zone) = self.zone().filter(|z| check(z)) {
-                return zone;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "timed out waiting for {what}; log:\n{}",
-                self.log()
-            );
-            sleep(Duration::from_millis(20));
-        }
-    }
-
-    /// Waits until the log has `count` lines containing `needle`.
-    fn wait_for_log(&self, needle: &str, count: usize) {
-        let deadline = Instant::now() + PATIENCE;
-        while self.log().matches(needle).count() < count {
-            assert!(
-                Instant::now() < deadline,
-                "timed out waiting for {needle:?}; log:\n{}",
-                self.log()
-            );
-            sleep(Duration::from_millis(20));
-        }
-    }
-
-    fn terminate(mut self) -> (std::process::ExitStatus, Self) {
-        let pid = self.child.id().to_string();
-        std::process::Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap();
-        let status = self.child.wait().unwrap();
-        (status, self)
-    }
-}
-
-impl Drop for Monitor {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn name(short: &str) -> String {
-    format!("{short}.vm.example.com.")
 }
 
 fn only_zone_file(dir: &Path) -> Vec<String> {
@@ -149,11 +63,12 @@ fn only_zone_file(dir: &Path) -> Vec<String> {
 
 #[test]
 fn files_added_edited_and_removed_keep_the_zone_in_sync() {
-    let monitor = Monitor::start();
+    let fixture = Fixture::new();
+    let monitor = fixture.start();
     let empty = monitor.wait_for_zone("the first zone", |_| true);
     assert!(empty.address_owners().iter().all(|n| n.starts_with("ns.")));
 
-    monitor.write("web.yaml", &vmi_yaml("web", &[("red", "10.10.0.5")]));
+    fixture.write("web.yaml", &vmi_yaml("web", &[("red", "10.10.0.5")]));
     let added = monitor.wait_for_zone("web to appear", |z| {
         !z.get(&name("red.web.lab"), "A").is_empty()
     });
@@ -161,7 +76,7 @@ fn files_added_edited_and_removed_keep_the_zone_in_sync() {
     assert_eq!(added.get(&name("web.lab"), "A"), ["10.10.0.5"]);
     assert!(added.serial > empty.serial);
 
-    monitor.write(
+    fixture.write(
         "web.yaml",
         &vmi_yaml("web", &[("red", "10.10.0.6"), ("blue", "fd00::6")]),
     );
@@ -171,7 +86,7 @@ fn files_added_edited_and_removed_keep_the_zone_in_sync() {
     assert_eq!(edited.get(&name("blue.web.lab"), "AAAA"), ["fd00::6"]);
     assert!(edited.serial > added.serial);
 
-    fs::remove_file(monitor.source.path().join("web.yaml")).unwrap();
+    fs::remove_file(fixture.source.path().join("web.yaml")).unwrap();
     let removed =
         monitor.wait_for_zone("web to go", |z| z.get(&name("red.web.lab"), "A").is_empty());
     assert!(removed.address_owners().iter().all(|n| !n.contains("web")));
@@ -180,20 +95,21 @@ fn files_added_edited_and_removed_keep_the_zone_in_sync() {
 
 #[test]
 fn a_file_that_stops_parsing_keeps_its_last_good_content() {
-    let monitor = Monitor::start();
-    monitor.write("a.yaml", &vmi_yaml("a", &[("red", "10.0.0.1")]));
-    monitor.write("b.yaml", &vmi_yaml("b", &[("red", "10.0.0.2")]));
+    let fixture = Fixture::new();
+    let monitor = fixture.start();
+    fixture.write("a.yaml", &vmi_yaml("a", &[("red", "10.0.0.1")]));
+    fixture.write("b.yaml", &vmi_yaml("b", &[("red", "10.0.0.2")]));
     let good = monitor.wait_for_zone("both VMs", |z| {
         !z.get(&name("a.lab"), "A").is_empty() && !z.get(&name("b.lab"), "A").is_empty()
     });
 
-    monitor.write("a.yaml", "apiVersion: kubevirt.io/v1\nkind: [unclosed\n");
+    fixture.write("a.yaml", "apiVersion: kubevirt.io/v1\nkind: [unclosed\n");
     monitor.wait_for_log("keeping the last good content", 1);
     assert!(
         monitor.log().contains("a.yaml"),
         "the message names the file"
     );
-    monitor.write("b.yaml", &vmi_yaml("b", &[("red", "10.0.0.3")]));
+    fixture.write("b.yaml", &vmi_yaml("b", &[("red", "10.0.0.3")]));
     let later = monitor.wait_for_zone("b's change", |z| z.get(&name("b.lab"), "A") == ["10.0.0.3"]);
     assert_eq!(
         later.get(&name("a.lab"), "A"),
@@ -205,8 +121,9 @@ fn a_file_that_stops_parsing_keeps_its_last_good_content() {
 
 #[test]
 fn reordering_interfaces_rewrites_nothing() {
-    let monitor = Monitor::start();
-    monitor.write(
+    let fixture = Fixture::new();
+    let monitor = fixture.start();
+    fixture.write(
         "web.yaml",
         &vmi_yaml("web", &[("red", "10.0.0.1"), ("blue", "10.0.0.2")]),
     );
@@ -217,7 +134,7 @@ fn reordering_interfaces_rewrites_nothing() {
         .matches("resync applied changed=false")
         .count();
 
-    monitor.write(
+    fixture.write(
         "web.yaml",
         &vmi_yaml("web", &[("blue", "10.0.0.2"), ("red", "10.0.0.1")]),
     );
@@ -232,20 +149,20 @@ fn reordering_interfaces_rewrites_nothing() {
 
 #[test]
 fn restart_keeps_the_zone_and_its_serial_then_keeps_growing() {
-    let monitor = Monitor::start();
-    monitor.write("web.yaml", &vmi_yaml("web", &[("red", "10.0.0.1")]));
+    let fixture = Fixture::new();
+    let mut monitor = fixture.start();
+    fixture.write("web.yaml", &vmi_yaml("web", &[("red", "10.0.0.1")]));
     let before = monitor.wait_for_zone("web", |z| !z.get(&name("web.lab"), "A").is_empty());
     let inode = fs::metadata(monitor.zone_path()).unwrap().ino();
-    let (status, monitor) = monitor.terminate();
+    let status = monitor.terminate();
     assert!(status.success(), "SIGTERM is a clean stop: {status:?}");
     assert_eq!(
-        only_zone_file(monitor.zones.path()),
+        only_zone_file(fixture.zones.path()),
         ["db.vm.example.com"],
         "nothing half-written left"
     );
 
-    let (source, zones) = monitor.into_dirs();
-    let restarted = Monitor::start_with(source, zones);
+    let restarted = fixture.start();
     restarted.wait_for_log("keeping it and its serial", 1);
     assert_eq!(
         fs::metadata(restarted.zone_path()).unwrap().ino(),
@@ -254,7 +171,7 @@ fn restart_keeps_the_zone_and_its_serial_then_keeps_growing() {
     );
     assert_eq!(restarted.zone().unwrap().serial, before.serial);
 
-    restarted.write("web.yaml", &vmi_yaml("web", &[("red", "10.0.0.2")]));
+    fixture.write("web.yaml", &vmi_yaml("web", &[("red", "10.0.0.2")]));
     let after = restarted.wait_for_zone("the change", |z| {
         z.get(&name("web.lab"), "A") == ["10.0.0.2"]
     });
@@ -263,10 +180,11 @@ fn restart_keeps_the_zone_and_its_serial_then_keeps_growing() {
 
 #[test]
 fn malformed_and_invalid_vmis_are_skipped_with_a_warning_and_the_rest_served() {
-    let monitor = Monitor::start();
+    let fixture = Fixture::new();
+    let monitor = fixture.start();
     let bad_types = "apiVersion: kubevirt.io/v1\nkind: VirtualMachineInstance\nmetadata:\n  name: typo\n  namespace: lab\n\
                      spec: {}\nstatus:\n  interfaces: {not: a list}\n";
-    monitor.write(
+    fixture.write(
         "mixed.yaml",
         &format!(
             "{}---\n{bad_types}---\n{}",
@@ -284,21 +202,11 @@ fn malformed_and_invalid_vmis_are_skipped_with_a_warning_and_the_rest_served() {
     monitor.wait_for_log("lab/bad.name", 1);
 }
 
-impl Monitor {
-    /// Hands back the directories of a stopped monitor.
-    fn into_dirs(mut self) -> (TempDir, TempDir) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let source = std::mem::replace(&mut self.source, tempfile::tempdir().unwrap());
-        let zones = std::mem::replace(&mut self.zones, tempfile::tempdir().unwrap());
-        (source, zones)
-    }
-}
-
 #[test]
 fn a_removed_or_replaced_zone_file_is_written_again_with_a_new_serial() {
-    let monitor = Monitor::start();
-    monitor.write("web.yaml", &vmi_yaml("web", &[("red", "10.0.0.1")]));
+    let fixture = Fixture::new();
+    let monitor = fixture.start();
+    fixture.write("web.yaml", &vmi_yaml("web", &[("red", "10.0.0.1")]));
     let first = monitor.wait_for_zone("web", |z| !z.get(&name("web.lab"), "A").is_empty());
 
     fs::remove_file(monitor.zone_path()).unwrap();
@@ -318,14 +226,14 @@ fn a_removed_or_replaced_zone_file_is_written_again_with_a_new_serial() {
 
 #[test]
 fn health_readiness_and_metrics_are_served() {
-    let monitor = Monitor::start();
-    monitor.write(
+    let fixture = Fixture::new();
+    let monitor = fixture.start();
+    fixture.write(
         "web.yaml",
         &vmi_yaml("web", &[("red", "10.0.0.1"), ("blue", "fd00::1")]),
     );
     monitor.wait_for_zone("web", |z| !z.get(&name("blue.web.lab"), "AAAA").is_empty());
-    monitor.wait_for_log("serving /healthz", 1);
-    let address = common::http_address(&monitor.log()).expect("address in the log");
+    let address = monitor.http_address();
 
     assert_eq!(common::http_get(&address, "/healthz").unwrap().0, 200);
     assert_eq!(common::http_get(&address, "/readyz").unwrap().0, 200);

@@ -3,6 +3,8 @@
 
 use std::process::{Command, Output};
 
+pub mod monitor;
+
 pub use zone_manager::parsed::ParsedZone;
 
 /// The status-monitor binary with only the given environment (no stray DOMAIN

@@ -1,0 +1,162 @@
+//! A running status-monitor process, observed only from outside: its zone file,
+//! its log and its HTTP endpoints.
+
+use std::ffi::OsStr;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Child, ExitStatus, Stdio};
+use std::thread::sleep;
+use std::time::{Duration, Instant};
+
+use tempfile::TempDir;
+
+use super::{ParsedZone, http_address, http_get, status_monitor};
+
+pub const DOMAIN: &str = "example.com";
+pub const ORIGIN: &str = "vm.example.com.";
+pub const NAME_SERVER_IP: &str = "127.0.0.1";
+/// How long to wait for something that normally takes a fraction of a second.
+pub const PATIENCE: Duration = Duration::from_secs(60);
+
+/// `<short>.vm.example.com.`
+pub fn fqdn(short: &str) -> String {
+    format!("{short}.{ORIGIN}")
+}
+
+/// Polls `check` every 20 ms until it returns `Some`, or panics after [`PATIENCE`]
+/// with `what` and `context()`.
+pub fn wait_until<T>(what: &str, context: impl Fn() -> String, check: impl Fn() -> Option<T>) -> T {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        if let Some(value) = check() {
+            return value;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for {what}\n{}",
+            context()
+        );
+        sleep(Duration::from_millis(20));
+    }
+}
+
+/// A status-monitor process, killed on drop.
+pub struct Monitor {
+    child: Child,
+    zones_dir: PathBuf,
+    log: PathBuf,
+    _log_dir: TempDir,
+}
+
+impl Monitor {
+    /// Starts status-monitor writing into `zones_dir` for DOMAIN=example.com,
+    /// with `extra_env` and `args`.
+    pub fn spawn(zones_dir: &Path, extra_env: &[(&str, &str)], args: &[&OsStr]) -> Self {
+        let log_dir = tempfile::tempdir().unwrap();
+        let log = log_dir.path().join("stderr.log");
+        let mut env = vec![
+            ("DOMAIN", DOMAIN),
+            ("NAME_SERVER_IP", NAME_SERVER_IP),
+            ("ZONES_DIR", zones_dir.to_str().unwrap()),
+            ("RUST_LOG", "status_monitor=debug,info"),
+            ("HTTP_ADDR", "127.0.0.1:0"),
+        ];
+        env.extend_from_slice(extra_env);
+        let child = status_monitor(&env)
+            .args(args)
+            .stderr(fs::File::create(&log).unwrap())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        Self {
+            child,
+            zones_dir: zones_dir.to_path_buf(),
+            log,
+            _log_dir: log_dir,
+        }
+    }
+
+    pub fn zone_path(&self) -> PathBuf {
+        self.zones_dir.join(format!("db.vm.{DOMAIN}"))
+    }
+
+    pub fn log(&self) -> String {
+        fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// The zone on disk, parsed by a real parser; `None` while there is none.
+    pub fn zone(&self) -> Option<ParsedZone> {
+        let text = fs::read_to_string(self.zone_path()).ok()?;
+        Some(ParsedZone::parse(&text, ORIGIN))
+    }
+
+    /// Waits until the zone on disk satisfies `check`.
+    pub fn wait_for_zone(&self, what: &str, check: impl Fn(&ParsedZone) -> bool) -> ParsedZone {
+        wait_until(
+            what,
+            || format!("log:\n{}", self.log()),
+            || self.zone().filter(|z| check(z)),
+        )
+    }
+
+    /// Waits until the log has `count` lines containing `needle`.
+    pub fn wait_for_log(&self, needle: &str, count: usize) {
+        wait_until(
+            &format!("{count} × {needle:?} in the log"),
+            || format!("log:\n{}", self.log()),
+            || (self.log().matches(needle).count() >= count).then_some(()),
+        )
+    }
+
+    /// The `host:port` it serves HTTP on.
+    pub fn http_address(&self) -> String {
+        wait_until(
+            "the HTTP address",
+            || self.log(),
+            || http_address(&self.log()),
+        )
+    }
+
+    /// HTTP status of `path`.
+    pub fn http_status(&self, path: &str) -> u16 {
+        http_get(&self.http_address(), path)
+            .map(|(status, _)| status)
+            .unwrap_or(0)
+    }
+
+    /// The value of one sample of `/metrics` (`name` with its labels), 0 if absent.
+    pub fn metric(&self, sample: &str) -> f64 {
+        let (_, text) = http_get(&self.http_address(), "/metrics").unwrap();
+        text.lines()
+            .find_map(|line| {
+                line.strip_prefix(sample)?
+                    .strip_prefix(' ')?
+                    .split(' ')
+                    .next()?
+                    .parse()
+                    .ok()
+            })
+            .unwrap_or(0.0)
+    }
+
+    pub fn zone_writes(&self) -> f64 {
+        self.metric("kubevirt_dns_zone_writes_total{result=\"success\"}")
+    }
+
+    /// SIGTERM, and the exit status.
+    pub fn terminate(&mut self) -> ExitStatus {
+        let pid = self.child.id().to_string();
+        std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap();
+        self.child.wait().unwrap()
+    }
+}
+
+impl Drop for Monitor {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
