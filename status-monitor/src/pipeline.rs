@@ -123,9 +123,18 @@ impl Pipeline {
     fn apply(&mut self, event: SourceEvent) {
         let manager = self.publisher.manager_mut();
         let changed = match event {
-            SourceEvent::Apply { vm: Some(vm), .. } => manager.upsert(vm),
-            SourceEvent::Apply { vmi, vm: None } | SourceEvent::Delete(vmi) => {
-                manager.remove(&vmi.namespace, &vmi.name)
+            SourceEvent::Apply { vmi, vm } => {
+                let changed = match vm {
+                    Some(vm) => manager.upsert(vm),
+                    None => manager.remove(&vmi.namespace, &vmi.name),
+                };
+                debug!(vmi = %vmi, changed, "VMI applied");
+                changed
+            }
+            SourceEvent::Delete(vmi) => {
+                let changed = manager.remove(&vmi.namespace, &vmi.name);
+                debug!(vmi = %vmi, changed, "VMI deleted");
+                changed
             }
             SourceEvent::Resync(vms) => {
                 let changed = manager.replace_all(vms);

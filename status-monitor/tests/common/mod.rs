@@ -3,7 +3,10 @@
 
 use std::process::{Command, Output};
 
+pub mod cluster;
+pub mod dns;
 pub mod monitor;
+pub mod vmis;
 
 pub use zone_manager::parsed::ParsedZone;
 

@@ -1,0 +1,175 @@
+//! A real authoritative server, Knot DNS, serving the monitor's zone file, and
+//! `dig` asking it.
+
+use std::fs;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+
+use tempfile::TempDir;
+
+use super::monitor::{DOMAIN, wait_until};
+
+pub struct Knot {
+    dir: TempDir,
+    port: u16,
+    child: Child,
+}
+
+impl Knot {
+    /// knotd on a loopback port, serving `<zones_dir>/db.vm.<DOMAIN>`.
+    pub fn serve(zones_dir: &Path) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let port = std::net::UdpSocket::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let d = dir.path().display();
+        let zone_file = zones_dir.join(format!("db.vm.{DOMAIN}"));
+        fs::write(
+            dir.path().join("knot.conf"),
+            format!(
+                "server:\n  rundir: {d}\n  listen: 127.0.0.1@{port}\n\
+                 database:\n  storage: {d}\n\
+                 template:\n  - id: default\n    storage: {d}\n    zonefile-sync: -1\n    zonefile-load: whole\n    journal-content: none\n    semantic-checks: on\n\
+                 zone:\n  - domain: vm.{DOMAIN}\n    file: {}\n",
+                zone_file.display()
+            ),
+        )
+        .unwrap();
+        let child = Command::new("knotd")
+            .arg("-c")
+            .arg(dir.path().join("knot.conf"))
+            .stdout(Stdio::null())
+            .stderr(fs::File::create(dir.path().join("knotd.log")).unwrap())
+            .spawn()
+            .expect("knotd (apt-get install knot)");
+        let knot = Self { dir, port, child };
+        wait_until(
+            "knotd to answer",
+            || knot.log(),
+            || knot.knotc(&["status"]).then_some(()),
+        );
+        knot
+    }
+
+    fn log(&self) -> String {
+        fs::read_to_string(self.dir.path().join("knotd.log")).unwrap_or_default()
+    }
+
+    fn knotc(&self, args: &[&str]) -> bool {
+        Command::new("knotc")
+            .arg("-c")
+            .arg(self.dir.path().join("knot.conf"))
+            .args(args)
+            .output()
+            .is_ok_and(|o| o.status.success())
+    }
+
+    /// Loads the zone file as it is on disk now (knotd does not watch files;
+    /// CoreDNS's `auto` does, on its own schedule).
+    pub fn reload(&self) {
+        assert!(
+            self.knotc(&["-b", "zone-reload", &format!("vm.{DOMAIN}")]),
+            "knotc zone-reload failed:\n{}",
+            self.log()
+        );
+    }
+
+    /// `dig +short NAME TYPE` against knotd after a reload: the sorted answers.
+    pub fn answers(&self, name: &str, rtype: &str) -> Vec<String> {
+        self.reload();
+        let out = Command::new("dig")
+            .args([
+                "@127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "+short",
+                "+norecurse",
+                "+time=2",
+                "+tries=2",
+                name,
+                rtype,
+            ])
+            .output()
+            .expect("dig (apt-get install bind9-dnsutils)");
+        assert!(
+            out.status.success(),
+            "dig failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let mut answers: Vec<String> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(str::to_owned)
+            .collect();
+        answers.sort();
+        answers
+    }
+
+    /// The response code for NAME (NOERROR, NXDOMAIN, ...).
+    pub fn rcode(&self, name: &str) -> String {
+        self.reload();
+        let out = Command::new("dig")
+            .args([
+                "@127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "+norecurse",
+                "+time=2",
+                "+tries=2",
+                name,
+                "A",
+            ])
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        text.split("status: ")
+            .nth(1)
+            .and_then(|s| s.split(',').next())
+            .unwrap_or("none")
+            .to_owned()
+    }
+}
+
+impl Drop for Knot {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The strict checkers of BIND and Knot accept the zone file.
+pub fn check_zone_file(path: &Path) {
+    let origin = format!("vm.{DOMAIN}");
+    for (program, args) in [
+        (
+            "named-checkzone",
+            vec![
+                "-k",
+                "fail",
+                "-n",
+                "fail",
+                "-i",
+                "full",
+                origin.as_str(),
+                path.to_str().unwrap(),
+            ],
+        ),
+        (
+            "kzonecheck",
+            vec!["-o", origin.as_str(), path.to_str().unwrap()],
+        ),
+    ] {
+        let out = Command::new(program)
+            .args(&args)
+            .output()
+            .unwrap_or_else(|e| panic!("{program}: {e}"));
+        assert!(
+            out.status.success(),
+            "{program} rejected {}:\n{}{}",
+            path.display(),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
