@@ -22,9 +22,18 @@ render-examples: ## Print the zone of examples/ (the one checked in under exampl
 		$(CARGO) run --locked -q -p status-monitor -- render --serial 2026112101 examples
 
 .PHONY: test
-test: ## Run the whole test suite (installs the zone checkers if missing)
-	hack/install-test-deps.sh
+test: unit integration ## The whole test suite: unit and integration tiers
+
+.PHONY: unit
+unit: ## Unit tier: no cluster; real files, real inotify, BIND and Knot zone checkers
+	hack/install-test-deps.sh unit
 	$(CARGO) test --workspace --locked
+
+.PHONY: integration
+integration: ## Integration tier: real etcd + kube-apiserver (built once, cached), knotd, dig
+	hack/install-test-deps.sh integration
+	hack/kube-assets.sh >/dev/null
+	$(CARGO) test --locked -p status-monitor --test integration -- --ignored --test-threads=1
 
 .PHONY: build
 build: ## Build the release binary

@@ -1,12 +1,30 @@
 #!/usr/bin/env bash
-# Installs what the test suite runs besides cargo: the strict zone checkers of
-# BIND (named-checkzone) and Knot (kzonecheck). Idempotent; a no-op when present.
+# Installs what the test suite runs besides cargo, from Debian's packages:
+#   unit tier:        named-checkzone (BIND), kzonecheck (Knot)
+#   integration tier: knotd/knotc, dig, etcdctl, openssl (kube-apiserver and etcd
+#                     come from hack/kube-assets.sh), kubectl (preinstalled)
+# Idempotent: installs only what is missing. Usage: install-test-deps.sh [unit|integration]
 set -euo pipefail
 
+tier="${1:-unit}"
+declare -A package_of=(
+  [named-checkzone]=bind9-utils
+  [kzonecheck]=knot-dnssecutils
+)
+if [ "$tier" = integration ]; then
+  package_of+=([knotd]=knot [knotc]=knot [dig]=bind9-dnsutils [etcdctl]=etcd-client [openssl]=openssl)
+fi
+
 missing=()
-command -v named-checkzone >/dev/null || missing+=(bind9-utils)
-command -v kzonecheck >/dev/null || missing+=(knot-dnssecutils)
+for command in "${!package_of[@]}"; do
+  command -v "$command" >/dev/null || missing+=("${package_of[$command]}")
+done
+if [ "$tier" = integration ] && ! command -v kubectl >/dev/null; then
+  echo "install-test-deps: kubectl is needed (any version >= 1.20 client)" >&2
+  exit 1
+fi
 [ ${#missing[@]} -eq 0 ] && exit 0
+mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)
 
 if [ "$(id -u)" -ne 0 ]; then
   echo "install-test-deps: missing ${missing[*]}; run as root or: sudo apt-get install ${missing[*]}" >&2
@@ -16,3 +34,7 @@ echo "install-test-deps: installing ${missing[*]}" >&2
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+# knot's package starts a system knotd we do not need.
+if [[ " ${missing[*]} " == *" knot "* ]] && command -v systemctl >/dev/null; then
+  systemctl disable --now knot >/dev/null 2>&1 || true
+fi

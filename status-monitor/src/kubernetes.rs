@@ -175,3 +175,115 @@ pub async fn run(
     .instrument(info_span!("watch", resource = "virtualmachineinstances"))
     .await;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn watched() -> Watched {
+        Watched {
+            origin: Origin::for_domain("example.com").unwrap(),
+            metrics: Arc::new(Metrics::new()),
+            known: HashSet::new(),
+            relist: None,
+            lists: 0,
+        }
+    }
+
+    fn object(name: &str, status: serde_json::Value) -> DynamicObject {
+        serde_json::from_value(json!({
+            "apiVersion": "kubevirt.io/v1", "kind": "VirtualMachineInstance",
+            "metadata": {"name": name, "namespace": "ns", "resourceVersion": "7"},
+            "spec": {"networks": [{"name": "default", "pod": {}}, {"name": "red", "multus": {"networkName": "r"}}]},
+            "status": status
+        }))
+        .unwrap()
+    }
+
+    fn with_ip(name: &str, ip: &str) -> DynamicObject {
+        object(
+            name,
+            json!({"interfaces": [{"name": "red", "ipAddress": ip}], "phase": "Running"}),
+        )
+    }
+
+    fn resync_names(event: Option<SourceEvent>) -> Vec<String> {
+        match event {
+            Some(SourceEvent::Resync(vms)) => vms.iter().map(|v| v.name().to_string()).collect(),
+            other => panic!("expected a resync, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_list_is_sent_only_when_complete() {
+        let mut w = watched();
+        assert!(w.handle(Event::Init).is_none());
+        assert!(
+            w.handle(Event::InitApply(with_ip("a", "10.0.0.1")))
+                .is_none()
+        );
+        assert!(
+            w.handle(Event::InitApply(object("no-ip", json!(null))))
+                .is_none()
+        );
+        assert!(
+            w.handle(Event::InitApply(with_ip("b", "10.0.0.2")))
+                .is_none()
+        );
+        assert_eq!(resync_names(w.handle(Event::InitDone)), ["a", "b"]);
+        assert_eq!(w.known.len(), 3, "VMIs without records are known too");
+        assert_eq!(w.metrics.watch_restarts.get(), 0);
+    }
+
+    #[test]
+    fn a_relist_replaces_everything_and_counts_as_a_restart() {
+        let mut w = watched();
+        w.handle(Event::Init);
+        w.handle(Event::InitApply(with_ip("gone", "10.0.0.1")));
+        w.handle(Event::InitDone);
+        w.handle(Event::Init);
+        w.handle(Event::InitApply(with_ip("new", "10.0.0.2")));
+        assert_eq!(resync_names(w.handle(Event::InitDone)), ["new"]);
+        assert_eq!(w.known.len(), 1);
+        assert_eq!(w.metrics.watch_restarts.get(), 1);
+    }
+
+    #[test]
+    fn a_malformed_object_is_skipped_and_the_list_goes_on() {
+        let mut w = watched();
+        w.handle(Event::Init);
+        w.handle(Event::InitApply(object(
+            "bad",
+            json!({"interfaces": "not a list"}),
+        )));
+        w.handle(Event::InitApply(with_ip("good", "10.0.0.1")));
+        assert_eq!(resync_names(w.handle(Event::InitDone)), ["good"]);
+        assert!(
+            w.metrics
+                .encode()
+                .contains("objects_skipped_total{reason=\"malformed\"} 1")
+        );
+    }
+
+    #[test]
+    fn applies_and_deletes_are_passed_on_with_their_projection() {
+        let mut w = watched();
+        match w.handle(Event::Apply(with_ip("a", "10.0.0.1"))) {
+            Some(SourceEvent::Apply { vmi, vm: Some(vm) }) => {
+                assert_eq!(vmi.to_string(), "ns/a");
+                assert_eq!(vm.interfaces()[0].ipv4().len(), 1);
+            }
+            other => panic!("{other:?}"),
+        }
+        match w.handle(Event::Apply(object("a", json!({"phase": "Succeeded"})))) {
+            Some(SourceEvent::Apply { vm: None, .. }) => {}
+            other => panic!("an address that goes away must be withdrawn: {other:?}"),
+        }
+        assert!(matches!(
+            w.handle(Event::Delete(with_ip("a", "10.0.0.1"))),
+            Some(SourceEvent::Delete(_))
+        ));
+        assert!(w.known.is_empty());
+    }
+}

@@ -250,3 +250,73 @@ pub fn changes_content(event: &notify::Event) -> bool {
         _ => true,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use zone_manager::{InterfaceAddresses, Label, Origin, ZoneManager, ZoneSettings};
+
+    fn vm(name: &str, ip: &str) -> VmAddresses {
+        let label = |s: &str| Label::new(s).unwrap();
+        VmAddresses::new(
+            label("ns"),
+            label(name),
+            [InterfaceAddresses::new(label("red"), [ip.parse().unwrap()])],
+        )
+    }
+
+    fn pipeline(dir: &Path) -> Pipeline {
+        let settings = ZoneSettings::new(Origin::for_domain("").unwrap());
+        let publisher = Publisher::new(ZoneManager::open(settings, dir).unwrap());
+        let debouncer = Debouncer::new(Duration::from_millis(200), Duration::from_secs(2));
+        Pipeline::new(
+            publisher,
+            debouncer,
+            Arc::new(Metrics::new()),
+            Readiness::default(),
+        )
+    }
+
+    fn apply(p: &mut Pipeline, name: &str, ip: &str) {
+        let vmi = VmiRef::new(Some("ns"), Some(name));
+        p.apply(SourceEvent::Apply {
+            vmi,
+            vm: Some(vm(name, ip)),
+        });
+    }
+
+    #[tokio::test]
+    async fn nothing_is_published_before_the_first_complete_list() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut p = pipeline(dir.path());
+        apply(&mut p, "a", "10.0.0.1");
+        assert_eq!(p.publish_deadline(), None);
+        p.apply(SourceEvent::Resync(vec![vm("a", "10.0.0.1")]));
+        assert!(p.publish_deadline().is_some());
+    }
+
+    #[tokio::test]
+    async fn an_update_with_the_same_projection_schedules_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut p = pipeline(dir.path());
+        p.apply(SourceEvent::Resync(vec![vm("a", "10.0.0.1")]));
+        p.debouncer.published();
+        apply(&mut p, "a", "10.0.0.1");
+        assert!(!p.debouncer.is_pending());
+        apply(&mut p, "a", "10.0.0.2");
+        assert!(p.debouncer.is_pending());
+    }
+
+    #[tokio::test]
+    async fn deleting_an_unknown_vmi_schedules_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut p = pipeline(dir.path());
+        p.apply(SourceEvent::Resync(Vec::new()));
+        p.debouncer.published();
+        p.apply(SourceEvent::Delete(VmiRef::new(
+            Some("ns"),
+            Some("never-seen"),
+        )));
+        assert!(!p.debouncer.is_pending());
+    }
+}

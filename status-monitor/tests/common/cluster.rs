@@ -228,17 +228,13 @@ impl Cluster {
         }
         // Both apiservers must serve the new resource before anyone watches it.
         for identity in ["admin", "admin-via-watched"] {
-            wait_until(
-                "VMIs to be served",
-                || String::new(),
-                || {
-                    cluster
-                        .kubectl_as(identity, &["get", "vmi", "-A"])
-                        .status
-                        .success()
-                        .then_some(())
-                },
-            );
+            wait_until("VMIs to be served", String::new, || {
+                cluster
+                    .kubectl_as(identity, &["get", "vmi", "-A"])
+                    .status
+                    .success()
+                    .then_some(())
+            });
         }
         cluster
     }
