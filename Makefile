@@ -1,25 +1,44 @@
-# KubeVirt secondary-network DNS: status-monitor + zone-manager.
+# KubeVirt secondary-network DNS: status-monitor + zone-manager + CoreDNS.
 # `make help` lists the targets.
 
 CARGO ?= cargo
-DOMAIN ?= example.com
-NAME_SERVER_IP ?= 192.0.2.53
+REGISTRY ?= quay.io
+REPO ?= kubevirt-dns
+IMG ?= $(REPO)/status-monitor
+IMAGE_TAG ?= latest
+OCI_BIN ?= $(shell if podman ps >/dev/null 2>&1; then echo podman; elif docker ps >/dev/null 2>&1; then echo docker; fi)
+TLS_SETTING := $(if $(filter $(OCI_BIN),podman),--tls-verify=false,)
+SHA := $(shell git describe --no-match --always --abbrev=40 --dirty 2>/dev/null)
+# Outside kubevirtci, set KUBECONFIG (or KUBECTL=kubectl).
+KUBECTL ?= $(if $(KUBECONFIG),kubectl,$(CURDIR)/cluster/kubectl.sh)
+export KUBECTL REGISTRY IMG IMAGE_TAG
+
+# Zone settings for `deploy` (empty: keep the ConfigMap's) and for the demo.
+DOMAIN ?=
+NAME_SERVER_IP ?=
+export DOMAIN NAME_SERVER_IP
+DEMO_DOMAIN ?= example.com
+DEMO_NAME_SERVER_IP ?= 192.0.2.53
 ZONES_DIR ?= $(CURDIR)/zones
 
 .PHONY: help
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
 
+## Running without a cluster
+
 .PHONY: demo
-demo: ## Run status-monitor on examples/, writing $(ZONES_DIR)/db.vm.$(DOMAIN)
+demo: ## Run status-monitor on examples/, writing $(ZONES_DIR)/db.vm.$(DEMO_DOMAIN)
 	mkdir -p $(ZONES_DIR)
-	DOMAIN=$(DOMAIN) NAME_SERVER_IP=$(NAME_SERVER_IP) ZONES_DIR=$(ZONES_DIR) \
+	DOMAIN=$(DEMO_DOMAIN) NAME_SERVER_IP=$(DEMO_NAME_SERVER_IP) ZONES_DIR=$(ZONES_DIR) HTTP_ADDR=127.0.0.1:8081 \
 		$(CARGO) run --locked -p status-monitor -- --source-dir examples
 
 .PHONY: render-examples
 render-examples: ## Print the zone of examples/ (the one checked in under examples/expected)
-	DOMAIN=$(DOMAIN) NAME_SERVER_IP=$(NAME_SERVER_IP) \
+	DOMAIN=$(DEMO_DOMAIN) NAME_SERVER_IP=$(DEMO_NAME_SERVER_IP) \
 		$(CARGO) run --locked -q -p status-monitor -- render --serial 2026112101 examples
+
+## Tests
 
 .PHONY: test
 test: unit integration ## The whole test suite: unit and integration tiers
@@ -35,17 +54,68 @@ integration: ## Integration tier: real etcd + kube-apiserver (built once, cached
 	hack/kube-assets.sh >/dev/null
 	$(CARGO) test --locked -p status-monitor --test integration -- --ignored --test-threads=1
 
-.PHONY: build
-build: ## Build the release binary
+.PHONY: functest
+functest: ## End-to-end tests against a cluster with the product deployed (skips without one)
+	hack/functest.sh
+
+## Build and deploy
+
+.PHONY: binary
+binary: ## Build the release binary (target/release/status-monitor)
 	$(CARGO) build --workspace --locked --release
+
+.PHONY: build
+build: ## Build the image $(REGISTRY)/$(IMG):$(IMAGE_TAG) with $(OCI_BIN)
+	$(OCI_BIN) build -t $(REGISTRY)/$(IMG):$(IMAGE_TAG) --build-arg git_sha=$(SHA) .
+
+.PHONY: push
+push: ## Push the image
+	$(OCI_BIN) push $(TLS_SETTING) $(REGISTRY)/$(IMG):$(IMAGE_TAG)
+
+.PHONY: manifests
+manifests: ## Render deploy/ into the all-in-one manifest
+	kubectl kustomize deploy > deploy/all-in-one/kubevirt-dns.yaml
+
+.PHONY: deploy
+deploy: ## Deploy to the cluster ($(KUBECTL)), image $(REGISTRY)/$(IMG):$(IMAGE_TAG)
+	hack/deploy.sh
+
+.PHONY: undeploy
+undeploy: ## Remove everything deploy created
+	$(KUBECTL) delete --ignore-not-found -f deploy/expose/nodeport.yaml
+	$(KUBECTL) delete --ignore-not-found -k deploy
+
+.PHONY: create-nodeport
+create-nodeport: ## Expose DNS on NodePort 31111 (UDP and TCP)
+	hack/create-nodeport.sh
+
+## kubevirtci development cluster
+
+.PHONY: cluster-up
+cluster-up: ## Start a kubevirtci cluster with KubeVirt and Multus (CNAO)
+	cluster/up.sh
+
+.PHONY: cluster-down
+cluster-down: ## Stop it
+	cluster/down.sh
+
+.PHONY: cluster-sync
+cluster-sync: ## Build, push to the cluster registry, deploy, NodePort 31111
+	cluster/sync.sh
+
+.PHONY: cluster-clean
+cluster-clean: ## Remove the product from the cluster
+	cluster/clean.sh
+
+## Code
 
 .PHONY: fmt
 fmt: ## Format the code
 	$(CARGO) fmt --all
 
 .PHONY: lint
-lint: ## rustfmt check, clippy with warnings as errors, shellcheck
+lint: ## rustfmt check, clippy -D warnings, bash -n and shellcheck on every script
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
-	bash -n hack/*.sh .ci/run
-	if command -v shellcheck >/dev/null; then shellcheck hack/*.sh .ci/run; else echo "shellcheck not installed; skipped"; fi
+	for f in hack/*.sh cluster/*.sh .ci/run; do bash -n "$$f" || exit 1; done
+	shellcheck -x hack/*.sh cluster/*.sh .ci/run

@@ -470,3 +470,22 @@ async fn a_vmi_whose_json_does_not_fit_is_skipped_and_the_rest_served() {
         .await;
     monitor.wait_for_zone("later", |z| z.get(&fqdn("later.lab"), "A") == ["10.5.0.4"]);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs etcd and kube-apiserver: run `make integration`"]
+async fn the_shipped_manifests_pass_server_side_dry_run() {
+    let cluster = Cluster::start();
+    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let path = |p: &str| repo.join(p).to_str().unwrap().to_owned();
+    for (flag, target) in [
+        ("-k", path("deploy")),
+        ("-f", path("deploy/all-in-one/kubevirt-dns.yaml")),
+        ("-f", path("deploy/expose")),
+    ] {
+        let out = cluster.kubectl_ok(&["apply", "--dry-run=server", flag, &target]);
+        assert!(
+            out.contains("deployment.apps/kubevirt-dns") || target.ends_with("expose"),
+            "{out}"
+        );
+    }
+}

@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# kubectl against the kubevirtci cluster.
+set -euo pipefail
+# shellcheck source=cluster/cluster.sh
+source "$(dirname "$0")/cluster.sh"
+cluster::install
+exec "$(cluster::path)/cluster-up/kubectl.sh" "$@"

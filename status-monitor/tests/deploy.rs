@@ -1,0 +1,206 @@
+//! The shipped manifests: in sync, two containers sharing /zones, hardened, a
+//! read-only role, and settings that status-monitor accepts. (The integration
+//! tier also dry-runs them against a real kube-apiserver.)
+
+#![allow(clippy::unwrap_used)] // tests may panic on broken fixtures
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::Value;
+use status_monitor::config::Config;
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn all_in_one_text() -> String {
+    std::fs::read_to_string(repo().join("deploy/all-in-one/kubevirt-dns.yaml")).unwrap()
+}
+
+fn objects() -> Vec<Value> {
+    serde_saphyr::from_multiple(&all_in_one_text()).unwrap()
+}
+
+fn object(kind: &str) -> Value {
+    let mut found: Vec<Value> = objects()
+        .into_iter()
+        .filter(|o| o["kind"] == kind)
+        .collect();
+    assert_eq!(found.len(), 1, "exactly one {kind}");
+    found.remove(0)
+}
+
+fn container<'a>(deployment: &'a Value, name: &str) -> &'a Value {
+    deployment["spec"]["template"]["spec"]["containers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == name)
+        .unwrap_or_else(|| panic!("no container {name}"))
+}
+
+#[test]
+fn all_in_one_manifest_is_what_kustomize_renders_from_deploy() {
+    let out = Command::new("kubectl")
+        .args(["kustomize"])
+        .arg(repo().join("deploy"))
+        .output()
+        .expect("kubectl (preinstalled)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap(),
+        all_in_one_text(),
+        "deploy/all-in-one is stale: run `make manifests`"
+    );
+}
+
+#[test]
+fn the_deployment_has_exactly_the_two_containers_sharing_zones() {
+    let deployment = object("Deployment");
+    let pod = &deployment["spec"]["template"]["spec"];
+    let names: Vec<&str> = pod["containers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["status-monitor", "coredns"]);
+    let volumes = pod["volumes"].as_array().unwrap();
+    let zones = volumes
+        .iter()
+        .find(|v| v["name"] == "zones")
+        .expect("zones volume");
+    assert!(zones["emptyDir"].is_object(), "zones is an emptyDir");
+
+    let mount = |c: &Value| {
+        c["volumeMounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["name"] == "zones")
+            .cloned()
+            .expect("mounts zones")
+    };
+    let writer = mount(container(&deployment, "status-monitor"));
+    let reader = mount(container(&deployment, "coredns"));
+    assert_eq!(writer["mountPath"], "/zones");
+    assert_eq!(reader["mountPath"], "/zones");
+    assert_ne!(writer["readOnly"], true);
+    assert_eq!(reader["readOnly"], true, "CoreDNS only reads the zones");
+    assert_eq!(pod["serviceAccountName"], "status-monitor");
+}
+
+#[test]
+fn both_containers_are_hardened_probed_and_bounded() {
+    let deployment = object("Deployment");
+    let pod = &deployment["spec"]["template"]["spec"];
+    assert_eq!(pod["securityContext"]["runAsNonRoot"], true);
+    for name in ["status-monitor", "coredns"] {
+        let c = container(&deployment, name);
+        let sc = &c["securityContext"];
+        assert_eq!(sc["runAsNonRoot"], true, "{name}");
+        assert_eq!(sc["readOnlyRootFilesystem"], true, "{name}");
+        assert_eq!(sc["allowPrivilegeEscalation"], false, "{name}");
+        assert_eq!(
+            sc["capabilities"]["drop"],
+            serde_json::json!(["ALL"]),
+            "{name}"
+        );
+        assert!(
+            sc["capabilities"]["add"].is_null(),
+            "{name} adds no capability"
+        );
+        assert_eq!(sc["seccompProfile"]["type"], "RuntimeDefault", "{name}");
+        for kind in ["requests", "limits"] {
+            for resource in ["cpu", "memory"] {
+                assert!(
+                    c["resources"][kind][resource].is_string(),
+                    "{name} {kind}.{resource}"
+                );
+            }
+        }
+        assert!(c["livenessProbe"]["httpGet"].is_object(), "{name} liveness");
+        assert!(
+            c["readinessProbe"]["httpGet"].is_object(),
+            "{name} readiness"
+        );
+    }
+    let monitor = container(&deployment, "status-monitor");
+    assert_eq!(monitor["livenessProbe"]["httpGet"]["path"], "/healthz");
+    assert_eq!(monitor["readinessProbe"]["httpGet"]["path"], "/readyz");
+    assert_eq!(
+        deployment["spec"]["template"]["metadata"]["annotations"]["prometheus.io/scrape"],
+        "true"
+    );
+
+    let image = container(&deployment, "coredns")["image"].as_str().unwrap();
+    let tag = image.rsplit(':').next().unwrap();
+    assert!(
+        tag != "latest" && !image.ends_with("1.10.1"),
+        "CoreDNS pinned to a current release: {image}"
+    );
+}
+
+#[test]
+fn the_cluster_role_grants_only_reading_vmis() {
+    let role = object("ClusterRole");
+    assert_eq!(
+        role["rules"],
+        serde_json::json!([{
+            "apiGroups": ["kubevirt.io"],
+            "resources": ["virtualmachineinstances"],
+            "verbs": ["get", "list", "watch"]
+        }])
+    );
+    assert!(role["aggregationRule"].is_null());
+    let binding = object("ClusterRoleBinding");
+    assert_eq!(binding["roleRef"]["name"], role["metadata"]["name"]);
+    assert_eq!(binding["subjects"][0]["name"], "status-monitor");
+}
+
+#[test]
+fn corefile_serves_zones_with_an_anchored_pattern_on_5353() {
+    let config = object("ConfigMap");
+    let corefile = config["data"]["Corefile"].as_str().unwrap();
+    assert!(corefile.contains(".:5353"), "{corefile}");
+    assert!(
+        corefile.contains(r"directory /zones ^db\.(.+)$ {1}"),
+        "{corefile}"
+    );
+    assert!(corefile.contains("reload 2s"), "{corefile}");
+    for plugin in ["errors", "log", "health", "ready"] {
+        assert!(
+            corefile.lines().any(|l| l.trim().starts_with(plugin)),
+            "{plugin} in {corefile}"
+        );
+    }
+}
+
+#[test]
+fn the_deployment_environment_is_a_valid_configuration() {
+    let config_map = object("ConfigMap");
+    let deployment = object("Deployment");
+    let env = container(&deployment, "status-monitor")["env"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let vars = env.iter().map(|e| {
+        let name = e["name"].as_str().unwrap().to_owned();
+        let value = match e["value"].as_str() {
+            Some(v) => v.to_owned(),
+            None => {
+                let key = e["valueFrom"]["configMapKeyRef"]["key"].as_str().unwrap();
+                config_map["data"][key].as_str().unwrap().to_owned()
+            }
+        };
+        (name, value)
+    });
+    let config = Config::from_vars(vars).unwrap();
+    assert_eq!(config.zones_dir, PathBuf::from("/zones"));
+    assert_eq!(config.http_addr.port(), 8081);
+}

@@ -1,0 +1,274 @@
+//! End-to-end tests against a real cluster with KubeVirt, Multus and this product
+//! deployed (`make cluster-up cluster-sync functest`). Real VMs boot, get
+//! addresses from static IPAM, and their names are resolved through the
+//! NodePort with dig. Without a reachable cluster each test says so and skips.
+//!
+//! Environment: KUBECONFIG, DNS_SERVER (127.0.0.1), DNS_PORT (31111).
+
+#![allow(clippy::unwrap_used)] // tests may panic on broken fixtures
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
+use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, PostParams};
+use kube::{Client, ResourceExt};
+use serde_json::json;
+
+const TIMEOUT: Duration = Duration::from_secs(300);
+const PRODUCT_NAMESPACE: &str = "kubevirt-dns";
+
+async fn cluster() -> Option<Client> {
+    let client = match Client::try_default().await {
+        Ok(client) => client,
+        Err(e) => {
+            eprintln!(
+                "SKIPPED: no cluster configured ({e}); run `make cluster-up cluster-sync` or set KUBECONFIG"
+            );
+            return None;
+        }
+    };
+    match tokio::time::timeout(Duration::from_secs(10), client.apiserver_version()).await {
+        Ok(Ok(_)) => Some(client),
+        _ => {
+            eprintln!(
+                "SKIPPED: the cluster in KUBECONFIG does not answer; run `make cluster-up cluster-sync`"
+            );
+            None
+        }
+    }
+}
+
+fn nad_resource() -> ApiResource {
+    ApiResource {
+        group: "k8s.cni.cncf.io".into(),
+        version: "v1".into(),
+        api_version: "k8s.cni.cncf.io/v1".into(),
+        kind: "NetworkAttachmentDefinition".into(),
+        plural: "network-attachment-definitions".into(),
+    }
+}
+
+fn vmi_resource() -> ApiResource {
+    ApiResource::erase::<status_monitor::vmi::VirtualMachineInstance>(&())
+}
+
+/// The zone suffix the deployed product uses: `vm` or `vm.<DOMAIN>`.
+async fn zone_suffix(client: &Client) -> String {
+    let config_maps: Api<ConfigMap> = Api::namespaced(client.clone(), PRODUCT_NAMESPACE);
+    let config = config_maps.get("kubevirt-dns").await.expect(
+        "the product is not deployed: run `make cluster-sync` (or `make deploy create-nodeport`)",
+    );
+    let domain = config
+        .data
+        .unwrap_or_default()
+        .get("DOMAIN")
+        .cloned()
+        .unwrap_or_default();
+    let domain = domain.trim().trim_end_matches('.');
+    if domain.is_empty() {
+        "vm".to_owned()
+    } else {
+        format!("vm.{domain}")
+    }
+}
+
+fn dig(name: &str, rtype: &str) -> Vec<String> {
+    let server = std::env::var("DNS_SERVER").unwrap_or_else(|_| "127.0.0.1".into());
+    let port = std::env::var("DNS_PORT").unwrap_or_else(|_| "31111".into());
+    let out = Command::new("dig")
+        .args([
+            &format!("@{server}"),
+            "-p",
+            &port,
+            "+short",
+            "+time=2",
+            "+tries=1",
+            name,
+            rtype,
+        ])
+        .output()
+        .expect("dig");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_owned)
+        .filter(|l| !l.is_empty())
+        .collect()
+}
+
+async fn eventually<T, F: std::future::Future<Output = Option<T>>>(
+    what: &str,
+    mut check: impl FnMut() -> F,
+) -> T {
+    let deadline = Instant::now() + TIMEOUT;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+}
+
+/// A namespace for one test, deleted at the end.
+struct TestNamespace {
+    client: Client,
+    name: String,
+}
+
+impl TestNamespace {
+    async fn create(client: &Client, prefix: &str) -> Self {
+        let suffix = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis()
+            % 1_000_000;
+        let name = format!("{prefix}-{suffix}");
+        let namespaces: Api<Namespace> = Api::all(client.clone());
+        let object: Namespace =
+            serde_json::from_value(json!({"metadata": {"name": name}})).unwrap();
+        namespaces
+            .create(&PostParams::default(), &object)
+            .await
+            .unwrap();
+        Self {
+            client: client.clone(),
+            name,
+        }
+    }
+
+    /// A ptp network with static IPAM: the pod side of the VM's interface gets
+    /// these addresses, and KubeVirt reports them in the VMI status.
+    async fn network(&self, name: &str, addresses: &[&str]) {
+        let ipam: Vec<_> = addresses.iter().map(|a| json!({"address": a})).collect();
+        let config = json!({
+            "cniVersion": "0.3.1", "name": name,
+            "plugins": [{"type": "ptp", "ipam": {"type": "static", "addresses": ipam}}]
+        });
+        let nad: DynamicObject = serde_json::from_value(json!({
+            "apiVersion": "k8s.cni.cncf.io/v1", "kind": "NetworkAttachmentDefinition",
+            "metadata": {"name": name, "namespace": self.name},
+            "spec": {"config": config.to_string()}
+        }))
+        .unwrap();
+        Api::<DynamicObject>::namespaced_with(self.client.clone(), &self.name, &nad_resource())
+            .create(&PostParams::default(), &nad)
+            .await
+            .unwrap();
+    }
+
+    /// A small VM whose only interface `iface` is on `network`.
+    async fn vmi(&self, name: &str, iface: &str, network: &str) -> Api<DynamicObject> {
+        let vmi: DynamicObject = serde_json::from_value(json!({
+            "apiVersion": "kubevirt.io/v1", "kind": "VirtualMachineInstance",
+            "metadata": {"name": name, "namespace": self.name},
+            "spec": {
+                "domain": {
+                    "devices": {
+                        "disks": [{"name": "disk0", "disk": {"bus": "virtio"}}],
+                        "interfaces": [{"name": iface, "bridge": {}}]
+                    },
+                    "resources": {"requests": {"memory": "128Mi"}}
+                },
+                "networks": [{"name": iface, "multus": {"networkName": network}}],
+                "volumes": [{"name": "disk0", "containerDisk": {"image": "quay.io/kubevirt/cirros-container-disk-demo"}}]
+            }
+        }))
+        .unwrap();
+        let api =
+            Api::<DynamicObject>::namespaced_with(self.client.clone(), &self.name, &vmi_resource());
+        api.create(&PostParams::default(), &vmi).await.unwrap();
+        api
+    }
+
+    async fn delete(self) {
+        let namespaces: Api<Namespace> = Api::all(self.client.clone());
+        let _ = namespaces
+            .delete(&self.name, &DeleteParams::default())
+            .await;
+    }
+}
+
+/// The addresses KubeVirt reports for `iface`, once there are `count` of them.
+async fn reported_addresses(
+    api: &Api<DynamicObject>,
+    vmi: &str,
+    iface: &str,
+    count: usize,
+) -> Vec<String> {
+    eventually(
+        &format!("{count} address(es) of {iface} in the status of {vmi}"),
+        || async {
+            let object = api.get(vmi).await.ok()?;
+            let interfaces = object.data["status"]["interfaces"].as_array()?.clone();
+            let status = interfaces.iter().find(|i| i["name"] == iface)?;
+            let addresses: Vec<String> = status["ipAddresses"]
+                .as_array()?
+                .iter()
+                .filter_map(|a| a.as_str().map(str::to_owned))
+                .collect();
+            (addresses.len() >= count).then_some(addresses)
+        },
+    )
+    .await
+}
+
+#[tokio::test]
+#[ignore = "needs a cluster with KubeVirt and the product: run `make functest`"]
+async fn a_vm_with_one_secondary_interface_resolves_and_its_name_goes_with_it() {
+    let Some(client) = cluster().await else {
+        return;
+    };
+    let suffix = zone_suffix(&client).await;
+    let ns = TestNamespace::create(&client, "dns-e2e").await;
+    ns.network("static-net", &["10.10.0.5/24"]).await;
+    let vmis = ns.vmi("vmi-sec", "nic1", "static-net").await;
+
+    let addresses = reported_addresses(&vmis, "vmi-sec", "nic1", 1).await;
+    assert_eq!(addresses, ["10.10.0.5"]);
+    let interface_name = format!("nic1.vmi-sec.{}.{suffix}", ns.name);
+    let vm_name = format!("vmi-sec.{}.{suffix}", ns.name);
+    eventually(&format!("{interface_name} to resolve"), || async {
+        (dig(&interface_name, "A") == ["10.10.0.5"]).then_some(())
+    })
+    .await;
+    assert_eq!(dig(&vm_name, "A"), ["10.10.0.5"]);
+
+    vmis.delete(
+        &vmis.get("vmi-sec").await.unwrap().name_any(),
+        &DeleteParams::default(),
+    )
+    .await
+    .unwrap();
+    eventually(&format!("{interface_name} to go"), || async {
+        dig(&interface_name, "A").is_empty().then_some(())
+    })
+    .await;
+    ns.delete().await;
+}
+
+#[tokio::test]
+#[ignore = "needs a cluster with KubeVirt and the product: run `make functest`"]
+async fn a_dual_stack_interface_resolves_to_a_and_aaaa() {
+    let Some(client) = cluster().await else {
+        return;
+    };
+    let suffix = zone_suffix(&client).await;
+    let ns = TestNamespace::create(&client, "dns-e2e-dual").await;
+    ns.network("dual-net", &["10.10.1.5/24", "fd10:10::5/64"])
+        .await;
+    let vmis = ns.vmi("vmi-dual", "nic1", "dual-net").await;
+
+    reported_addresses(&vmis, "vmi-dual", "nic1", 2).await;
+    let name = format!("nic1.vmi-dual.{}.{suffix}", ns.name);
+    eventually(&format!("{name} AAAA"), || async {
+        (dig(&name, "AAAA") == ["fd10:10::5"]).then_some(())
+    })
+    .await;
+    assert_eq!(dig(&name, "A"), ["10.10.1.5"]);
+    assert_eq!(
+        dig(&format!("vmi-dual.{}.{suffix}", ns.name), "AAAA"),
+        ["fd10:10::5"]
+    );
+    ns.delete().await;
+}
