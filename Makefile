@@ -109,6 +109,10 @@ cluster-clean: ## Remove the product from the cluster
 
 ## Code
 
+.PHONY: design-picture
+design-picture: ## Render images/architecture.png from its Graphviz source
+	dot -Tpng -Gdpi=110 images/architecture.dot -o images/architecture.png
+
 .PHONY: fmt
 fmt: ## Format the code
 	$(CARGO) fmt --all
