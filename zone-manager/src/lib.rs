@@ -17,4 +17,4 @@ pub use records::{InterfaceAddresses, OwnerName, Record, RecordData, VmAddresses
 pub use render::{ZoneSettings, render_body, render_header, render_zone};
 pub use serial::Serial;
 pub use zone::{Published, RecordCounts, ZoneManager};
-pub use zone_file::{TEMP_PREFIX, ZoneFile, ZoneFileError, read_serial};
+pub use zone_file::{FileStamp, TEMP_PREFIX, ZoneFile, ZoneFileError, read_serial};

@@ -2,10 +2,10 @@
 //! records and serials become text.
 
 use std::fmt::Write as _;
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr};
 
 use crate::name::{Mailbox, Origin};
-use crate::records::VmAddresses;
+use crate::records::{Record, RecordData, VmAddresses};
 use crate::serial::Serial;
 
 /// Everything about the zone that is not a VM: apex, SOA and name server.
@@ -87,8 +87,48 @@ pub fn render_body<'a>(
     }
     for vm in vms {
         for record in vm.records() {
-            let _ = writeln!(out, "{}\tIN\t{}", record.owner, record.data);
+            push_record(out, &record);
         }
+    }
+}
+
+/// One record line, pushed piece by piece: this loop runs 600k times for 100k
+/// VMs, and `write!` costs several times more than `push_str`.
+fn push_record(out: &mut String, record: &Record<'_>) {
+    let owner = record.owner;
+    if let Some(interface) = owner.interface {
+        out.push_str(interface.as_str());
+        out.push('.');
+    }
+    out.push_str(owner.vm.as_str());
+    out.push('.');
+    out.push_str(owner.namespace.as_str());
+    match record.data {
+        RecordData::A(address) => {
+            out.push_str("\tIN\tA\t");
+            push_ipv4(out, address);
+        }
+        RecordData::Aaaa(address) => {
+            out.push_str("\tIN\tAAAA\t");
+            // RFC 5952 text (zero compression) is subtle: std's Display has it right.
+            let _ = write!(out, "{address}");
+        }
+    }
+    out.push('\n');
+}
+
+fn push_ipv4(out: &mut String, address: Ipv4Addr) {
+    for (i, octet) in address.octets().into_iter().enumerate() {
+        if i > 0 {
+            out.push('.');
+        }
+        if octet >= 100 {
+            out.push(char::from(b'0' + octet / 100));
+        }
+        if octet >= 10 {
+            out.push(char::from(b'0' + octet / 10 % 10));
+        }
+        out.push(char::from(b'0' + octet % 10));
     }
 }
 

@@ -11,7 +11,7 @@ use crate::name::Label;
 use crate::records::{RecordData, VmAddresses};
 use crate::render::{ZoneSettings, render_body, render_header};
 use crate::serial::Serial;
-use crate::zone_file::{ZoneFile, ZoneFileError, read_serial};
+use crate::zone_file::{FileStamp, ZoneFile, ZoneFileError, read_serial};
 
 /// What [`ZoneManager::publish`] did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -40,13 +40,22 @@ pub struct RecordCounts {
     pub aaaa: usize,
 }
 
-/// What we know is on disk: compared by digest so that 100k VMs' worth of text
-/// is not kept twice in memory.
+/// What we know is on disk, without keeping 100k VMs' worth of text twice in
+/// memory: the digest of the records' text and the file's stamp.
 #[derive(Clone, Copy, Debug)]
 struct OnDisk {
     serial: Serial,
     body_digest: u64,
-    file_digest: u64,
+    stamp: FileStamp,
+}
+
+/// A zone file found at startup that is exactly what we would write with its
+/// serial, but for the records: kept until the first publish compares them.
+#[derive(Clone, Copy, Debug)]
+struct FoundAtStartup {
+    serial: Serial,
+    body_digest: u64,
+    stamp: FileStamp,
 }
 
 /// Keeps the records of every VM and publishes them as one zone file.
@@ -59,7 +68,9 @@ pub struct ZoneManager {
     last_serial: Option<Serial>,
     on_disk: Option<OnDisk>,
     /// The zone file found at startup, until the first publish compares with it.
-    found_at_startup: Option<String>,
+    found_at_startup: Option<FoundAtStartup>,
+    /// Length of the last rendered body, to allocate the next one at once.
+    last_body_len: usize,
     /// Keyed hashing: tenants cannot craft two zones with the same digest.
     hasher: RandomState,
 }
@@ -74,6 +85,7 @@ impl ZoneManager {
         zones_dir: impl Into<PathBuf>,
     ) -> Result<Self, ZoneFileError> {
         let file = ZoneFile::new(zones_dir, &settings.origin);
+        let hasher = RandomState::new();
         std::fs::create_dir_all(file.dir()).map_err(|source| ZoneFileError::Write {
             path: file.dir().to_path_buf(),
             source,
@@ -87,23 +99,7 @@ impl ZoneManager {
                 warn!(dir = %file.dir().display(), error = %e, "cannot remove stale temporary files")
             }
         }
-        let found_at_startup = file.read().unwrap_or_else(|e| {
-            warn!(error = %e, "previous zone file is unreadable; it will be replaced");
-            None
-        });
-        let last_serial = found_at_startup.as_deref().and_then(|content| {
-            match read_serial(content, &settings.origin) {
-                Ok(serial) => {
-                    info!(path = %file.path().display(), %serial, "found previous zone file");
-                    Some(serial)
-                }
-                Err(e) => {
-                    warn!(path = %file.path().display(), error = %e,
-                        "previous zone file is unusable; it will be replaced and the serial restarts from the clock");
-                    None
-                }
-            }
-        });
+        let (last_serial, found_at_startup) = read_previous_zone(&file, &settings, &hasher);
         Ok(Self {
             settings,
             file,
@@ -111,7 +107,8 @@ impl ZoneManager {
             last_serial,
             on_disk: None,
             found_at_startup,
-            hasher: RandomState::new(),
+            last_body_len: 0,
+            hasher,
         })
     }
 
@@ -193,68 +190,104 @@ impl ZoneManager {
     /// greater than every serial before it. On error nothing changes on disk or
     /// here, so calling it again retries.
     pub fn publish(&mut self, now: SystemTime) -> Result<Published, ZoneFileError> {
-        let mut body = String::new();
+        let mut body = String::with_capacity(self.last_body_len + self.last_body_len / 8);
         render_body(&self.settings, self.vms(), &mut body);
+        self.last_body_len = body.len();
         let body_digest = self.hasher.hash_one(&body);
         if let Some(on_disk) = self.on_disk
             && on_disk.body_digest == body_digest
         {
             return Ok(Published::Unchanged(on_disk.serial));
         }
-        if let Some(serial) = self.adopt_startup_file(&body, body_digest) {
-            return Ok(Published::Adopted(serial));
+        // A restart with the same records keeps the file and its serial: no
+        // reload, no zone transfer, nothing for anyone to notice.
+        if let Some(found) = self.found_at_startup.take()
+            && found.body_digest == body_digest
+        {
+            self.on_disk = Some(OnDisk {
+                serial: found.serial,
+                body_digest,
+                stamp: found.stamp,
+            });
+            return Ok(Published::Adopted(found.serial));
         }
 
         let serial = Serial::next(self.last_serial, now);
-        let mut content = String::with_capacity(body.len() + 256);
-        render_header(&self.settings, serial, &mut content);
-        content.push_str(&body);
-        self.file.write_atomic(&content)?;
+        let mut header = String::with_capacity(256);
+        render_header(&self.settings, serial, &mut header);
+        let stamp = self.file.write_atomic(&[&header, &body])?;
         self.last_serial = Some(serial);
         self.on_disk = Some(OnDisk {
             serial,
             body_digest,
-            file_digest: self.hasher.hash_one(&content),
+            stamp,
         });
         Ok(Published::Written {
             serial,
-            bytes: content.len(),
+            bytes: header.len() + body.len(),
         })
     }
 
-    /// A restart with the same records keeps the file and its serial: no reload,
-    /// no zone transfer, nothing for anyone to notice.
-    fn adopt_startup_file(&mut self, body: &str, body_digest: u64) -> Option<Serial> {
-        let found = self.found_at_startup.take()?;
-        let serial = self.last_serial?;
-        let mut expected = String::with_capacity(body.len() + 256);
-        render_header(&self.settings, serial, &mut expected);
-        expected.push_str(body);
-        if expected != found {
-            return None;
-        }
-        self.on_disk = Some(OnDisk {
-            serial,
-            body_digest,
-            file_digest: self.hasher.hash_one(&found),
-        });
-        Some(serial)
-    }
-
     /// Whether the zone file on disk is still the one we last wrote. Someone may
-    /// have removed or replaced it; then [`Self::forget_on_disk`] and publish again.
+    /// have removed, replaced or edited it; then [`Self::forget_on_disk`] and
+    /// publish again.
     pub fn on_disk_is_current(&self) -> Result<bool, ZoneFileError> {
         let Some(on_disk) = self.on_disk else {
             return Ok(false);
         };
-        Ok(self
-            .file
-            .read()?
-            .is_some_and(|content| self.hasher.hash_one(&content) == on_disk.file_digest))
+        let stamp = self.file.stamp().map_err(|source| ZoneFileError::Read {
+            path: self.file.path().to_path_buf(),
+            source,
+        })?;
+        Ok(stamp == Some(on_disk.stamp))
     }
 
     /// Makes the next publish write the zone again, with a new serial.
     pub fn forget_on_disk(&mut self) {
         self.on_disk = None;
     }
+}
+
+/// Reads back the zone file a previous run left: its serial, so that serials keep
+/// growing, and whether it is exactly what we would write (then it may be kept).
+/// Anything unusable is reported and replaced on the first publish.
+fn read_previous_zone(
+    file: &ZoneFile,
+    settings: &ZoneSettings,
+    hasher: &RandomState,
+) -> (Option<Serial>, Option<FoundAtStartup>) {
+    let path = file.path().display().to_string();
+    let stamp = match file.stamp() {
+        Ok(Some(stamp)) => stamp,
+        Ok(None) => return (None, None),
+        Err(e) => {
+            warn!(path, error = %e, "previous zone file is unreadable; it will be replaced");
+            return (None, None);
+        }
+    };
+    let content = match file.read() {
+        Ok(Some(content)) => content,
+        Ok(None) => return (None, None),
+        Err(e) => {
+            warn!(path, error = %e, "previous zone file is unreadable; it will be replaced");
+            return (None, None);
+        }
+    };
+    let serial = match read_serial(&content, &settings.origin) {
+        Ok(serial) => serial,
+        Err(e) => {
+            warn!(path, error = %e,
+                "previous zone file is unusable; it will be replaced and the serial restarts from the clock");
+            return (None, None);
+        }
+    };
+    info!(path, %serial, "found previous zone file");
+    let mut header = String::new();
+    render_header(settings, serial, &mut header);
+    let found = content.strip_prefix(header.as_str()).map(|body| FoundAtStartup {
+        serial,
+        body_digest: hasher.hash_one(body),
+        stamp,
+    });
+    (Some(serial), found)
 }

@@ -2,7 +2,7 @@
 
 use std::fs::{self, File, Permissions};
 use std::io::{self, Write};
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use hickory_proto::rr::{LowerName, Name, RData, RecordType};
@@ -25,6 +25,27 @@ pub enum ZoneFileError {
     Write { path: PathBuf, source: io::Error },
     #[error("cannot read zone file {path}: {source}")]
     Read { path: PathBuf, source: io::Error },
+}
+
+/// Identity and version of a file: a file removed, replaced or edited in place gets
+/// another stamp. Cheap to take, unlike re-reading a 20 MB zone.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FileStamp {
+    device: u64,
+    inode: u64,
+    len: u64,
+    modified_ns: i128,
+}
+
+impl FileStamp {
+    pub fn of(meta: &fs::Metadata) -> Self {
+        Self {
+            device: meta.dev(),
+            inode: meta.ino(),
+            len: meta.len(),
+            modified_ns: i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec()),
+        }
+    }
 }
 
 /// `<ZONES_DIR>/db.<origin>`.
@@ -65,26 +86,44 @@ impl ZoneFile {
     /// content, never a mix: write a temporary file in the same directory, fsync
     /// it, rename it over the zone, fsync the directory. On any failure the
     /// temporary file is removed and the previous zone stays as it was.
-    pub fn write_atomic(&self, content: &str) -> Result<(), ZoneFileError> {
-        self.try_write_atomic(content)
+    /// The file is the concatenation of `parts`, so that a large body need not
+    /// be copied behind its header.
+    pub fn write_atomic(&self, parts: &[&str]) -> Result<FileStamp, ZoneFileError> {
+        self.try_write_atomic(parts)
             .map_err(|source| ZoneFileError::Write {
                 path: self.path.clone(),
                 source,
             })
     }
 
-    fn try_write_atomic(&self, content: &str) -> io::Result<()> {
+    fn try_write_atomic(&self, parts: &[&str]) -> io::Result<FileStamp> {
         // Dropping `staged` on an error path deletes the temporary file.
         let mut staged = tempfile::Builder::new()
             .prefix(TEMP_PREFIX)
             .tempfile_in(&self.dir)?;
-        staged.write_all(content.as_bytes())?;
+        let mut out = io::BufWriter::with_capacity(1 << 20, staged.as_file_mut());
+        for part in parts {
+            out.write_all(part.as_bytes())?;
+        }
+        out.flush()?;
+        drop(out);
         staged
             .as_file()
             .set_permissions(Permissions::from_mode(ZONE_FILE_MODE))?;
         staged.as_file().sync_all()?;
+        let stamp = FileStamp::of(&staged.as_file().metadata()?);
         staged.persist(&self.path).map_err(|e| e.error)?;
-        File::open(&self.dir)?.sync_all()
+        File::open(&self.dir)?.sync_all()?;
+        Ok(stamp)
+    }
+
+    /// The stamp of the zone file now; `None` when there is none.
+    pub fn stamp(&self) -> io::Result<Option<FileStamp>> {
+        match fs::metadata(&self.path) {
+            Ok(meta) => Ok(Some(FileStamp::of(&meta))),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
     }
 
     /// Removes temporary files a crash left behind; returns how many.
@@ -115,10 +154,18 @@ pub enum SerialReadError {
     NoSoa(String),
 }
 
-/// The SOA serial of zone-file text, parsed with a real zone parser.
+/// The SOA serial of zone-file text, parsed with a real zone parser. Only the
+/// head of the file up to the SOA record is parsed when that is enough: a 100k-VM
+/// zone need not be parsed whole at every start.
 pub fn read_serial(content: &str, origin: &Origin) -> Result<Serial, SerialReadError> {
-    let origin_name =
-        Name::from_ascii(origin.to_string()).map_err(|e| SerialReadError::Parse(e.to_string()))?;
+    head_through_soa(content)
+        .and_then(|head| parse_serial(head, origin).ok())
+        .map_or_else(|| parse_serial(content, origin), Ok)
+}
+
+fn parse_serial(content: &str, origin: &Origin) -> Result<Serial, SerialReadError> {
+    let origin_name = Name::from_ascii(origin.to_string())
+        .map_err(|e| SerialReadError::Parse(e.to_string()))?;
     let apex = LowerName::from(origin_name.clone());
     let (_, records) = Parser::new(content, None, Some(origin_name))
         .parse()
@@ -132,4 +179,50 @@ pub fn read_serial(content: &str, origin: &Origin) -> Result<Serial, SerialReadE
             _ => None,
         })
         .ok_or_else(|| SerialReadError::NoSoa(origin.to_string()))
+}
+
+/// The text up to the end of the first SOA record (its parentheses closed).
+fn head_through_soa(content: &str) -> Option<&str> {
+    let mut depth = 0usize;
+    let mut seen_soa = false;
+    let mut offset = 0;
+    for line in content.split_inclusive('\n') {
+        offset += line.len();
+        let code = line.split(';').next().unwrap_or_default();
+        seen_soa |= code.split_whitespace().any(|word| word.eq_ignore_ascii_case("SOA"));
+        depth += code.matches('(').count();
+        depth = depth.saturating_sub(code.matches(')').count());
+        if seen_soa && depth == 0 {
+            return Some(&content[..offset]);
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn origin() -> Origin {
+        Origin::for_domain("example.com").unwrap()
+    }
+
+    #[test]
+    fn serial_of_a_multi_line_soa_from_another_tool() {
+        let text = "$TTL 60\n; a comment (with parentheses\n@ IN SOA ns.vm.example.com. admin.example.com. (\n  2026112105 ; serial\n  3600 600 86400 60 )\n@ IN NS ns\nns IN A 192.0.2.1\n";
+        assert_eq!(read_serial(&format!("$ORIGIN vm.example.com.\n{text}"), &origin()).unwrap().get(), 2026112105);
+    }
+
+    #[test]
+    fn head_through_soa_stops_after_the_soa_record() {
+        let text = "$ORIGIN vm.\n@ IN SOA a. b. ( 1\n 2 3 4 5 )\nx IN A 10.0.0.1\n";
+        assert_eq!(head_through_soa(text), Some("$ORIGIN vm.\n@ IN SOA a. b. ( 1\n 2 3 4 5 )\n"));
+        assert_eq!(head_through_soa("x IN A 10.0.0.1\n"), None);
+    }
+
+    #[test]
+    fn a_soa_of_another_zone_is_no_serial_of_ours() {
+        let text = "$ORIGIN other.org.\n@ 30 IN SOA a. b. 7 1 1 1 1\n";
+        assert!(matches!(read_serial(text, &origin()), Err(SerialReadError::NoSoa(_))));
+    }
 }
