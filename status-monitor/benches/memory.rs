@@ -41,14 +41,23 @@ fn status_field(pid: u32, field: &str) -> u64 {
 }
 
 fn main() {
-    let vmis: usize = std::env::var("VMIS").ok().and_then(|v| v.parse().ok()).unwrap_or(100_000);
+    let vmis: usize = std::env::var("VMIS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100_000);
     let per_file = 1000.min(vmis);
     let source = tempfile::tempdir().unwrap();
     let zones = tempfile::tempdir().unwrap();
     for file in 0..vmis.div_ceil(per_file) {
-        let items: Vec<_> = (file * per_file..((file + 1) * per_file).min(vmis)).map(vmi).collect();
+        let items: Vec<_> = (file * per_file..((file + 1) * per_file).min(vmis))
+            .map(vmi)
+            .collect();
         let list = json!({"apiVersion": "v1", "kind": "List", "items": items});
-        fs::write(source.path().join(format!("vmis-{file:04}.json")), list.to_string()).unwrap();
+        fs::write(
+            source.path().join(format!("vmis-{file:04}.json")),
+            list.to_string(),
+        )
+        .unwrap();
     }
 
     let started = Instant::now();
@@ -66,7 +75,10 @@ fn main() {
     // 6 address records per VM: A and AAAA for the VM name and each interface.
     let expected_lines = 6 * vmis;
     while !zone_complete(&zone, expected_lines) {
-        assert!(started.elapsed() < Duration::from_secs(600), "no complete zone after 10 minutes");
+        assert!(
+            started.elapsed() < Duration::from_secs(600),
+            "no complete zone after 10 minutes"
+        );
         sleep(Duration::from_millis(50));
     }
     let to_zone = started.elapsed();
@@ -85,5 +97,6 @@ fn main() {
 }
 
 fn zone_complete(path: &Path, expected_lines: usize) -> bool {
-    fs::read_to_string(path).is_ok_and(|text| text.lines().filter(|l| l.contains("\tIN\tA")).count() >= expected_lines)
+    fs::read_to_string(path)
+        .is_ok_and(|text| text.lines().filter(|l| l.contains("\tIN\tA")).count() >= expected_lines)
 }

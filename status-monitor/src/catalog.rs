@@ -5,37 +5,39 @@ use std::collections::hash_map::DefaultHasher;
 use std::collections::{BTreeMap, BTreeSet, btree_map::Entry};
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
-
 use std::sync::Arc;
 
 use tracing::{info, info_span, warn};
-use zone_manager::{Origin, VmAddresses};
+use zone_manager::{Label, Origin, VmAddresses};
 
 use crate::manifests::{ManifestError, decode_vmi, manifest_files, vmi_objects};
 use crate::metrics::Metrics;
-use crate::projection::project_reporting;
-use crate::vmi::VmiRef;
+use crate::projection::Projector;
 
-/// What one file contributed the last time it parsed.
+/// What one file contributed the last time it parsed: the VMs it holds (shared
+/// with the zone, not copied).
 struct ParsedFile {
     digest: u64,
-    vms: Vec<(VmiRef, VmAddresses)>,
+    vms: Vec<VmAddresses>,
 }
 
 /// VMIs found in a set of files and directories.
 pub struct ManifestCatalog {
-    origin: Origin,
+    projector: Projector,
     files: BTreeMap<PathBuf, ParsedFile>,
-    metrics: Arc<Metrics>,
 }
 
 impl ManifestCatalog {
     pub fn new(origin: Origin, metrics: Arc<Metrics>) -> Self {
         Self {
-            origin,
+            projector: Projector::new(origin, metrics),
             files: BTreeMap::new(),
-            metrics,
         }
+    }
+
+    /// VMIs in the files, whether or not they give records.
+    pub fn vmi_count(&self) -> usize {
+        self.files.values().map(|f| f.vms.len()).sum()
     }
 
     /// Reads `roots` again; re-parses only files whose content changed. A file
@@ -61,6 +63,9 @@ impl ManifestCatalog {
         for path in seen {
             changed |= self.refresh_file(&path);
         }
+        if changed {
+            self.projector.forget_unused_labels();
+        }
         changed
     }
 
@@ -84,10 +89,10 @@ impl ManifestCatalog {
         }
         match vmi_objects(path, &text) {
             Ok(objects) => {
-                let vms = objects
-                    .into_iter()
-                    .filter_map(|object| self.project_object(path, object))
-                    .collect();
+                let mut vms = Vec::with_capacity(objects.len());
+                for object in objects {
+                    vms.extend(self.project_object(path, object));
+                }
                 self.files
                     .insert(path.to_path_buf(), ParsedFile { digest, vms });
                 true
@@ -100,36 +105,30 @@ impl ManifestCatalog {
         }
     }
 
-    fn project_object(
-        &self,
-        path: &Path,
-        object: serde_json::Value,
-    ) -> Option<(VmiRef, VmAddresses)> {
+    fn project_object(&mut self, path: &Path, object: serde_json::Value) -> Option<VmAddresses> {
         let _span = info_span!("manifest", file = %path.display()).entered();
-        let vmi = match decode_vmi(object) {
-            Ok(vmi) => vmi,
+        match decode_vmi(object) {
+            Ok(vmi) => self.projector.project(&vmi),
             Err(e) => {
-                self.metrics.skip("malformed");
+                self.projector.metrics().skip("malformed");
                 warn!(vmi = %e.vmi, reason = %e.message, "skipping malformed VMI");
-                return None;
+                None
             }
-        };
-        let vm = project_reporting(&vmi, &self.origin, &self.metrics)?;
-        Some((VmiRef::of(&vmi), vm))
+        }
     }
 
     /// Every VM, once: where two files hold the same VMI, the first file in path
     /// order wins, whatever order they were read in.
     pub fn vms(&self) -> Vec<VmAddresses> {
-        let mut unique: BTreeMap<&VmiRef, (&Path, &VmAddresses)> = BTreeMap::new();
+        let mut unique: BTreeMap<(&Label, &Label), (&Path, &VmAddresses)> = BTreeMap::new();
         for (path, file) in &self.files {
-            for (vmi, vm) in &file.vms {
-                match unique.entry(vmi) {
+            for vm in &file.vms {
+                match unique.entry((vm.namespace(), vm.name())) {
                     Entry::Vacant(slot) => {
                         slot.insert((path, vm));
                     }
                     Entry::Occupied(first) => info!(
-                        vmi = %vmi,
+                        vmi = %format!("{}/{}", vm.namespace(), vm.name()),
                         used = %first.get().0.display(),
                         ignored = %path.display(),
                         "VMI defined in two files; the first one is used"

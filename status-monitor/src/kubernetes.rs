@@ -19,7 +19,7 @@ use zone_manager::{Origin, VmAddresses};
 
 use crate::metrics::Metrics;
 use crate::pipeline::SourceEvent;
-use crate::projection::project_reporting;
+use crate::projection::Projector;
 use crate::vmi::{VirtualMachineInstance, VmiRef};
 
 /// Decodes a watched object into our partial VMI type.
@@ -45,7 +45,7 @@ pub fn decode(object: DynamicObject) -> Result<VirtualMachineInstance, serde_jso
 
 /// The watched VMIs and where each one stands.
 struct Watched {
-    origin: Origin,
+    projector: Projector,
     metrics: Arc<Metrics>,
     /// `namespace/name` of every VMI in the watch, for the `vmis_known` metric.
     known: HashSet<Box<str>>,
@@ -56,13 +56,11 @@ struct Watched {
 
 impl Watched {
     /// Projects one object; `None` if it gives no records or was skipped.
-    fn project(&self, vmi_ref: &VmiRef, object: DynamicObject) -> Option<VmAddresses> {
+    fn project(&mut self, vmi_ref: &VmiRef, object: DynamicObject) -> Option<VmAddresses> {
         let span = info_span!("vmi", namespace = %vmi_ref.namespace, name = %vmi_ref.name);
         let _entered = span.enter();
         match decode(object) {
-            Ok(vmi) => {
-                project_reporting(&vmi, &self.origin, &self.metrics).filter(|vm| !vm.is_empty())
-            }
+            Ok(vmi) => self.projector.project(&vmi).filter(|vm| !vm.is_empty()),
             Err(e) => {
                 self.metrics.skip("malformed");
                 warn!(vmi = %vmi_ref, error = %e, "skipping VMI whose JSON does not fit");
@@ -101,6 +99,7 @@ impl Watched {
                 );
                 self.known = keys;
                 self.metrics.vmis_known.set(self.known.len() as i64);
+                self.projector.forget_unused_labels();
                 Some(SourceEvent::Resync(vms))
             }
             Event::Apply(object) => {
@@ -145,7 +144,7 @@ pub async fn run(
     let stream = watcher::watcher(api, watcher::Config::default()).default_backoff();
     pin_mut!(stream);
     let mut watched = Watched {
-        origin,
+        projector: Projector::new(origin, metrics.clone()),
         metrics,
         known: HashSet::new(),
         relist: None,
@@ -182,9 +181,10 @@ mod tests {
     use serde_json::json;
 
     fn watched() -> Watched {
+        let metrics = Arc::new(Metrics::new());
         Watched {
-            origin: Origin::for_domain("example.com").unwrap(),
-            metrics: Arc::new(Metrics::new()),
+            projector: Projector::new(Origin::for_domain("example.com").unwrap(), metrics.clone()),
+            metrics,
             known: HashSet::new(),
             relist: None,
             lists: 0,
@@ -272,7 +272,7 @@ mod tests {
         match w.handle(Event::Apply(with_ip("a", "10.0.0.1"))) {
             Some(SourceEvent::Apply { vmi, vm: Some(vm) }) => {
                 assert_eq!(vmi.to_string(), "ns/a");
-                assert_eq!(vm.interfaces()[0].ipv4().len(), 1);
+                assert_eq!(vm.interfaces().next().unwrap().ipv4().len(), 1);
             }
             other => panic!("{other:?}"),
         }

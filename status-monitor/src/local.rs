@@ -48,8 +48,9 @@ pub async fn run(
     info!(dir = %source_dir.display(), "watching VMI manifests");
 
     let roots = [source_dir.clone()];
-    let mut catalog = ManifestCatalog::new(origin, metrics);
+    let mut catalog = ManifestCatalog::new(origin, metrics.clone());
     catalog.scan(&roots);
+    metrics.vmis_known.set(catalog.vmi_count() as i64);
     if sink.send(SourceEvent::Resync(catalog.vms())).await.is_err() {
         return Ok(());
     }
@@ -68,6 +69,7 @@ pub async fn run(
             () = sleep_until(rescan_at.unwrap_or_else(Instant::now)), if rescan_at.is_some() => {
                 rescan_at = None;
                 let changed = catalog.scan(&roots);
+                metrics.vmis_known.set(catalog.vmi_count() as i64);
                 debug!(changed, "rescanned manifests");
                 if changed && sink.send(SourceEvent::Resync(catalog.vms())).await.is_err() {
                     return Ok(());

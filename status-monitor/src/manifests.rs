@@ -102,22 +102,24 @@ pub fn vmi_objects(path: &Path, text: &str) -> Result<Vec<Value>, ManifestError>
     Ok(vmis)
 }
 
-fn collect_vmis(path: &Path, object: Value, out: &mut Vec<Value>) {
-    let kind = object
-        .get("kind")
-        .and_then(Value::as_str)
-        .unwrap_or_default();
-    let api_version = object
-        .get("apiVersion")
-        .and_then(Value::as_str)
-        .unwrap_or_default();
-    match kind {
-        "VirtualMachineInstance" if api_version.starts_with("kubevirt.io/") => out.push(object),
+fn collect_vmis(path: &Path, mut object: Value, out: &mut Vec<Value>) {
+    let text = |field: &str| {
+        object
+            .get(field)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+    };
+    let is_vmi =
+        text("kind") == "VirtualMachineInstance" && text("apiVersion").starts_with("kubevirt.io/");
+    let kind = text("kind").to_owned();
+    match kind.as_str() {
+        _ if is_vmi => out.push(object),
         // `kind: List` from kubectl, or `VirtualMachineInstanceList` from the API.
         "List" | "VirtualMachineInstanceList" => {
-            if let Some(Value::Array(items)) = object.get("items") {
+            // Moved out, not cloned: a list may hold thousands of objects.
+            if let Some(Value::Array(items)) = object.get_mut("items").map(Value::take) {
                 for item in items {
-                    collect_vmis(path, item.clone(), out);
+                    collect_vmis(path, item, out);
                 }
             }
         }

@@ -5,8 +5,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::net::IpAddr;
 
+use std::sync::Arc;
 use tracing::warn;
-use zone_manager::{InterfaceAddresses, Label, NameError, Origin, VmAddresses};
+
+use zone_manager::{InterfaceAddresses, Label, LabelInterner, NameError, Origin, VmAddresses};
 
 use crate::metrics::Metrics;
 
@@ -122,11 +124,22 @@ pub struct Projection {
 /// Projects a VMI: its secondary interfaces (every named status interface that is
 /// not on the default network) with their publishable addresses.
 pub fn project(vmi: &VirtualMachineInstance, origin: &Origin) -> Result<Projection, VmiSkip> {
+    project_with(vmi, origin, &mut LabelInterner::default())
+}
+
+fn project_with(
+    vmi: &VirtualMachineInstance,
+    origin: &Origin,
+    labels: &mut LabelInterner,
+) -> Result<Projection, VmiSkip> {
     let vmi_ref = VmiRef::of(vmi);
-    let namespace = Label::new(&vmi_ref.namespace).map_err(|reason| VmiSkip::InvalidNamespace {
-        namespace: vmi_ref.namespace.clone(),
-        reason,
-    })?;
+    let namespace =
+        labels
+            .label(&vmi_ref.namespace)
+            .map_err(|reason| VmiSkip::InvalidNamespace {
+                namespace: vmi_ref.namespace.clone(),
+                reason,
+            })?;
     let name = Label::new(&vmi_ref.name).map_err(|reason| VmiSkip::InvalidName {
         name: vmi_ref.name.clone(),
         reason,
@@ -180,6 +193,7 @@ pub fn project(vmi: &VirtualMachineInstance, origin: &Origin) -> Result<Projecti
             &name,
             &namespace,
             origin,
+            labels,
             &mut skipped,
         ) {
             interfaces.push(found);
@@ -197,9 +211,10 @@ fn project_interface(
     vm: &Label,
     namespace: &Label,
     origin: &Origin,
+    labels: &mut LabelInterner,
     skipped: &mut Vec<InterfaceSkip>,
 ) -> Option<InterfaceAddresses> {
-    let label = match Label::new(interface) {
+    let label = match labels.label(interface) {
         Ok(label) => label,
         Err(reason) => {
             skipped.push(InterfaceSkip::InvalidName {
@@ -257,25 +272,48 @@ fn addresses_of(status: &InterfaceStatus) -> Vec<&str> {
         .collect()
 }
 
-/// Projects a VMI and reports what was left out: a warning naming the VMI for
-/// each skip (inside the caller's span) and the skip metric.
-pub fn project_reporting(
-    vmi: &VirtualMachineInstance,
-    origin: &Origin,
-    metrics: &Metrics,
-) -> Option<VmAddresses> {
-    match project(vmi, origin) {
-        Ok(projection) => {
-            for skip in &projection.skipped {
-                metrics.skip(skip.reason());
-                warn!(vmi = %VmiRef::of(vmi), "{skip}");
+/// Projects the VMIs of one source for one zone, sharing repeated labels, and
+/// reports what is left out: a warning naming the VMI for each skip (inside the
+/// caller's span) and the skip metric.
+pub struct Projector {
+    origin: Origin,
+    labels: LabelInterner,
+    metrics: Arc<Metrics>,
+}
+
+impl Projector {
+    pub fn new(origin: Origin, metrics: Arc<Metrics>) -> Self {
+        Self {
+            origin,
+            labels: LabelInterner::default(),
+            metrics,
+        }
+    }
+
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// The VM's addresses, or `None` when the VMI is skipped.
+    pub fn project(&mut self, vmi: &VirtualMachineInstance) -> Option<VmAddresses> {
+        match project_with(vmi, &self.origin, &mut self.labels) {
+            Ok(projection) => {
+                for skip in &projection.skipped {
+                    self.metrics.skip(skip.reason());
+                    warn!(vmi = %VmiRef::of(vmi), "{skip}");
+                }
+                Some(projection.vm)
             }
-            Some(projection.vm)
+            Err(reason) => {
+                self.metrics.skip(reason.reason());
+                warn!(vmi = %VmiRef::of(vmi), %reason, "skipping VMI");
+                None
+            }
         }
-        Err(reason) => {
-            metrics.skip(reason.reason());
-            warn!(vmi = %VmiRef::of(vmi), %reason, "skipping VMI");
-            None
-        }
+    }
+
+    /// Drops shared labels no VM uses any more; call after a relist or rescan.
+    pub fn forget_unused_labels(&mut self) {
+        self.labels.forget_unused();
     }
 }

@@ -130,7 +130,7 @@ fn ip_addresses_win_over_ip_address_which_is_the_fallback() {
     )
     .unwrap();
     assert_eq!(
-        p.vm.interfaces()[0].ipv4(),
+        p.vm.interfaces().next().unwrap().ipv4(),
         ["10.0.0.2".parse::<std::net::Ipv4Addr>().unwrap()]
     );
 
@@ -333,7 +333,7 @@ fn names_longer_than_253_octets_are_skipped() {
     )
     .unwrap();
     assert_eq!(p.vm.interfaces().len(), 1);
-    assert_eq!(p.vm.interfaces()[0].name().as_str(), fits);
+    assert_eq!(p.vm.interfaces().next().unwrap().name().as_str(), fits);
     assert!(matches!(
         &p.skipped[..],
         [InterfaceSkip::NameTooLong {

@@ -23,8 +23,22 @@ fn vm(i: u32, generation: u8) -> VmAddresses {
         InterfaceAddresses::new(
             label(name),
             [
-                IpAddr::V4(Ipv4Addr::new(10, net.wrapping_add(a).wrapping_add(generation), b, c)),
-                IpAddr::V6(Ipv6Addr::new(0xfd00, u16::from(net), u16::from(generation), 0, 0, 0, (i >> 16) as u16, i as u16)),
+                IpAddr::V4(Ipv4Addr::new(
+                    10,
+                    net.wrapping_add(a).wrapping_add(generation),
+                    b,
+                    c,
+                )),
+                IpAddr::V6(Ipv6Addr::new(
+                    0xfd00,
+                    u16::from(net),
+                    u16::from(generation),
+                    0,
+                    0,
+                    0,
+                    (i >> 16) as u16,
+                    i as u16,
+                )),
             ],
         )
     };

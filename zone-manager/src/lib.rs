@@ -12,9 +12,11 @@ pub mod serial;
 pub mod zone;
 pub mod zone_file;
 
-pub use name::{Label, Mailbox, NameError, Origin};
-pub use records::{InterfaceAddresses, OwnerName, Record, RecordData, VmAddresses};
+pub use name::{Label, LabelInterner, Mailbox, NameError, Origin};
+pub use records::{Interface, InterfaceAddresses, OwnerName, Record, RecordData, VmAddresses};
 pub use render::{ZoneSettings, render_body, render_header, render_zone};
 pub use serial::Serial;
 pub use zone::{Published, RecordCounts, ZoneManager};
-pub use zone_file::{FileStamp, TEMP_PREFIX, ZoneFile, ZoneFileError, read_serial};
+pub use zone_file::{
+    FileStamp, TEMP_PREFIX, Written, ZoneFile, ZoneFileError, ZoneWriter, read_serial,
+};

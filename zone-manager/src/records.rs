@@ -2,10 +2,12 @@
 
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::sync::Arc;
 
 use crate::name::Label;
 
-/// The usable addresses of one secondary interface, sorted and de-duplicated.
+/// The usable addresses of one secondary interface, sorted and de-duplicated: what
+/// the projection builds a [`VmAddresses`] from.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct InterfaceAddresses {
     name: Label,
@@ -64,13 +66,43 @@ fn is_publishable_v6(a: Ipv6Addr) -> bool {
 }
 
 /// What the zone knows of one VM: its names and the addresses of its secondary
-/// interfaces. This is the whole per-VM state the product keeps.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct VmAddresses {
+/// interfaces. This is the whole per-VM state the product keeps, so it is kept
+/// small (four allocations whatever the number of addresses) and shared: clones
+/// are a pointer copy.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct VmAddresses(Arc<VmInner>);
+
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct VmInner {
     namespace: Label,
     name: Label,
-    /// Sorted by name, unique names, none empty.
-    interfaces: Box<[InterfaceAddresses]>,
+    /// Sorted by name, unique names, none without addresses; each with how many
+    /// of `ipv4` and `ipv6` (in order) are its own.
+    interfaces: Box<[(Label, u16, u16)]>,
+    ipv4: Box<[Ipv4Addr]>,
+    ipv6: Box<[Ipv6Addr]>,
+}
+
+/// One interface of a [`VmAddresses`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Interface<'a> {
+    name: &'a Label,
+    ipv4: &'a [Ipv4Addr],
+    ipv6: &'a [Ipv6Addr],
+}
+
+impl<'a> Interface<'a> {
+    pub fn name(&self) -> &'a Label {
+        self.name
+    }
+
+    pub fn ipv4(&self) -> &'a [Ipv4Addr] {
+        self.ipv4
+    }
+
+    pub fn ipv6(&self) -> &'a [Ipv6Addr] {
+        self.ipv6
+    }
 }
 
 impl VmAddresses {
@@ -84,28 +116,57 @@ impl VmAddresses {
         let mut interfaces: Vec<_> = interfaces.into_iter().filter(|i| !i.is_empty()).collect();
         interfaces.sort_by(|a, b| a.name.cmp(&b.name));
         interfaces.dedup_by(|a, b| a.name == b.name);
-        Self {
+        let ipv4: Box<[Ipv4Addr]> = interfaces
+            .iter()
+            .flat_map(|i| i.ipv4.iter().copied())
+            .collect();
+        let ipv6: Box<[Ipv6Addr]> = interfaces
+            .iter()
+            .flat_map(|i| i.ipv6.iter().copied())
+            .collect();
+        // The projection caps addresses per interface far below u16::MAX.
+        let count = |n: usize| u16::try_from(n).unwrap_or(u16::MAX);
+        let interfaces = interfaces
+            .into_iter()
+            .map(|i| (i.name, count(i.ipv4.len()), count(i.ipv6.len())))
+            .collect();
+        Self(Arc::new(VmInner {
             namespace,
             name,
-            interfaces: interfaces.into(),
-        }
+            interfaces,
+            ipv4,
+            ipv6,
+        }))
     }
 
     pub fn namespace(&self) -> &Label {
-        &self.namespace
+        &self.0.namespace
     }
 
     pub fn name(&self) -> &Label {
-        &self.name
+        &self.0.name
     }
 
-    pub fn interfaces(&self) -> &[InterfaceAddresses] {
-        &self.interfaces
+    /// The interfaces with addresses, by name.
+    pub fn interfaces(&self) -> impl ExactSizeIterator<Item = Interface<'_>> + Clone {
+        let inner = &*self.0;
+        let (mut v4, mut v6) = (0usize, 0usize);
+        inner.interfaces.iter().map(move |(name, n4, n6)| {
+            let (n4, n6) = (usize::from(*n4), usize::from(*n6));
+            let interface = Interface {
+                name,
+                ipv4: &inner.ipv4[v4..v4 + n4],
+                ipv6: &inner.ipv6[v6..v6 + n6],
+            };
+            v4 += n4;
+            v6 += n6;
+            interface
+        })
     }
 
     /// No record at all comes from this VM.
     pub fn is_empty(&self) -> bool {
-        self.interfaces.is_empty()
+        self.0.interfaces.is_empty()
     }
 
     /// The records of this VM in canonical DNS order: first `<vmi>.<namespace>`
@@ -114,11 +175,11 @@ impl VmAddresses {
     pub fn records(&self) -> impl Iterator<Item = Record<'_>> {
         let vm_owner = OwnerName {
             interface: None,
-            vm: &self.name,
-            namespace: &self.namespace,
+            vm: self.name(),
+            namespace: self.namespace(),
         };
-        let vm_v4 = self.interfaces.iter().find(|i| !i.ipv4.is_empty());
-        let vm_v6 = self.interfaces.iter().find(|i| !i.ipv6.is_empty());
+        let vm_v4 = self.interfaces().find(|i| !i.ipv4.is_empty());
+        let vm_v6 = self.interfaces().find(|i| !i.ipv6.is_empty());
         let vm_records = vm_v4
             .into_iter()
             .flat_map(|i| i.ipv4.iter().map(|a| RecordData::A(*a)))
@@ -131,9 +192,9 @@ impl VmAddresses {
                 owner: vm_owner,
                 data,
             });
-        let interface_records = self.interfaces.iter().flat_map(move |interface| {
+        let interface_records = self.interfaces().flat_map(move |interface| {
             let owner = OwnerName {
-                interface: Some(&interface.name),
+                interface: Some(interface.name),
                 ..vm_owner
             };
             interface

@@ -1,7 +1,8 @@
 //! The zone manager: the VMs' addresses in, one atomically written zone file out.
 
 use std::collections::BTreeMap;
-use std::hash::{BuildHasher, RandomState};
+use std::fmt::Write as _;
+use std::hash::{BuildHasher, Hash, Hasher, RandomState};
 use std::path::PathBuf;
 use std::time::SystemTime;
 
@@ -45,7 +46,9 @@ pub struct RecordCounts {
 #[derive(Clone, Copy, Debug)]
 struct OnDisk {
     serial: Serial,
-    body_digest: u64,
+    /// Digest of the records (not of their text: hashing 100k VMs is far cheaper
+    /// than rendering them, and the text is a function of them).
+    records_digest: u64,
     stamp: FileStamp,
 }
 
@@ -54,7 +57,8 @@ struct OnDisk {
 #[derive(Clone, Copy, Debug)]
 struct FoundAtStartup {
     serial: Serial,
-    body_digest: u64,
+    /// Digest of the text after the header.
+    body_text_digest: u64,
     stamp: FileStamp,
 }
 
@@ -69,8 +73,6 @@ pub struct ZoneManager {
     on_disk: Option<OnDisk>,
     /// The zone file found at startup, until the first publish compares with it.
     found_at_startup: Option<FoundAtStartup>,
-    /// Length of the last rendered body, to allocate the next one at once.
-    last_body_len: usize,
     /// Keyed hashing: tenants cannot craft two zones with the same digest.
     hasher: RandomState,
 }
@@ -107,7 +109,6 @@ impl ZoneManager {
             last_serial,
             on_disk: None,
             found_at_startup,
-            last_body_len: 0,
             hasher,
         })
     }
@@ -190,42 +191,58 @@ impl ZoneManager {
     /// greater than every serial before it. On error nothing changes on disk or
     /// here, so calling it again retries.
     pub fn publish(&mut self, now: SystemTime) -> Result<Published, ZoneFileError> {
-        let mut body = String::with_capacity(self.last_body_len + self.last_body_len / 8);
-        render_body(&self.settings, self.vms(), &mut body);
-        self.last_body_len = body.len();
-        let body_digest = self.hasher.hash_one(&body);
+        let records_digest = self.records_digest();
         if let Some(on_disk) = self.on_disk
-            && on_disk.body_digest == body_digest
+            && on_disk.records_digest == records_digest
         {
             return Ok(Published::Unchanged(on_disk.serial));
         }
         // A restart with the same records keeps the file and its serial: no
         // reload, no zone transfer, nothing for anyone to notice.
-        if let Some(found) = self.found_at_startup.take()
-            && found.body_digest == body_digest
-        {
-            self.on_disk = Some(OnDisk {
-                serial: found.serial,
-                body_digest,
-                stamp: found.stamp,
-            });
-            return Ok(Published::Adopted(found.serial));
+        if let Some(found) = self.found_at_startup.take() {
+            let mut text = TextDigest(self.hasher.build_hasher());
+            render_body(&self.settings, self.vms(), &mut text).map_err(|_| self.render_error())?;
+            if text.0.finish() == found.body_text_digest {
+                self.on_disk = Some(OnDisk {
+                    serial: found.serial,
+                    records_digest,
+                    stamp: found.stamp,
+                });
+                return Ok(Published::Adopted(found.serial));
+            }
         }
 
         let serial = Serial::next(self.last_serial, now);
-        let mut header = String::with_capacity(256);
-        render_header(&self.settings, serial, &mut header);
-        let stamp = self.file.write_atomic(&[&header, &body])?;
+        let (settings, vms) = (&self.settings, &self.vms);
+        let written = self.file.write_atomic_with(|out| {
+            render_header(settings, serial, out)?;
+            render_body(settings, vms.values().flat_map(BTreeMap::values), out)
+        })?;
         self.last_serial = Some(serial);
         self.on_disk = Some(OnDisk {
             serial,
-            body_digest,
-            stamp,
+            records_digest,
+            stamp: written.stamp,
         });
         Ok(Published::Written {
             serial,
-            bytes: header.len() + body.len(),
+            bytes: written.bytes as usize,
         })
+    }
+
+    fn records_digest(&self) -> u64 {
+        let mut hasher = self.hasher.build_hasher();
+        for vm in self.vms() {
+            vm.hash(&mut hasher);
+        }
+        hasher.finish()
+    }
+
+    fn render_error(&self) -> ZoneFileError {
+        ZoneFileError::Write {
+            path: self.file.path().to_path_buf(),
+            source: std::io::Error::other("rendering the zone failed"),
+        }
     }
 
     /// Whether the zone file on disk is still the one we last wrote. Someone may
@@ -283,11 +300,26 @@ fn read_previous_zone(
     };
     info!(path, %serial, "found previous zone file");
     let mut header = String::new();
-    render_header(settings, serial, &mut header);
-    let found = content.strip_prefix(header.as_str()).map(|body| FoundAtStartup {
-        serial,
-        body_digest: hasher.hash_one(body),
-        stamp,
+    // Writing to a String cannot fail.
+    let _ = render_header(settings, serial, &mut header);
+    let found = content.strip_prefix(header.as_str()).map(|body| {
+        let mut text = TextDigest(hasher.build_hasher());
+        let _ = text.write_str(body);
+        FoundAtStartup {
+            serial,
+            body_text_digest: text.0.finish(),
+            stamp,
+        }
     });
     (Some(serial), found)
+}
+
+/// Digest of text written to it, chunk by chunk, as if it were one string.
+struct TextDigest<H: Hasher>(H);
+
+impl<H: Hasher> std::fmt::Write for TextDigest<H> {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        self.0.write(s.as_bytes());
+        Ok(())
+    }
 }

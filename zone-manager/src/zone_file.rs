@@ -1,5 +1,6 @@
 //! The zone file on disk: atomic replacement, crash leftovers, reading the serial back.
 
+use std::fmt;
 use std::fs::{self, File, Permissions};
 use std::io::{self, Write};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
@@ -48,6 +49,57 @@ impl FileStamp {
     }
 }
 
+/// What a successful write left on disk.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Written {
+    pub stamp: FileStamp,
+    pub bytes: u64,
+}
+
+/// Where a zone is rendered: text gathered in 256 KiB chunks written to the
+/// temporary file, so that the zone is never held whole in memory and the render
+/// loop stays a plain `push_str`. Keeps the I/O error `fmt::Error` cannot carry.
+pub struct ZoneWriter<'a> {
+    chunk: String,
+    file: &'a mut File,
+    error: Option<io::Error>,
+    bytes: u64,
+}
+
+const CHUNK: usize = 256 * 1024;
+
+impl<'a> ZoneWriter<'a> {
+    fn new(file: &'a mut File) -> Self {
+        Self {
+            chunk: String::with_capacity(CHUNK + 4096),
+            file,
+            error: None,
+            bytes: 0,
+        }
+    }
+
+    fn flush_chunk(&mut self) -> fmt::Result {
+        let result = self.file.write_all(self.chunk.as_bytes());
+        self.bytes += self.chunk.len() as u64;
+        self.chunk.clear();
+        result.map_err(|e| {
+            self.error = Some(e);
+            fmt::Error
+        })
+    }
+}
+
+impl fmt::Write for ZoneWriter<'_> {
+    #[inline]
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        self.chunk.push_str(s);
+        if self.chunk.len() >= CHUNK {
+            self.flush_chunk()?;
+        }
+        Ok(())
+    }
+}
+
 /// `<ZONES_DIR>/db.<origin>`.
 #[derive(Clone, Debug)]
 pub struct ZoneFile {
@@ -86,26 +138,44 @@ impl ZoneFile {
     /// content, never a mix: write a temporary file in the same directory, fsync
     /// it, rename it over the zone, fsync the directory. On any failure the
     /// temporary file is removed and the previous zone stays as it was.
-    /// The file is the concatenation of `parts`, so that a large body need not
-    /// be copied behind its header.
-    pub fn write_atomic(&self, parts: &[&str]) -> Result<FileStamp, ZoneFileError> {
-        self.try_write_atomic(parts)
+    /// The file is the concatenation of `parts`.
+    pub fn write_atomic(&self, parts: &[&str]) -> Result<Written, ZoneFileError> {
+        self.write_atomic_with(|out| {
+            parts
+                .iter()
+                .try_for_each(|part| fmt::Write::write_str(out, part))
+        })
+    }
+
+    /// The file is what `render` writes: streamed through a buffer into the
+    /// temporary file, so that a 20 MB zone is never held in memory as text.
+    pub fn write_atomic_with(
+        &self,
+        render: impl FnOnce(&mut ZoneWriter<'_>) -> fmt::Result,
+    ) -> Result<Written, ZoneFileError> {
+        self.try_write_atomic(render)
             .map_err(|source| ZoneFileError::Write {
                 path: self.path.clone(),
                 source,
             })
     }
 
-    fn try_write_atomic(&self, parts: &[&str]) -> io::Result<FileStamp> {
+    fn try_write_atomic(
+        &self,
+        render: impl FnOnce(&mut ZoneWriter<'_>) -> fmt::Result,
+    ) -> io::Result<Written> {
         // Dropping `staged` on an error path deletes the temporary file.
         let mut staged = tempfile::Builder::new()
             .prefix(TEMP_PREFIX)
             .tempfile_in(&self.dir)?;
-        let mut out = io::BufWriter::with_capacity(1 << 20, staged.as_file_mut());
-        for part in parts {
-            out.write_all(part.as_bytes())?;
+        let mut out = ZoneWriter::new(staged.as_file_mut());
+        if render(&mut out).and_then(|()| out.flush_chunk()).is_err() {
+            return Err(out
+                .error
+                .take()
+                .unwrap_or_else(|| io::Error::other("rendering the zone failed")));
         }
-        out.flush()?;
+        let bytes = out.bytes;
         drop(out);
         staged
             .as_file()
@@ -114,7 +184,7 @@ impl ZoneFile {
         let stamp = FileStamp::of(&staged.as_file().metadata()?);
         staged.persist(&self.path).map_err(|e| e.error)?;
         File::open(&self.dir)?.sync_all()?;
-        Ok(stamp)
+        Ok(Written { stamp, bytes })
     }
 
     /// The stamp of the zone file now; `None` when there is none.
@@ -164,8 +234,8 @@ pub fn read_serial(content: &str, origin: &Origin) -> Result<Serial, SerialReadE
 }
 
 fn parse_serial(content: &str, origin: &Origin) -> Result<Serial, SerialReadError> {
-    let origin_name = Name::from_ascii(origin.to_string())
-        .map_err(|e| SerialReadError::Parse(e.to_string()))?;
+    let origin_name =
+        Name::from_ascii(origin.to_string()).map_err(|e| SerialReadError::Parse(e.to_string()))?;
     let apex = LowerName::from(origin_name.clone());
     let (_, records) = Parser::new(content, None, Some(origin_name))
         .parse()
@@ -189,7 +259,9 @@ fn head_through_soa(content: &str) -> Option<&str> {
     for line in content.split_inclusive('\n') {
         offset += line.len();
         let code = line.split(';').next().unwrap_or_default();
-        seen_soa |= code.split_whitespace().any(|word| word.eq_ignore_ascii_case("SOA"));
+        seen_soa |= code
+            .split_whitespace()
+            .any(|word| word.eq_ignore_ascii_case("SOA"));
         depth += code.matches('(').count();
         depth = depth.saturating_sub(code.matches(')').count());
         if seen_soa && depth == 0 {
@@ -210,19 +282,30 @@ mod tests {
     #[test]
     fn serial_of_a_multi_line_soa_from_another_tool() {
         let text = "$TTL 60\n; a comment (with parentheses\n@ IN SOA ns.vm.example.com. admin.example.com. (\n  2026112105 ; serial\n  3600 600 86400 60 )\n@ IN NS ns\nns IN A 192.0.2.1\n";
-        assert_eq!(read_serial(&format!("$ORIGIN vm.example.com.\n{text}"), &origin()).unwrap().get(), 2026112105);
+        assert_eq!(
+            read_serial(&format!("$ORIGIN vm.example.com.\n{text}"), &origin())
+                .unwrap()
+                .get(),
+            2026112105
+        );
     }
 
     #[test]
     fn head_through_soa_stops_after_the_soa_record() {
         let text = "$ORIGIN vm.\n@ IN SOA a. b. ( 1\n 2 3 4 5 )\nx IN A 10.0.0.1\n";
-        assert_eq!(head_through_soa(text), Some("$ORIGIN vm.\n@ IN SOA a. b. ( 1\n 2 3 4 5 )\n"));
+        assert_eq!(
+            head_through_soa(text),
+            Some("$ORIGIN vm.\n@ IN SOA a. b. ( 1\n 2 3 4 5 )\n")
+        );
         assert_eq!(head_through_soa("x IN A 10.0.0.1\n"), None);
     }
 
     #[test]
     fn a_soa_of_another_zone_is_no_serial_of_ours() {
         let text = "$ORIGIN other.org.\n@ 30 IN SOA a. b. 7 1 1 1 1\n";
-        assert!(matches!(read_serial(text, &origin()), Err(SerialReadError::NoSoa(_))));
+        assert!(matches!(
+            read_serial(text, &origin()),
+            Err(SerialReadError::NoSoa(_))
+        ));
     }
 }
