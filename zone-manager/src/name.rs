@@ -267,14 +267,10 @@ mod tests {
         assert!(Arc::ptr_eq(&a.0, &b.0));
         assert_eq!(interner.label("Bad"), Err(NameError::InvalidCharacter('B')));
         drop((a, b));
-        interner
-            .label("kept")
-            .map(|kept| {
-                interner.forget_unused();
-                assert_eq!(interner.len(), 1, "only the label still in use");
-                kept
-            })
-            .unwrap();
+        let kept = interner.label("kept").unwrap();
+        interner.forget_unused();
+        assert_eq!(interner.len(), 1, "only the label still in use");
+        drop(kept);
     }
 
     #[test]
