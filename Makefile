@@ -54,6 +54,19 @@ integration: ## Integration tier: real etcd + kube-apiserver (built once, cached
 	hack/kube-assets.sh >/dev/null
 	$(CARGO) test --locked -p status-monitor --test integration -- --ignored --test-threads=1
 
+.PHONY: bench
+bench: ## Benchmarks: render+write 1k/10k/100k, one change in 100k, projection, burst, memory (BENCHMARKS.md)
+	$(CARGO) bench --locked -p zone-manager --bench zone
+	$(CARGO) bench --locked -p status-monitor --bench projection
+	$(CARGO) test --locked --release -p status-monitor --test burst -- --nocapture
+	$(CARGO) bench --locked -p status-monitor --bench memory
+
+.PHONY: scale
+scale: ## Scale on a real kube-apiserver: SCALE_VMIS (5000) VMIs, time to first zone and RSS
+	hack/install-test-deps.sh integration
+	hack/kube-assets.sh >/dev/null
+	SCALE_VMIS=$${SCALE_VMIS:-5000} $(CARGO) test --locked --release -p status-monitor --test integration -- --ignored scale --nocapture
+
 .PHONY: functest
 functest: ## End-to-end tests against a cluster with the product deployed (skips without one)
 	hack/functest.sh

@@ -1,15 +1,16 @@
 //! The Kubernetes source: VirtualMachineInstances of every namespace, watched
 //! with kube-runtime's watcher (list + watch, bookmarks, backoff on errors).
 //!
-//! Objects arrive as `DynamicObject`s and are decoded one by one, so a VMI whose
-//! JSON does not fit is skipped with a warning instead of failing a whole list
-//! page. Only the projection is kept; the object is dropped at once.
+//! Objects arrive as [`WatchedVmi`]s (metadata and the two subtrees we read,
+//! whatever their shape) and are decoded one by one, so a VMI whose JSON does not
+//! fit is skipped with a warning instead of failing a whole list page. Only the
+//! projection is kept; the object is dropped at once.
 
 use std::collections::HashSet;
 use std::sync::Arc;
 
 use futures::{StreamExt, pin_mut};
-use kube::api::{Api, ApiResource, DynamicObject};
+use kube::api::Api;
 use kube::runtime::WatchStreamExt;
 use kube::runtime::watcher::{self, Event};
 use kube::{Client, Resource};
@@ -21,27 +22,7 @@ use crate::metrics::Metrics;
 use crate::pipeline::SourceEvent;
 use crate::projection::Projector;
 use crate::vmi::{VirtualMachineInstance, VmiRef};
-
-/// Decodes a watched object into our partial VMI type.
-pub fn decode(object: DynamicObject) -> Result<VirtualMachineInstance, serde_json::Error> {
-    let DynamicObject {
-        metadata, mut data, ..
-    } = object;
-    let spec = serde_json::from_value(
-        data.get_mut("spec")
-            .map(serde_json::Value::take)
-            .unwrap_or_default(),
-    )?;
-    let status = match data.get_mut("status").map(serde_json::Value::take) {
-        None | Some(serde_json::Value::Null) => None,
-        Some(status) => Some(serde_json::from_value(status)?),
-    };
-    Ok(VirtualMachineInstance {
-        metadata,
-        spec,
-        status,
-    })
-}
+use crate::watched::WatchedVmi;
 
 /// The watched VMIs and where each one stands.
 struct Watched {
@@ -56,10 +37,10 @@ struct Watched {
 
 impl Watched {
     /// Projects one object; `None` if it gives no records or was skipped.
-    fn project(&mut self, vmi_ref: &VmiRef, object: DynamicObject) -> Option<VmAddresses> {
+    fn project(&mut self, vmi_ref: &VmiRef, object: WatchedVmi) -> Option<VmAddresses> {
         let span = info_span!("vmi", namespace = %vmi_ref.namespace, name = %vmi_ref.name);
         let _entered = span.enter();
-        match decode(object) {
+        match object.decode() {
             Ok(vmi) => self.projector.project(&vmi).filter(|vm| !vm.is_empty()),
             Err(e) => {
                 self.metrics.skip("malformed");
@@ -70,7 +51,7 @@ impl Watched {
     }
 
     /// Turns one watcher event into what the zone needs to hear, if anything.
-    fn handle(&mut self, event: Event<DynamicObject>) -> Option<SourceEvent> {
+    fn handle(&mut self, event: Event<WatchedVmi>) -> Option<SourceEvent> {
         match event {
             Event::Init => {
                 self.lists += 1;
@@ -119,7 +100,7 @@ impl Watched {
     }
 }
 
-fn object_ref(object: &DynamicObject) -> VmiRef {
+fn object_ref(object: &WatchedVmi) -> VmiRef {
     VmiRef::new(
         object.metadata.namespace.as_deref(),
         object.metadata.name.as_deref(),
@@ -139,8 +120,7 @@ pub async fn run(
     sink: mpsc::Sender<SourceEvent>,
     metrics: Arc<Metrics>,
 ) {
-    let resource = ApiResource::erase::<VirtualMachineInstance>(&());
-    let api: Api<DynamicObject> = Api::all_with(client, &resource);
+    let api: Api<WatchedVmi> = Api::all(client);
     let stream = watcher::watcher(api, watcher::Config::default()).default_backoff();
     pin_mut!(stream);
     let mut watched = Watched {
@@ -191,7 +171,7 @@ mod tests {
         }
     }
 
-    fn object(name: &str, status: serde_json::Value) -> DynamicObject {
+    fn object(name: &str, status: serde_json::Value) -> WatchedVmi {
         serde_json::from_value(json!({
             "apiVersion": "kubevirt.io/v1", "kind": "VirtualMachineInstance",
             "metadata": {"name": name, "namespace": "ns", "resourceVersion": "7"},
@@ -201,7 +181,7 @@ mod tests {
         .unwrap()
     }
 
-    fn with_ip(name: &str, ip: &str) -> DynamicObject {
+    fn with_ip(name: &str, ip: &str) -> WatchedVmi {
         object(
             name,
             json!({"interfaces": [{"name": "red", "ipAddress": ip}], "phase": "Running"}),

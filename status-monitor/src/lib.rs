@@ -17,3 +17,4 @@ pub mod pipeline;
 pub mod projection;
 pub mod publisher;
 pub mod vmi;
+pub mod watched;

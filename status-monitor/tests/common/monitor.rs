@@ -143,6 +143,13 @@ impl Monitor {
         self.metric("kubevirt_dns_zone_writes_total{result=\"success\"}")
     }
 
+    /// Peak resident memory (VmHWM) of the process so far, in KiB.
+    pub fn peak_rss_kib(&self) -> u64 {
+        let status = fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        let line = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap();
+        line.split_whitespace().nth(1).unwrap().parse().unwrap()
+    }
+
     /// SIGTERM, and the exit status.
     pub fn terminate(&mut self) -> ExitStatus {
         let pid = self.child.id().to_string();
