@@ -26,7 +26,10 @@ fn vm(i: u32) -> VmAddresses {
     VmAddresses::new(
         label("burst"),
         label(&format!("vm-{i}")),
-        [InterfaceAddresses::new(label("data"), [std::net::IpAddr::from([10, 9, b, c])])],
+        [InterfaceAddresses::new(
+            label("data"),
+            [std::net::IpAddr::from([10, 9, b, c])],
+        )],
     )
 }
 
@@ -55,9 +58,17 @@ async fn ten_thousand_events_in_one_window_give_at_most_three_writes() {
     let running = tokio::spawn(pipeline.run(receiver, async {
         let _ = stopped.await;
     }));
-    let writes = || metrics.encode().lines().find_map(|l| {
-        l.strip_prefix("kubevirt_dns_zone_writes_total{result=\"success\"} ")?.parse::<u64>().ok()
-    }).unwrap_or(0);
+    let writes = || {
+        metrics
+            .encode()
+            .lines()
+            .find_map(|l| {
+                l.strip_prefix("kubevirt_dns_zone_writes_total{result=\"success\"} ")?
+                    .parse::<u64>()
+                    .ok()
+            })
+            .unwrap_or(0)
+    };
 
     events.send(SourceEvent::Resync(Vec::new())).await.unwrap();
     wait_for("the initial zone", || writes() == 1).await;
@@ -65,11 +76,23 @@ async fn ten_thousand_events_in_one_window_give_at_most_three_writes() {
     let started = Instant::now();
     for i in 0..EVENTS {
         let vmi = VmiRef::new(Some("burst"), Some(&format!("vm-{i}")));
-        events.send(SourceEvent::Apply { vmi, vm: Some(vm(i)) }).await.unwrap();
+        events
+            .send(SourceEvent::Apply {
+                vmi,
+                vm: Some(vm(i)),
+            })
+            .await
+            .unwrap();
     }
     let sending = started.elapsed();
-    assert!(sending < WINDOW, "the burst must arrive within one window to mean anything ({sending:?})");
-    wait_for("all VMs in the zone", || metrics.vms_published.get() == i64::from(EVENTS)).await;
+    assert!(
+        sending < WINDOW,
+        "the burst must arrive within one window to mean anything ({sending:?})"
+    );
+    wait_for("all VMs in the zone", || {
+        metrics.vms_published.get() == i64::from(EVENTS)
+    })
+    .await;
     let burst_writes = writes() - 1;
     println!(
         "burst: {EVENTS} events sent in {:.1} ms, zone complete after {:.0} ms (window {} ms), {burst_writes} zone write(s)",

@@ -173,38 +173,60 @@ impl VmAddresses {
     /// (A of the first interface by name that has IPv4, AAAA of the first that
     /// has IPv6), then `<interface>.<vmi>.<namespace>` for each interface.
     pub fn records(&self) -> impl Iterator<Item = Record<'_>> {
+        let mut records = Vec::new();
+        let _ = self.try_for_each_record(|record| {
+            records.push(record);
+            Ok::<(), ()>(())
+        });
+        records.into_iter()
+    }
+
+    /// Calls `f` with each record, in the order of [`Self::records`]; stops at the
+    /// first error. The render loop: no iterator adapters, no allocation.
+    pub fn try_for_each_record<'a, E>(
+        &'a self,
+        mut f: impl FnMut(Record<'a>) -> Result<(), E>,
+    ) -> Result<(), E> {
         let vm_owner = OwnerName {
             interface: None,
             vm: self.name(),
             namespace: self.namespace(),
         };
-        let vm_v4 = self.interfaces().find(|i| !i.ipv4.is_empty());
-        let vm_v6 = self.interfaces().find(|i| !i.ipv6.is_empty());
-        let vm_records = vm_v4
-            .into_iter()
-            .flat_map(|i| i.ipv4.iter().map(|a| RecordData::A(*a)))
-            .chain(
-                vm_v6
-                    .into_iter()
-                    .flat_map(|i| i.ipv6.iter().map(|a| RecordData::Aaaa(*a))),
-            )
-            .map(move |data| Record {
-                owner: vm_owner,
-                data,
-            });
-        let interface_records = self.interfaces().flat_map(move |interface| {
+        if let Some(first) = self.interfaces().find(|i| !i.ipv4.is_empty()) {
+            for address in first.ipv4 {
+                f(Record {
+                    owner: vm_owner,
+                    data: RecordData::A(*address),
+                })?;
+            }
+        }
+        if let Some(first) = self.interfaces().find(|i| !i.ipv6.is_empty()) {
+            for address in first.ipv6 {
+                f(Record {
+                    owner: vm_owner,
+                    data: RecordData::Aaaa(*address),
+                })?;
+            }
+        }
+        for interface in self.interfaces() {
             let owner = OwnerName {
                 interface: Some(interface.name),
                 ..vm_owner
             };
-            interface
-                .ipv4
-                .iter()
-                .map(|a| RecordData::A(*a))
-                .chain(interface.ipv6.iter().map(|a| RecordData::Aaaa(*a)))
-                .map(move |data| Record { owner, data })
-        });
-        vm_records.chain(interface_records)
+            for address in interface.ipv4 {
+                f(Record {
+                    owner,
+                    data: RecordData::A(*address),
+                })?;
+            }
+            for address in interface.ipv6 {
+                f(Record {
+                    owner,
+                    data: RecordData::Aaaa(*address),
+                })?;
+            }
+        }
+        Ok(())
     }
 }
 

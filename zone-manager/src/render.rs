@@ -89,9 +89,7 @@ pub fn render_body<'a>(
         )?;
     }
     for vm in vms {
-        for record in vm.records() {
-            push_record(out, &record)?;
-        }
+        vm.try_for_each_record(|record| push_record(out, &record))?;
     }
     Ok(())
 }

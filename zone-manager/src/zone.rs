@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::hash::{BuildHasher, Hash, Hasher, RandomState};
+use std::hash::{BuildHasher, Hasher, RandomState};
 use std::path::PathBuf;
 use std::time::SystemTime;
 
@@ -73,6 +73,10 @@ pub struct ZoneManager {
     on_disk: Option<OnDisk>,
     /// The zone file found at startup, until the first publish compares with it.
     found_at_startup: Option<FoundAtStartup>,
+    /// Digest of the records: the sum of each VM's keyed hash, kept up to date by
+    /// every change, so that "did anything change since the last write?" costs
+    /// nothing even with 100k VMs (and a change undone is no change).
+    records_digest: u64,
     /// Keyed hashing: tenants cannot craft two zones with the same digest.
     hasher: RandomState,
 }
@@ -109,6 +113,7 @@ impl ZoneManager {
             last_serial,
             on_disk: None,
             found_at_startup,
+            records_digest: 0,
             hasher,
         })
     }
@@ -127,14 +132,19 @@ impl ZoneManager {
         if vm.is_empty() {
             return self.remove(vm.namespace().as_str(), vm.name().as_str());
         }
+        let added = self.vm_digest(&vm);
         let by_name = self.vms.entry(vm.namespace().clone()).or_default();
-        match by_name.get(vm.name().as_str()) {
-            Some(existing) if *existing == vm => false,
-            _ => {
-                by_name.insert(vm.name().clone(), vm);
-                true
-            }
-        }
+        let removed = match by_name.get(vm.name().as_str()) {
+            Some(existing) if *existing == vm => return false,
+            Some(existing) => self.hasher.hash_one(existing),
+            None => 0,
+        };
+        by_name.insert(vm.name().clone(), vm);
+        self.records_digest = self
+            .records_digest
+            .wrapping_add(added)
+            .wrapping_sub(removed);
+        true
     }
 
     /// Removes a VM; returns whether it was there.
@@ -142,24 +152,38 @@ impl ZoneManager {
         let Some(by_name) = self.vms.get_mut(namespace) else {
             return false;
         };
-        let removed = by_name.remove(name).is_some();
+        let removed = by_name.remove(name);
         if by_name.is_empty() {
             self.vms.remove(namespace);
         }
-        removed
+        match removed {
+            Some(vm) => {
+                self.records_digest = self.records_digest.wrapping_sub(self.vm_digest(&vm));
+                true
+            }
+            None => false,
+        }
     }
 
     /// Replaces every VM at once (a relist or a rescan); returns whether anything changed.
     pub fn replace_all(&mut self, vms: impl IntoIterator<Item = VmAddresses>) -> bool {
         let mut next: BTreeMap<Label, BTreeMap<Label, VmAddresses>> = BTreeMap::new();
+        let mut digest = 0u64;
         for vm in vms.into_iter().filter(|vm| !vm.is_empty()) {
+            digest = digest.wrapping_add(self.vm_digest(&vm));
             next.entry(vm.namespace().clone())
                 .or_default()
                 .insert(vm.name().clone(), vm);
         }
         let changed = next != self.vms;
         self.vms = next;
+        self.records_digest = digest;
         changed
+    }
+
+    /// One VM's share of [`Self::records_digest`].
+    fn vm_digest(&self, vm: &VmAddresses) -> u64 {
+        self.hasher.hash_one(vm)
     }
 
     /// VMs in canonical order (namespace, then name).
@@ -173,11 +197,14 @@ impl ZoneManager {
 
     pub fn record_counts(&self) -> RecordCounts {
         let mut counts = RecordCounts::default();
-        for record in self.vms().flat_map(VmAddresses::records) {
-            match record.data {
-                RecordData::A(_) => counts.a += 1,
-                RecordData::Aaaa(_) => counts.aaaa += 1,
-            }
+        for vm in self.vms() {
+            let _ = vm.try_for_each_record(|record| {
+                match record.data {
+                    RecordData::A(_) => counts.a += 1,
+                    RecordData::Aaaa(_) => counts.aaaa += 1,
+                }
+                Ok::<(), ()>(())
+            });
         }
         counts
     }
@@ -191,7 +218,7 @@ impl ZoneManager {
     /// greater than every serial before it. On error nothing changes on disk or
     /// here, so calling it again retries.
     pub fn publish(&mut self, now: SystemTime) -> Result<Published, ZoneFileError> {
-        let records_digest = self.records_digest();
+        let records_digest = self.records_digest;
         if let Some(on_disk) = self.on_disk
             && on_disk.records_digest == records_digest
         {
@@ -228,14 +255,6 @@ impl ZoneManager {
             serial,
             bytes: written.bytes as usize,
         })
-    }
-
-    fn records_digest(&self) -> u64 {
-        let mut hasher = self.hasher.build_hasher();
-        for vm in self.vms() {
-            vm.hash(&mut hasher);
-        }
-        hasher.finish()
     }
 
     fn render_error(&self) -> ZoneFileError {

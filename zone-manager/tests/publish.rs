@@ -363,3 +363,30 @@ fn a_full_disk_leaves_the_previous_zone_intact_and_no_temporary() {
     let next = zone.publish(at(1_800_000_002)).unwrap().serial();
     assert!(next.is_after(good));
 }
+
+#[test]
+fn the_running_digest_matches_one_computed_from_scratch() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut zone = ZoneManager::open(example(), dir.path()).unwrap();
+    zone.replace_all(fleet());
+    // A walk of upserts and removals...
+    zone.upsert(vm("x", "new", &[("n", &["10.1.1.1"])]));
+    zone.upsert(vm("default", "a", &[("net1", &["10.0.0.9"])]));
+    zone.remove("default", "b");
+    zone.upsert(vm("default", "b", &[("net1", &["10.0.0.2"])]));
+    zone.remove("x", "new");
+    let walked = zone.publish(at(1_800_000_000)).unwrap().serial();
+    // ...then the same final set given whole: nothing to write.
+    let final_set: Vec<VmAddresses> = zone.vms().cloned().collect();
+    assert!(!zone.replace_all(final_set));
+    assert_eq!(
+        zone.publish(at(1_800_000_001)).unwrap(),
+        Published::Unchanged(walked)
+    );
+    // And back to the very first set: a write, since it differs from disk.
+    zone.replace_all(fleet());
+    assert!(matches!(
+        zone.publish(at(1_800_000_002)).unwrap(),
+        Published::Written { .. }
+    ));
+}
