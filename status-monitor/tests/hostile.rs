@@ -49,7 +49,12 @@ fn base(namespace: &str, name: Value, networks: Value, interfaces: Value) -> Val
 }
 
 fn multus(names: &[&str]) -> Value {
-    Value::Array(names.iter().map(|n| json!({"name": n, "multus": {"networkName": "net"}})).collect())
+    Value::Array(
+        names
+            .iter()
+            .map(|n| json!({"name": n, "multus": {"networkName": "net"}}))
+            .collect(),
+    )
 }
 
 fn corpus() -> Vec<Case> {
@@ -63,37 +68,107 @@ fn corpus() -> Vec<Case> {
     // Addresses that are not addresses: the interface keeps its good address,
     // the bad one is reported.
     for bad in [
-        "300.1.1.1", "1.2.3", "1.2.3.4.5", "::g", "-1.0.0.0", "fe80::1%eth0", "10.0.0.1/24", "fd00::/64", "0x0a000001",
-        "10.0.0.01", "1.2.3.4 ; evil", "10.0.0.1\n@ IN A 6.6.6.6",
+        "300.1.1.1",
+        "1.2.3",
+        "1.2.3.4.5",
+        "::g",
+        "-1.0.0.0",
+        "fe80::1%eth0",
+        "10.0.0.1/24",
+        "fd00::/64",
+        "0x0a000001",
+        "10.0.0.01",
+        "1.2.3.4 ; evil",
+        "10.0.0.1\n@ IN A 6.6.6.6",
     ] {
         let ns = next_ns();
         cases.push(Case {
             what: "unparsable address next to a good one",
-            object: base(&ns, json!("vm"), multus(&["ok"]), json!([{"name": "ok", "ipAddresses": [bad, "10.7.0.1"]}])),
+            object: base(
+                &ns,
+                json!("vm"),
+                multus(&["ok"]),
+                json!([{"name": "ok", "ipAddresses": [bad, "10.7.0.1"]}]),
+            ),
             outcome: Outcome::OnlyOk,
             warns: true,
         });
     }
     // Numbers, nulls and lists where other things belong.
     for (what, interfaces, outcome, warns) in [
-        ("ipAddress is a number", json!([{"name": "ok", "ipAddress": 42}]), Outcome::Gone, true),
-        ("ipAddresses is a string", json!([{"name": "ok", "ipAddresses": "10.0.0.1"}]), Outcome::Gone, true),
-        ("ipAddresses holds numbers", json!([{"name": "ok", "ipAddresses": [1, 2]}]), Outcome::Gone, true),
-        ("interface name is a number", json!([{"name": 7, "ipAddress": "10.0.0.1"}]), Outcome::Gone, true),
-        ("interfaces is a map", json!({"name": "ok"}), Outcome::Gone, true),
+        (
+            "ipAddress is a number",
+            json!([{"name": "ok", "ipAddress": 42}]),
+            Outcome::Gone,
+            true,
+        ),
+        (
+            "ipAddresses is a string",
+            json!([{"name": "ok", "ipAddresses": "10.0.0.1"}]),
+            Outcome::Gone,
+            true,
+        ),
+        (
+            "ipAddresses holds numbers",
+            json!([{"name": "ok", "ipAddresses": [1, 2]}]),
+            Outcome::Gone,
+            true,
+        ),
+        (
+            "interface name is a number",
+            json!([{"name": 7, "ipAddress": "10.0.0.1"}]),
+            Outcome::Gone,
+            true,
+        ),
+        (
+            "interfaces is a map",
+            json!({"name": "ok"}),
+            Outcome::Gone,
+            true,
+        ),
         ("interfaces is a string", json!("eth0"), Outcome::Gone, true),
-        ("null addresses", json!([{"name": "ok", "ipAddress": null, "ipAddresses": null}]), Outcome::Gone, false),
-        ("empty address", json!([{"name": "ok", "ipAddress": ""}]), Outcome::Gone, false),
+        (
+            "null addresses",
+            json!([{"name": "ok", "ipAddress": null, "ipAddresses": null}]),
+            Outcome::Gone,
+            false,
+        ),
+        (
+            "empty address",
+            json!([{"name": "ok", "ipAddress": ""}]),
+            Outcome::Gone,
+            false,
+        ),
         ("interfaces null", json!(null), Outcome::Gone, false),
-        ("unnamed interface", json!([{"interfaceName": "eth9", "ipAddress": "10.0.0.1"}]), Outcome::Gone, false),
-        ("empty interface name", json!([{"name": "", "ipAddress": "10.0.0.1"}]), Outcome::Gone, false),
+        (
+            "unnamed interface",
+            json!([{"interfaceName": "eth9", "ipAddress": "10.0.0.1"}]),
+            Outcome::Gone,
+            false,
+        ),
+        (
+            "empty interface name",
+            json!([{"name": "", "ipAddress": "10.0.0.1"}]),
+            Outcome::Gone,
+            false,
+        ),
     ] {
-        cases.push(Case { what, object: base(&next_ns(), json!("vm"), multus(&["ok"]), interfaces), outcome, warns });
+        cases.push(Case {
+            what,
+            object: base(&next_ns(), json!("vm"), multus(&["ok"]), interfaces),
+            outcome,
+            warns,
+        });
     }
     let ns = next_ns();
     cases.push(Case {
         what: "networks is a string",
-        object: base(&ns, json!("vm"), json!("pod"), json!([{"name": "ok", "ipAddress": "10.0.0.1"}])),
+        object: base(
+            &ns,
+            json!("vm"),
+            json!("pod"),
+            json!([{"name": "ok", "ipAddress": "10.0.0.1"}]),
+        ),
         outcome: Outcome::Gone,
         warns: true,
     });
@@ -108,12 +183,31 @@ fn corpus() -> Vec<Case> {
 
     // VMI names that would inject zone syntax or are no single label.
     for name in [
-        "a;b", "$ORIGIN", "@", "*", "a\nb", "a b", "a\tb", "a(b)", "a\"b", "a\\b", "ünï", "Upper", "a.b", "-lead",
-        "trail-", "x\r\n$INCLUDE /etc/passwd",
+        "a;b",
+        "$ORIGIN",
+        "@",
+        "*",
+        "a\nb",
+        "a b",
+        "a\tb",
+        "a(b)",
+        "a\"b",
+        "a\\b",
+        "ünï",
+        "Upper",
+        "a.b",
+        "-lead",
+        "trail-",
+        "x\r\n$INCLUDE /etc/passwd",
     ] {
         cases.push(Case {
             what: "hostile VMI name",
-            object: base(&next_ns(), json!(name), multus(&["ok"]), json!([{"name": "ok", "ipAddress": "10.0.0.1"}])),
+            object: base(
+                &next_ns(),
+                json!(name),
+                multus(&["ok"]),
+                json!([{"name": "ok", "ipAddress": "10.0.0.1"}]),
+            ),
             outcome: Outcome::Gone,
             warns: true,
         });
@@ -121,7 +215,12 @@ fn corpus() -> Vec<Case> {
     for name in ["a".repeat(64), "b".repeat(1 << 20)] {
         cases.push(Case {
             what: "VMI name too long",
-            object: base(&next_ns(), json!(name), multus(&["ok"]), json!([{"name": "ok", "ipAddress": "10.0.0.1"}])),
+            object: base(
+                &next_ns(),
+                json!(name),
+                multus(&["ok"]),
+                json!([{"name": "ok", "ipAddress": "10.0.0.1"}]),
+            ),
             outcome: Outcome::Gone,
             warns: true,
         });
@@ -137,8 +236,17 @@ fn corpus() -> Vec<Case> {
 
     // Interface names: that interface skipped, `ok` served.
     for iface in [
-        "x;IN A 6.6.6.6".to_owned(), "$TTL".into(), "@".into(), "*".into(), "eth\n0".into(), "eth 0".into(),
-        "Eth0".into(), "a.b".into(), "ñ".into(), "c".repeat(64), "d".repeat(1 << 20),
+        "x;IN A 6.6.6.6".to_owned(),
+        "$TTL".into(),
+        "@".into(),
+        "*".into(),
+        "eth\n0".into(),
+        "eth 0".into(),
+        "Eth0".into(),
+        "a.b".into(),
+        "ñ".into(),
+        "c".repeat(64),
+        "d".repeat(1 << 20),
     ] {
         cases.push(Case {
             what: "hostile interface name",
@@ -177,7 +285,9 @@ fn corpus() -> Vec<Case> {
         outcome: Outcome::OnlyOk,
         warns: true,
     });
-    let many: Vec<Value> = (0..10_000).map(|i| json!({"name": format!("n{i}"), "ipAddress": "10.0.0.1"})).collect();
+    let many: Vec<Value> = (0..10_000)
+        .map(|i| json!({"name": format!("n{i}"), "ipAddress": "10.0.0.1"}))
+        .collect();
     cases.push(Case {
         what: "10k interfaces",
         object: base(&next_ns(), json!("vm"), json!([]), Value::Array(many)),
@@ -197,7 +307,12 @@ fn corpus() -> Vec<Case> {
     for namespace in ["Bad_NS", "ns\nx", "ns;x"] {
         cases.push(Case {
             what: "hostile namespace",
-            object: base(namespace, json!("vm"), multus(&["ok"]), json!([{"name": "ok", "ipAddress": "10.0.0.1"}])),
+            object: base(
+                namespace,
+                json!("vm"),
+                multus(&["ok"]),
+                json!([{"name": "ok", "ipAddress": "10.0.0.1"}]),
+            ),
             outcome: Outcome::Gone,
             warns: true,
         });
@@ -220,7 +335,10 @@ fn good() -> Vec<Value> {
 }
 
 fn namespace_of(case: &Case) -> String {
-    case.object["metadata"]["namespace"].as_str().unwrap().to_owned()
+    case.object["metadata"]["namespace"]
+        .as_str()
+        .unwrap()
+        .to_owned()
 }
 
 #[test]
@@ -232,7 +350,8 @@ fn the_corpus_has_at_least_fifty_cases() {
 fn each_case_on_the_watch_path_is_skipped_as_expected_without_panic() {
     let origin = Origin::for_domain(&domain()).unwrap();
     for case in corpus() {
-        let watched: WatchedVmi = serde_json::from_value(case.object.clone()).expect("any shape deserializes");
+        let watched: WatchedVmi =
+            serde_json::from_value(case.object.clone()).expect("any shape deserializes");
         let outcome = match watched.decode() {
             Err(_) => Outcome::Gone,
             Ok(vmi) => match project(&vmi, &origin) {
@@ -246,7 +365,13 @@ fn each_case_on_the_watch_path_is_skipped_as_expected_without_panic() {
                 }
             },
         };
-        assert_eq!(outcome, case.outcome, "{} in {}", case.what, namespace_of(&case));
+        assert_eq!(
+            outcome,
+            case.outcome,
+            "{} in {}",
+            case.what,
+            namespace_of(&case)
+        );
     }
 }
 
@@ -255,14 +380,21 @@ fn rendering_the_corpus_gives_a_valid_zone_serving_exactly_the_good_parts() {
     let cases = corpus();
     let dir = tempfile::tempdir().unwrap();
     for (i, case) in cases.iter().enumerate() {
-        std::fs::write(dir.path().join(format!("case-{i:03}.json")), case.object.to_string()).unwrap();
+        std::fs::write(
+            dir.path().join(format!("case-{i:03}.json")),
+            case.object.to_string(),
+        )
+        .unwrap();
     }
     let good_list = json!({"apiVersion": "v1", "kind": "List", "items": good()});
     std::fs::write(dir.path().join("good.json"), good_list.to_string()).unwrap();
 
     let domain = domain();
     let (text, warnings) = common::render(
-        &[("DOMAIN", domain.as_str()), ("NAME_SERVER_IP", "192.0.2.53")],
+        &[
+            ("DOMAIN", domain.as_str()),
+            ("NAME_SERVER_IP", "192.0.2.53"),
+        ],
         &["--serial", "7", dir.path().to_str().unwrap()],
     );
     let origin = format!("vm.{domain}.");
@@ -286,16 +418,41 @@ fn rendering_the_corpus_gives_a_valid_zone_serving_exactly_the_good_parts() {
 
     for case in cases.iter().filter(|c| c.warns) {
         let named = format!("{}/", namespace_of(case).escape_debug());
-        assert!(warnings.contains(&named), "{}: no warning naming {named}", case.what);
+        assert!(
+            warnings.contains(&named),
+            "{}: no warning naming {named}",
+            case.what
+        );
     }
 
     let file = dir.path().join("zone");
     std::fs::write(&file, &text).unwrap();
     for (program, args) in [
-        ("named-checkzone", vec!["-k", "fail", "-n", "fail", origin.trim_end_matches('.'), file.to_str().unwrap()]),
-        ("kzonecheck", vec!["-o", origin.trim_end_matches('.'), file.to_str().unwrap()]),
+        (
+            "named-checkzone",
+            vec![
+                "-k",
+                "fail",
+                "-n",
+                "fail",
+                origin.trim_end_matches('.'),
+                file.to_str().unwrap(),
+            ],
+        ),
+        (
+            "kzonecheck",
+            vec!["-o", origin.trim_end_matches('.'), file.to_str().unwrap()],
+        ),
     ] {
-        let out = std::process::Command::new(program).args(&args).output().unwrap();
-        assert!(out.status.success(), "{program}: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        let out = std::process::Command::new(program)
+            .args(&args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{program}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 }

@@ -1,0 +1,203 @@
+//! Crash consistency: status-monitor rewrites its zone continuously while the VMIs
+//! keep changing, and is SIGKILLed at random moments. After every kill the zone
+//! file parses and passes named-checkzone, no temporary file can be taken for a
+//! zone, and the serial never goes back; after the last restart the serial is
+//! greater than every serial seen and the zone converges.
+//!
+//! CRASH_ITERATIONS (default 200) and CRASH_SEED tune it: `CRASH_ITERATIONS=2000
+//! cargo test --release -p status-monitor --test crash -- --nocapture`.
+
+#![allow(clippy::unwrap_used)] // tests may panic on broken fixtures
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::ffi::OsStr;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use common::ParsedZone;
+use common::monitor::{Monitor, ORIGIN};
+use zone_manager::Serial;
+
+const FILES: usize = 3;
+const VMS_PER_FILE: usize = 100;
+
+/// Manifest `file` at `generation`: every VM's address moves with the generation.
+fn manifest(file: usize, generation: u64) -> String {
+    let items: Vec<serde_json::Value> = (0..VMS_PER_FILE)
+        .map(|i| {
+            serde_json::json!({
+                "apiVersion": "kubevirt.io/v1", "kind": "VirtualMachineInstance",
+                "metadata": {"name": format!("vm-{file}-{i}"), "namespace": "crash"},
+                "spec": {"networks": [{"name": "data", "multus": {"networkName": "data"}}]},
+                "status": {"interfaces": [{"name": "data", "ipAddresses": [
+                    format!("10.{}.{}.{}", file, generation % 250, i),
+                    format!("fd00:{file:x}::{:x}:{i:x}", generation % 65_000)
+                ]}]}
+            })
+        })
+        .collect();
+    serde_json::json!({"apiVersion": "v1", "kind": "List", "items": items}).to_string()
+}
+
+fn write_manifest(dir: &Path, file: usize, generation: u64) {
+    let staging = dir.join(format!(".vmis-{file}.json.tmp"));
+    std::fs::write(&staging, manifest(file, generation)).unwrap();
+    std::fs::rename(staging, dir.join(format!("vmis-{file}.json"))).unwrap();
+}
+
+/// xorshift64*: reproducible kill moments from a printed seed.
+struct Random(u64);
+
+impl Random {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) % n
+    }
+}
+
+fn check_zone_file(path: &Path) -> ParsedZone {
+    let text = std::fs::read_to_string(path).unwrap();
+    let zone =
+        ParsedZone::try_parse(&text, ORIGIN).unwrap_or_else(|e| panic!("torn zone: {e}\n{text}"));
+    let out = std::process::Command::new("named-checkzone")
+        .args(["-k", "fail", "-n", "fail", ORIGIN.trim_end_matches('.')])
+        .arg(path)
+        .output()
+        .expect("named-checkzone (bind9-utils)");
+    assert!(
+        out.status.success(),
+        "named-checkzone: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    zone
+}
+
+#[test]
+fn sigkill_at_random_moments_never_tears_the_zone_nor_rewinds_the_serial() {
+    let iterations: u64 = std::env::var("CRASH_ITERATIONS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(200);
+    let seed: u64 = std::env::var("CRASH_SEED")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos() as u64
+                | 1
+        });
+    println!("crash: {iterations} iterations, CRASH_SEED={seed}");
+    let mut random = Random(seed);
+    let source = tempfile::tempdir().unwrap();
+    let zones = tempfile::tempdir().unwrap();
+    let generation = Arc::new(AtomicU64::new(0));
+    for file in 0..FILES {
+        write_manifest(source.path(), file, 0);
+    }
+    let args = [OsStr::new("--source-dir"), source.path().as_os_str()];
+    let env = [
+        ("RUST_LOG", "warn"),
+        ("DEBOUNCE_WINDOW_MS", "1"),
+        ("DEBOUNCE_MAX_DELAY_MS", "5"),
+    ];
+    let zone_path = zones.path().join("db.vm.example.com");
+
+    let mut highest: Option<Serial> = None;
+    let mut last: Option<Serial> = None;
+    let mut written = 0;
+    for _ in 0..iterations {
+        let mut monitor = Monitor::spawn(zones.path(), &env, &args);
+        // Keep the VMIs changing while it runs, so that it keeps rewriting the zone.
+        let stop = Arc::new(AtomicBool::new(false));
+        let changer = {
+            let (stop, generation, dir) = (
+                stop.clone(),
+                generation.clone(),
+                source.path().to_path_buf(),
+            );
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    let g = generation.fetch_add(1, Ordering::Relaxed) + 1;
+                    write_manifest(&dir, (g as usize) % FILES, g);
+                    std::thread::sleep(Duration::from_millis(3));
+                }
+            })
+        };
+        std::thread::sleep(Duration::from_millis(random.below(150)));
+        monitor.kill();
+        stop.store(true, Ordering::Relaxed);
+        changer.join().unwrap();
+
+        for entry in std::fs::read_dir(zones.path()).unwrap() {
+            let name = entry.unwrap().file_name().to_string_lossy().into_owned();
+            assert!(
+                name == "db.vm.example.com" || !name.contains("db."),
+                "{name} would be served as a zone"
+            );
+        }
+        if !zone_path.exists() {
+            assert!(highest.is_none(), "the zone file disappeared");
+            continue;
+        }
+        let serial = Serial::new(check_zone_file(&zone_path).serial);
+        if Some(serial) != last {
+            if let Some(highest) = highest {
+                assert!(
+                    serial.is_after(highest),
+                    "serial went back: {serial:?} after {highest:?}"
+                );
+            }
+            highest = Some(serial);
+            last = Some(serial);
+            written += 1;
+        }
+    }
+    assert!(
+        written > iterations / 4,
+        "only {written} of {iterations} runs wrote a zone: the kills were too early"
+    );
+
+    // Last restart: the VMIs changed since the last zone; it converges, with a greater serial.
+    let g = generation.fetch_add(1, Ordering::Relaxed) + 1;
+    write_manifest(source.path(), 0, g);
+    let monitor = Monitor::spawn(zones.path(), &env, &args);
+    let expected: BTreeSet<String> = {
+        let (text, _) = common::render(
+            &[("DOMAIN", "example.com"), ("NAME_SERVER_IP", "127.0.0.1")],
+            &[source.path().to_str().unwrap()],
+        );
+        ParsedZone::parse(&text, ORIGIN)
+            .rrsets
+            .into_iter()
+            .filter(|((_, t), _)| t != "SOA")
+            .map(|(k, v)| format!("{k:?} {v:?}"))
+            .collect()
+    };
+    let converged = monitor.wait_for_zone("convergence", |zone| {
+        let now: BTreeSet<String> = zone
+            .rrsets
+            .iter()
+            .filter(|((_, t), _)| t != "SOA")
+            .map(|(k, v)| format!("{k:?} {v:?}"))
+            .collect();
+        now == expected
+    });
+    let final_serial = Serial::new(converged.serial);
+    assert!(
+        highest.is_none_or(|h| final_serial.is_after(h)),
+        "{final_serial:?} after {highest:?}"
+    );
+    check_zone_file(&zone_path);
+    println!(
+        "crash: {written} distinct zones survived {iterations} kills; converged at serial {}",
+        final_serial.get()
+    );
+}
