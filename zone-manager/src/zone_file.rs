@@ -164,6 +164,10 @@ impl ZoneFile {
         &self,
         render: impl FnOnce(&mut ZoneWriter<'_>) -> fmt::Result,
     ) -> io::Result<Written> {
+        // ZONES_DIR removed while running: make it again rather than fail forever.
+        if !self.dir.is_dir() {
+            fs::create_dir_all(&self.dir)?;
+        }
         // Dropping `staged` on an error path deletes the temporary file.
         let mut staged = tempfile::Builder::new()
             .prefix(TEMP_PREFIX)
