@@ -78,27 +78,8 @@ impl Knot {
 
     /// `dig +short NAME TYPE` against knotd after a reload: the sorted answers.
     pub fn answers(&self, name: &str, rtype: &str) -> Vec<String> {
-        self.reload();
-        let out = Command::new("dig")
-            .args([
-                "@127.0.0.1",
-                "-p",
-                &self.port.to_string(),
-                "+short",
-                "+norecurse",
-                "+time=2",
-                "+tries=2",
-                name,
-                rtype,
-            ])
-            .output()
-            .expect("dig (apt-get install bind9-dnsutils)");
-        assert!(
-            out.status.success(),
-            "dig failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let mut answers: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        let mut answers: Vec<String> = self
+            .dig(&["+short", name, rtype])
             .lines()
             .map(str::to_owned)
             .collect();
@@ -108,6 +89,16 @@ impl Knot {
 
     /// The response code for NAME (NOERROR, NXDOMAIN, ...).
     pub fn rcode(&self, name: &str) -> String {
+        let text = self.dig(&[name, "A"]);
+        text.split("status: ")
+            .nth(1)
+            .and_then(|s| s.split(',').next())
+            .unwrap_or("none")
+            .to_owned()
+    }
+
+    /// dig's output for `args`, asked of knotd after a reload.
+    fn dig(&self, args: &[&str]) -> String {
         self.reload();
         let out = Command::new("dig")
             .args([
@@ -117,17 +108,16 @@ impl Knot {
                 "+norecurse",
                 "+time=2",
                 "+tries=2",
-                name,
-                "A",
             ])
+            .args(args)
             .output()
-            .unwrap();
-        let text = String::from_utf8_lossy(&out.stdout);
-        text.split("status: ")
-            .nth(1)
-            .and_then(|s| s.split(',').next())
-            .unwrap_or("none")
-            .to_owned()
+            .expect("dig (apt-get install bind9-dnsutils)");
+        assert!(
+            out.status.success(),
+            "dig failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
     }
 }
 
@@ -140,36 +130,5 @@ impl Drop for Knot {
 
 /// The strict checkers of BIND and Knot accept the zone file.
 pub fn check_zone_file(path: &Path) {
-    let origin = format!("vm.{DOMAIN}");
-    for (program, args) in [
-        (
-            "named-checkzone",
-            vec![
-                "-k",
-                "fail",
-                "-n",
-                "fail",
-                "-i",
-                "full",
-                origin.as_str(),
-                path.to_str().unwrap(),
-            ],
-        ),
-        (
-            "kzonecheck",
-            vec!["-o", origin.as_str(), path.to_str().unwrap()],
-        ),
-    ] {
-        let out = Command::new(program)
-            .args(&args)
-            .output()
-            .unwrap_or_else(|e| panic!("{program}: {e}"));
-        assert!(
-            out.status.success(),
-            "{program} rejected {}:\n{}{}",
-            path.display(),
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
+    super::check_zone_with_bind_and_knot(path, &format!("vm.{DOMAIN}"));
 }

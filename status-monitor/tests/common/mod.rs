@@ -75,3 +75,26 @@ pub fn http_address(log: &str) -> Option<String> {
     let start = line.find("address=")? + "address=".len();
     Some(line[start..].split_whitespace().next()?.to_owned())
 }
+
+/// `named-checkzone -k fail -n fail` (BIND) and `kzonecheck` (Knot) both accept
+/// the zone file at `path` for `origin` (without the final dot).
+pub fn check_zone_with_bind_and_knot(path: &std::path::Path, origin: &str) {
+    let path = path.to_str().expect("UTF-8 path");
+    for (program, args) in [
+        (
+            "named-checkzone",
+            vec!["-k", "fail", "-n", "fail", "-i", "full", origin, path],
+        ),
+        ("kzonecheck", vec!["-o", origin, path]),
+    ] {
+        let out = Command::new(program).args(&args).output().unwrap_or_else(|e| {
+            panic!("{program} is needed ({e}): apt-get install bind9-utils knot-dnssecutils, or run `make test`")
+        });
+        assert!(
+            out.status.success(),
+            "{program} rejected {path}:\n{}{}",
+            text(&out.stdout),
+            text(&out.stderr)
+        );
+    }
+}
