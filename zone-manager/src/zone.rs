@@ -41,8 +41,8 @@ pub struct RecordCounts {
     pub aaaa: usize,
 }
 
-/// What we know is on disk, without keeping 100k VMs' worth of text twice in
-/// memory: the digest of the records' text and the file's stamp.
+/// What we know is on disk, without keeping 100k VMs' worth of text in memory:
+/// the digest of the records it holds and the file's stamp.
 #[derive(Clone, Copy, Debug)]
 struct OnDisk {
     serial: Serial,
