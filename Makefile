@@ -67,6 +67,14 @@ scale: ## Scale on a real kube-apiserver: SCALE_VMIS (5000) VMIs, time to first 
 	hack/kube-assets.sh >/dev/null
 	SCALE_VMIS=$${SCALE_VMIS:-5000} $(CARGO) test --locked --release -p status-monitor --test integration -- --ignored scale --nocapture
 
+FUZZ_SECONDS ?= 20
+.PHONY: fuzz
+fuzz: ## Fuzz projection and rendering for FUZZ_SECONDS each (cargo-fuzz; the CI smoke run)
+	command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz --locked
+	for target in projection render; do \
+		RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run --fuzz-dir status-monitor/fuzz -s none $$target -- -max_total_time=$(FUZZ_SECONDS) || exit 1; \
+	done
+
 .PHONY: functest
 functest: ## End-to-end tests against a cluster with the product deployed (skips without one)
 	hack/functest.sh

@@ -1,0 +1,73 @@
+//! Arbitrary bytes as a watched VMI (JSON) or as a manifest file (YAML): never a
+//! panic, and whatever is projected renders to a zone a real parser accepts,
+//! with only the owner names the projection allows.
+#![no_main]
+
+use std::path::Path;
+use std::sync::Arc;
+
+use libfuzzer_sys::fuzz_target;
+use status_monitor::manifests::{decode_vmi, vmi_objects};
+use status_monitor::metrics::Metrics;
+use status_monitor::projection::Projector;
+use status_monitor::vmi::VirtualMachineInstance;
+use status_monitor::watched::WatchedVmi;
+use zone_manager::parsed::ParsedZone;
+use zone_manager::{Origin, Serial, ZoneSettings, render_zone};
+
+fn check(vmis: Vec<VirtualMachineInstance>) {
+    let origin = Origin::for_domain("example.com").expect("origin");
+    let mut projector = Projector::new(origin.clone(), Arc::new(Metrics::new()));
+    let mut vms: Vec<_> = vmis
+        .iter()
+        .filter_map(|vmi| projector.project(vmi))
+        .collect();
+    vms.sort_by(|a, b| (a.namespace(), a.name()).cmp(&(b.namespace(), b.name())));
+    vms.dedup_by(|a, b| (a.namespace(), a.name()) == (b.namespace(), b.name()));
+    let text = render_zone(&ZoneSettings::new(origin), Serial::new(1), &vms);
+    let zone =
+        ParsedZone::try_parse(&text, "vm.example.com.").unwrap_or_else(|e| panic!("{e}\n{text}"));
+    let records: usize = vms.iter().map(|vm| vm.records().count()).sum();
+    let parsed: usize = zone
+        .rrsets
+        .iter()
+        .filter(|((_, t), _)| t != "SOA")
+        .map(|(_, v)| v.len())
+        .sum();
+    assert_eq!(
+        records, parsed,
+        "every record survives the round trip:\n{text}"
+    );
+    for (name, _) in zone.rrsets.keys() {
+        assert!(
+            name.ends_with(".vm.example.com.") || name == "vm.example.com.",
+            "{name}"
+        );
+        assert!(name.split('.').all(|l| {
+            l.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        }));
+    }
+}
+
+fuzz_target!(|data: &[u8]| {
+    let Some((&mode, rest)) = data.split_first() else {
+        return;
+    };
+    if mode % 2 == 0 {
+        if let Ok(watched) = serde_json::from_slice::<WatchedVmi>(rest)
+            && let Ok(vmi) = watched.decode()
+        {
+            check(vec![vmi]);
+        }
+    } else if let Ok(text) = std::str::from_utf8(rest)
+        && let Ok(objects) = vmi_objects(Path::new("fuzz.yaml"), text)
+    {
+        check(
+            objects
+                .into_iter()
+                .filter_map(|o| decode_vmi(o).ok())
+                .collect(),
+        );
+    }
+});
