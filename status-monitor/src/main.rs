@@ -12,7 +12,7 @@ use status_monitor::catalog::ManifestCatalog;
 use status_monitor::config::Config;
 use status_monitor::debounce::Debouncer;
 use status_monitor::metrics::Metrics;
-use status_monitor::pipeline::{Pipeline, Readiness, SourceEvent};
+use status_monitor::pipeline::{Pipeline, Readiness, SourceEvent, Stopped};
 use status_monitor::publisher::Publisher;
 use status_monitor::{http, kubernetes, local, logging};
 
@@ -119,12 +119,20 @@ async fn monitor(config: Config, source_dir: Option<PathBuf>) -> ExitCode {
     };
 
     let debouncer = Debouncer::new(config.debounce_window, config.debounce_max_delay);
-    Pipeline::new(Publisher::new(manager), debouncer, metrics, readiness)
+    let stopped = Pipeline::new(Publisher::new(manager), debouncer, metrics, readiness)
         .run(events, shutdown_signal())
         .await;
     source.abort();
-    info!("stopped");
-    ExitCode::SUCCESS
+    match stopped {
+        Stopped::Shutdown => {
+            info!("stopped");
+            ExitCode::SUCCESS
+        }
+        Stopped::SourceGone => {
+            error!("the VMI source stopped; exiting so that the pod restarts");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 /// SIGTERM (Kubernetes) or Ctrl-C. Writes are never interrupted half-way: the

@@ -34,6 +34,15 @@ pub enum SourceEvent {
     Resync(Vec<VmAddresses>),
 }
 
+/// Why [`Pipeline::run`] returned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stopped {
+    /// SIGTERM or Ctrl-C: a clean stop.
+    Shutdown,
+    /// The source ended (it could not start, or failed for good).
+    SourceGone,
+}
+
 /// Wait this long after a change in ZONES_DIR before looking at the zone file.
 const HEAL_SETTLE: Duration = Duration::from_millis(100);
 
@@ -85,22 +94,22 @@ impl Pipeline {
         mut self,
         mut events: mpsc::Receiver<SourceEvent>,
         shutdown: impl Future<Output = ()>,
-    ) {
+    ) -> Stopped {
         let (zone_dir_tx, mut zone_dir_events) = mpsc::unbounded_channel();
         let zone_path = self.publisher.manager().zone_file().path().to_path_buf();
         let _zone_dir_watch = watch_zone_dir(&zone_path, zone_dir_tx);
 
         tokio::pin!(shutdown);
-        loop {
+        let stopped = loop {
             let publish_at = self.publish_deadline();
             tokio::select! {
                 () = &mut shutdown => {
                     info!("shutting down");
-                    break;
+                    break Stopped::Shutdown;
                 }
                 event = events.recv() => match event {
                     Some(event) => self.apply(event),
-                    None => break,
+                    None => break Stopped::SourceGone,
                 },
                 Some(()) = zone_dir_events.recv() => {
                     // Not pushed back by later events: a busy directory is still checked.
@@ -114,10 +123,11 @@ impl Pipeline {
                     self.restore_if_tampered();
                 }
             }
-        }
+        };
         if self.synced && (self.debouncer.is_pending() || self.retry_at.is_some()) {
             self.publish();
         }
+        stopped
     }
 
     fn apply(&mut self, event: SourceEvent) {

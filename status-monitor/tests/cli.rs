@@ -106,3 +106,16 @@ fn the_same_vmi_in_two_files_is_published_once() {
         "the first file in path order wins"
     );
 }
+
+#[test]
+fn a_source_directory_that_cannot_be_watched_stops_with_an_error() {
+    let zones = tempfile::tempdir().unwrap();
+    let output = run(status_monitor(&[
+        ("ZONES_DIR", zones.path().to_str().unwrap()),
+        ("HTTP_ADDR", "127.0.0.1:0"),
+    ])
+    .args(["--source-dir", "/nonexistent/manifests"]));
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = text(&output.stderr);
+    assert!(stderr.contains("/nonexistent/manifests"), "{stderr}");
+}
