@@ -142,6 +142,7 @@ async fn many_vmis_at_once_give_one_consistent_zone_in_few_writes() {
             (0..20).map(move |v| (ns.clone(), format!("vm-{v}"), format!("10.{n}.{v}.1")))
         })
         .collect();
+    let burst = std::time::Instant::now();
     stream::iter(&vms)
         .for_each_concurrent(16, |(ns, name, address)| {
             let vmis = &s.vmis;
@@ -152,6 +153,7 @@ async fn many_vmis_at_once_give_one_consistent_zone_in_few_writes() {
             }
         })
         .await;
+    let creating = burst.elapsed();
 
     let zone = monitor.wait_for_zone("all 200 VMs", |z| {
         z.address_owners().len() == 2 * vms.len() + 1
@@ -168,9 +170,13 @@ async fn many_vmis_at_once_give_one_consistent_zone_in_few_writes() {
         ["10.9.19.1"]
     );
     let writes = monitor.zone_writes() - writes_before;
+    // The debounce writes at least every DEBOUNCE_MAX_DELAY_MS (2 s) during a
+    // constant stream: a slow machine that takes longer to create the VMIs
+    // legitimately gets a few more writes.
+    let allowed = (creating.as_secs_f64() / 2.0).ceil() + 2.0;
     assert!(
-        writes <= 8.0,
-        "400 API writes should coalesce into a few zone writes, not {writes}"
+        writes <= allowed.max(4.0) && writes <= 40.0,
+        "400 API writes in {creating:?} should coalesce into a few zone writes, not {writes}"
     );
     assert_eq!(monitor.metric("kubevirt_dns_vmis_known"), 200.0);
 }
