@@ -24,6 +24,17 @@ pub enum ConfigError {
     },
 }
 
+/// Whose addresses are published (`ADDRESS_SOURCE`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum AddressSource {
+    /// Whatever the VMI status reports, guest agent included.
+    #[default]
+    Any,
+    /// Only what the network layer (CNI, through Multus' network-status on the
+    /// virt-launcher pod) assigned; needs get/list/watch on pods.
+    Network,
+}
+
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum LogFormat {
     #[default]
@@ -53,6 +64,8 @@ struct Environment {
     http_addr: String,
     debounce_window_ms: Option<u64>,
     debounce_max_delay_ms: Option<u64>,
+    #[serde(default)]
+    address_source: String,
 }
 
 fn default_http_addr() -> String {
@@ -75,6 +88,7 @@ pub struct Config {
     pub debounce_window: Duration,
     /// ...but no later than this after its first change.
     pub debounce_max_delay: Duration,
+    pub address_source: AddressSource,
 }
 
 impl Config {
@@ -157,6 +171,11 @@ impl Config {
                 "must not be shorter than DEBOUNCE_WINDOW_MS",
             ));
         }
+        let address_source = match env.address_source.trim() {
+            "" | "any" => AddressSource::Any,
+            "network" => AddressSource::Network,
+            other => return Err(invalid("ADDRESS_SOURCE", other, "expected any or network")),
+        };
         Ok(Self {
             zone,
             zones_dir: env.zones_dir,
@@ -164,6 +183,7 @@ impl Config {
             http_addr,
             debounce_window,
             debounce_max_delay,
+            address_source,
         })
     }
 }
@@ -210,6 +230,7 @@ mod tests {
         assert_eq!(c.http_addr, "0.0.0.0:8081".parse().unwrap());
         assert_eq!(c.debounce_window, Duration::from_millis(200));
         assert_eq!(c.debounce_max_delay, Duration::from_secs(2));
+        assert_eq!(c.address_source, AddressSource::Any);
     }
 
     #[test]
@@ -228,6 +249,7 @@ mod tests {
             ("HTTP_ADDR", "[::1]:9000"),
             ("DEBOUNCE_WINDOW_MS", "50"),
             ("DEBOUNCE_MAX_DELAY_MS", "500"),
+            ("ADDRESS_SOURCE", "network"),
         ])
         .unwrap();
         assert_eq!(c.zone.origin.to_string(), "vm.example.com.");
@@ -268,6 +290,7 @@ mod tests {
         assert!(error(&[("SOA_EXPIRE", "4294967295")]).contains("SOA_EXPIRE"));
         assert!(error(&[("LOG_FORMAT", "xml")]).contains("LOG_FORMAT"));
         assert!(error(&[("HTTP_ADDR", "8081")]).contains("HTTP_ADDR"));
+        assert!(error(&[("ADDRESS_SOURCE", "guest")]).contains("ADDRESS_SOURCE"));
         assert!(error(&[("HTTP_ADDR", ":http")]).contains("HTTP_ADDR"));
         assert!(error(&[("DEBOUNCE_WINDOW_MS", "fast")]).contains("DEBOUNCE_WINDOW_MS"));
         let e = error(&[

@@ -6,7 +6,7 @@
 //! fit is skipped with a warning instead of failing a whole list page. Only the
 //! projection is kept; the object is dropped at once.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use futures::{StreamExt, pin_mut};
@@ -18,7 +18,15 @@ use tokio::sync::mpsc;
 use tracing::{Instrument, info, info_span, warn};
 use zone_manager::{Origin, VmAddresses};
 
+use k8s_openapi::api::core::v1::Pod;
+use kube::core::PartialObjectMeta;
+
+use crate::config::AddressSource;
 use crate::metrics::Metrics;
+use crate::network_status::{
+    LAUNCHER_SELECTOR, NETWORK_STATUS_ANNOTATION, NetworkAddresses, VMI_NAME_LABEL,
+    network_addresses_only, parse_network_status,
+};
 use crate::pipeline::SourceEvent;
 use crate::projection::Projector;
 use crate::vmi::{VirtualMachineInstance, VmiRef};
@@ -33,6 +41,39 @@ struct Watched {
     /// Between `Init` and `InitDone`: the relist being collected.
     relist: Option<(Vec<VmAddresses>, HashSet<Box<str>>)>,
     lists: u64,
+    /// With `ADDRESS_SOURCE=network`: the VMIs joined with their pods' CNI addresses.
+    network: Option<NetworkLayer>,
+}
+
+/// `ADDRESS_SOURCE=network`: what is needed to publish only CNI-assigned
+/// addresses, and to redo it when either side changes.
+#[derive(Default)]
+struct NetworkLayer {
+    /// The decoded VMIs (networks and interfaces only), to project again when
+    /// their pods change.
+    vmis: HashMap<VmiRef, VirtualMachineInstance>,
+    vmis_relist: Option<HashMap<VmiRef, VirtualMachineInstance>>,
+    /// virt-launcher pods by (namespace, pod name): their VMI and CNI addresses.
+    pods: HashMap<(String, String), (String, NetworkAddresses)>,
+    pods_relist: Option<HashMap<(String, String), (String, NetworkAddresses)>>,
+    pods_listed: bool,
+}
+
+impl NetworkLayer {
+    /// The CNI addresses of every pod of `vmi` (two during a live migration).
+    fn addresses_of(&self, vmi: &VmiRef) -> NetworkAddresses {
+        let mut all = NetworkAddresses::new();
+        for ((namespace, _), (name, networks)) in &self.pods {
+            if *namespace == vmi.namespace && *name == vmi.name {
+                for (network, addresses) in networks {
+                    all.entry(network.clone())
+                        .or_default()
+                        .extend(addresses.iter().copied());
+                }
+            }
+        }
+        all
+    }
 }
 
 impl Watched {
@@ -41,7 +82,20 @@ impl Watched {
         let span = info_span!("vmi", namespace = %vmi_ref.namespace, name = %vmi_ref.name);
         let _entered = span.enter();
         match object.decode() {
-            Ok(vmi) => self.projector.project(&vmi).filter(|vm| !vm.is_empty()),
+            Ok(vmi) => match &mut self.network {
+                None => self.projector.project(&vmi).filter(|vm| !vm.is_empty()),
+                Some(network) => {
+                    let filtered = network_addresses_only(&vmi, &network.addresses_of(vmi_ref));
+                    network
+                        .vmis_relist
+                        .as_mut()
+                        .unwrap_or(&mut network.vmis)
+                        .insert(vmi_ref.clone(), vmi);
+                    self.projector
+                        .project(&filtered)
+                        .filter(|vm| !vm.is_empty())
+                }
+            },
             Err(e) => {
                 self.metrics.skip("malformed");
                 warn!(vmi = %vmi_ref, error = %e, "skipping VMI whose JSON does not fit");
@@ -60,6 +114,9 @@ impl Watched {
                     info!("relisting VMIs");
                 }
                 self.relist = Some((Vec::new(), HashSet::new()));
+                if let Some(network) = &mut self.network {
+                    network.vmis_relist = Some(HashMap::new());
+                }
                 None
             }
             Event::InitApply(object) => {
@@ -81,6 +138,14 @@ impl Watched {
                 self.known = keys;
                 self.metrics.vmis_known.set(self.known.len() as i64);
                 self.projector.forget_unused_labels();
+                if let Some(network) = &mut self.network {
+                    network.vmis = network.vmis_relist.take().unwrap_or_default();
+                    if !network.pods_listed {
+                        // Publishing now would drop every address: the pod list's
+                        // end sends the complete set.
+                        return None;
+                    }
+                }
                 Some(SourceEvent::Resync(vms))
             }
             Event::Apply(object) => {
@@ -92,12 +157,116 @@ impl Watched {
             }
             Event::Delete(object) => {
                 let vmi_ref = object_ref(&object);
+                if let Some(network) = &mut self.network {
+                    network.vmis.remove(&vmi_ref);
+                }
                 self.known.remove(key(&vmi_ref).as_ref());
                 self.metrics.vmis_known.set(self.known.len() as i64);
                 Some(SourceEvent::Delete(vmi_ref))
             }
         }
     }
+}
+
+impl Watched {
+    /// Turns one virt-launcher pod event into the VMI changes it causes.
+    fn handle_pod(&mut self, event: Event<PartialObjectMeta<Pod>>) -> Vec<SourceEvent> {
+        let Some(network) = &mut self.network else {
+            return Vec::new();
+        };
+        let touched = match event {
+            Event::Init => {
+                network.pods_relist = Some(HashMap::new());
+                return Vec::new();
+            }
+            Event::InitApply(pod) => {
+                if let (Some(relist), Some((key, value))) =
+                    (&mut network.pods_relist, pod_entry(&pod))
+                {
+                    relist.insert(key, value);
+                }
+                return Vec::new();
+            }
+            Event::InitDone => {
+                network.pods = network.pods_relist.take().unwrap_or_default();
+                network.pods_listed = true;
+                // Once the VMIs are listed too, everything is projected again: the
+                // CNI addresses may have changed while the pod watch was away.
+                let vmis_listed = self.lists > 0 && self.relist.is_none();
+                return if vmis_listed {
+                    vec![SourceEvent::Resync(self.project_all())]
+                } else {
+                    Vec::new()
+                };
+            }
+            Event::Apply(pod) => {
+                let Some((key, value)) = pod_entry(&pod) else {
+                    return Vec::new();
+                };
+                let vmi = VmiRef::new(Some(&key.0), Some(&value.0));
+                if network.pods.get(&key) == Some(&value) {
+                    return Vec::new();
+                }
+                network.pods.insert(key, value);
+                vmi
+            }
+            Event::Delete(pod) => {
+                let Some((key, _)) = pod_entry(&pod) else {
+                    return Vec::new();
+                };
+                match network.pods.remove(&key) {
+                    Some((name, _)) => VmiRef::new(Some(&key.0), Some(&name)),
+                    None => return Vec::new(),
+                }
+            }
+        };
+        if !network.pods_listed {
+            return Vec::new();
+        }
+        let Some(vmi) = network.vmis.get(&touched).cloned() else {
+            return Vec::new();
+        };
+        let filtered = network_addresses_only(&vmi, &network.addresses_of(&touched));
+        let vm = self
+            .projector
+            .project(&filtered)
+            .filter(|vm| !vm.is_empty());
+        vec![SourceEvent::Apply { vmi: touched, vm }]
+    }
+
+    /// Every known VMI projected again with the current CNI addresses.
+    fn project_all(&mut self) -> Vec<VmAddresses> {
+        let Some(network) = &self.network else {
+            return Vec::new();
+        };
+        let filtered: Vec<VirtualMachineInstance> = network
+            .vmis
+            .iter()
+            .map(|(vmi_ref, vmi)| network_addresses_only(vmi, &network.addresses_of(vmi_ref)))
+            .collect();
+        filtered
+            .iter()
+            .filter_map(|vmi| self.projector.project(vmi))
+            .filter(|vm| !vm.is_empty())
+            .collect()
+    }
+}
+
+/// A virt-launcher pod as (namespace, pod name) → (VMI name, CNI addresses).
+fn pod_entry(
+    pod: &PartialObjectMeta<Pod>,
+) -> Option<((String, String), (String, NetworkAddresses))> {
+    let meta = &pod.metadata;
+    let key = (meta.namespace.clone()?, meta.name.clone()?);
+    let vmi = meta.labels.as_ref()?.get(VMI_NAME_LABEL)?.clone();
+    let networks = match meta.annotations.as_ref().and_then(|a| a.get(NETWORK_STATUS_ANNOTATION)) {
+        None => NetworkAddresses::new(),
+        Some(text) => parse_network_status(text).unwrap_or_else(|e| {
+            warn!(pod = %format!("{}/{}", key.0, key.1), error = %e, "unreadable network-status annotation; no addresses from it");
+            NetworkAddresses::new()
+        }),
+    };
+    Some((key, (vmi, networks)))
 }
 
 fn object_ref(object: &WatchedVmi) -> VmiRef {
@@ -119,34 +288,60 @@ pub async fn run(
     origin: Origin,
     sink: mpsc::Sender<SourceEvent>,
     metrics: Arc<Metrics>,
+    address_source: AddressSource,
 ) {
-    let api: Api<WatchedVmi> = Api::all(client);
-    let stream = watcher::watcher(api, watcher::Config::default()).default_backoff();
-    pin_mut!(stream);
+    let vmis: Api<WatchedVmi> = Api::all(client.clone());
+    let vmi_events = watcher::watcher(vmis, watcher::Config::default()).default_backoff();
+    pin_mut!(vmi_events);
+    // Pods are watched (metadata only) just when their CNI addresses are needed.
+    let pod_events = match address_source {
+        AddressSource::Any => None,
+        AddressSource::Network => {
+            // `PartialObjectMeta` makes these metadata-only requests.
+            let pods: Api<PartialObjectMeta<Pod>> = Api::all(client);
+            let config = watcher::Config::default().labels(LAUNCHER_SELECTOR);
+            Some(watcher::watcher(pods, config).default_backoff().boxed())
+        }
+    };
+    let mut pod_events = pod_events.unwrap_or_else(|| futures::stream::pending().boxed());
     let mut watched = Watched {
         projector: Projector::new(origin, metrics.clone()),
         metrics,
         known: HashSet::new(),
         relist: None,
         lists: 0,
+        network: (address_source == AddressSource::Network).then(NetworkLayer::default),
     };
     info!(
         resource = %format!("{}.{}/{}", VirtualMachineInstance::plural(&()), VirtualMachineInstance::group(&()), VirtualMachineInstance::version(&())),
+        ?address_source,
         "watching VMIs in all namespaces"
     );
     async {
-        while let Some(item) = stream.next().await {
-            match item {
-                Ok(event) => {
-                    if let Some(event) = watched.handle(event)
-                        && sink.send(event).await.is_err()
-                    {
-                        return;
+        loop {
+            let events = tokio::select! {
+                item = vmi_events.next() => match item {
+                    Some(Ok(event)) => watched.handle(event).into_iter().collect(),
+                    Some(Err(e)) => {
+                        watched.metrics.watch_errors.inc();
+                        warn!(error = %e, "VMI watch failed; retrying with backoff, the zone on disk stays as it is");
+                        Vec::new()
                     }
-                }
-                Err(e) => {
-                    watched.metrics.watch_errors.inc();
-                    warn!(error = %e, "VMI watch failed; retrying with backoff, the zone on disk stays as it is");
+                    None => return,
+                },
+                item = pod_events.next() => match item {
+                    Some(Ok(event)) => watched.handle_pod(event),
+                    Some(Err(e)) => {
+                        watched.metrics.watch_errors.inc();
+                        warn!(error = %e, "virt-launcher pod watch failed; retrying with backoff");
+                        Vec::new()
+                    }
+                    None => return,
+                },
+            };
+            for event in events {
+                if sink.send(event).await.is_err() {
+                    return;
                 }
             }
         }
@@ -165,6 +360,7 @@ mod tests {
         Watched {
             projector: Projector::new(Origin::for_domain("example.com").unwrap(), metrics.clone()),
             metrics,
+            network: None,
             known: HashSet::new(),
             relist: None,
             lists: 0,
@@ -265,5 +461,115 @@ mod tests {
             Some(SourceEvent::Delete(_))
         ));
         assert!(w.known.is_empty());
+    }
+
+    fn pod(name: &str, vmi: &str, ips: &[&str]) -> PartialObjectMeta<Pod> {
+        let status = json!([{"name": "ns/r", "interface": "net1", "ips": ips}]).to_string();
+        serde_json::from_value(json!({
+            "apiVersion": "meta.k8s.io/v1", "kind": "PartialObjectMetadata",
+            "metadata": {"name": name, "namespace": "ns",
+                         "labels": {"kubevirt.io": "virt-launcher", "vm.kubevirt.io/name": vmi},
+                         "annotations": {NETWORK_STATUS_ANNOTATION: status}}
+        }))
+        .unwrap()
+    }
+
+    fn addresses(events: Vec<SourceEvent>) -> Vec<(String, Vec<String>)> {
+        let vms = match events.as_slice() {
+            [SourceEvent::Resync(vms)] => vms.clone(),
+            [SourceEvent::Apply { vm, .. }] => vm.iter().cloned().collect(),
+            other => panic!("{other:?}"),
+        };
+        vms.iter()
+            .map(|vm| {
+                let ips = vm
+                    .interfaces()
+                    .flat_map(|i| i.ipv4().iter().map(|a| a.to_string()))
+                    .collect();
+                (vm.name().to_string(), ips)
+            })
+            .collect()
+    }
+
+    /// VMIs a (10.0.0.1) and b (10.0.0.2 from the CNI, 6.6.6.6 from its guest)
+    /// listed, then their pods.
+    fn network_watched() -> (Watched, Vec<SourceEvent>) {
+        let mut w = watched();
+        w.network = Some(NetworkLayer::default());
+        w.handle(Event::Init);
+        w.handle(Event::InitApply(with_ip("a", "10.0.0.1")));
+        w.handle(Event::InitApply(object(
+            "b",
+            json!({"interfaces": [{"name": "red", "ipAddresses": ["10.0.0.2", "6.6.6.6"]}]}),
+        )));
+        assert!(
+            w.handle(Event::InitDone).is_none(),
+            "no zone before the pods are known"
+        );
+        w.handle_pod(Event::Init);
+        w.handle_pod(Event::InitApply(pod(
+            "virt-launcher-a-x1",
+            "a",
+            &["10.0.0.1"],
+        )));
+        w.handle_pod(Event::InitApply(pod(
+            "virt-launcher-b-y2",
+            "b",
+            &["10.0.0.2"],
+        )));
+        let events = w.handle_pod(Event::InitDone);
+        (w, events)
+    }
+
+    #[test]
+    fn with_network_addresses_only_the_cni_assignment_is_published() {
+        let (_, events) = network_watched();
+        assert_eq!(
+            addresses(events),
+            [
+                ("a".to_owned(), vec!["10.0.0.1".to_owned()]),
+                ("b".to_owned(), vec!["10.0.0.2".to_owned()])
+            ]
+        );
+    }
+
+    #[test]
+    fn a_pod_change_projects_its_vmi_again() {
+        let (mut w, _) = network_watched();
+        // The CNI now says 10.0.0.9; the status still says 10.0.0.1: nothing to publish.
+        let events = w.handle_pod(Event::Apply(pod("virt-launcher-a-x1", "a", &["10.0.0.9"])));
+        assert_eq!(addresses(events), []);
+        // KubeVirt catches up.
+        let event = w.handle(Event::Apply(with_ip("a", "10.0.0.9"))).unwrap();
+        assert_eq!(
+            addresses(vec![event]),
+            [("a".to_owned(), vec!["10.0.0.9".to_owned()])]
+        );
+        // The pod goes: so do the addresses.
+        let events = w.handle_pod(Event::Delete(pod("virt-launcher-a-x1", "a", &["10.0.0.9"])));
+        assert_eq!(addresses(events), []);
+    }
+
+    #[test]
+    fn pods_listed_before_vmis_give_the_set_at_the_vmi_list_end() {
+        let mut w = watched();
+        w.network = Some(NetworkLayer::default());
+        w.handle_pod(Event::Init);
+        w.handle_pod(Event::InitApply(pod(
+            "virt-launcher-a-x1",
+            "a",
+            &["10.0.0.1"],
+        )));
+        assert!(
+            w.handle_pod(Event::InitDone).is_empty(),
+            "VMIs not listed yet"
+        );
+        w.handle(Event::Init);
+        w.handle(Event::InitApply(with_ip("a", "10.0.0.1")));
+        let event = w.handle(Event::InitDone).unwrap();
+        assert_eq!(
+            addresses(vec![event]),
+            [("a".to_owned(), vec!["10.0.0.1".to_owned()])]
+        );
     }
 }

@@ -13,6 +13,7 @@ pub mod local;
 pub mod logging;
 pub mod manifests;
 pub mod metrics;
+pub mod network_status;
 pub mod pipeline;
 pub mod projection;
 pub mod publisher;

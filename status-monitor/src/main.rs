@@ -9,7 +9,7 @@ use tracing::{error, info};
 use zone_manager::{Serial, ZoneManager, render_zone};
 
 use status_monitor::catalog::ManifestCatalog;
-use status_monitor::config::Config;
+use status_monitor::config::{AddressSource, Config};
 use status_monitor::debounce::Debouncer;
 use status_monitor::metrics::Metrics;
 use status_monitor::pipeline::{Pipeline, Readiness, SourceEvent, Stopped};
@@ -82,6 +82,12 @@ fn render(config: &Config, serial: Option<u32>, paths: &[PathBuf]) -> ExitCode {
 
 /// The long-running monitor: one source → the zone pipeline, plus HTTP.
 async fn monitor(config: Config, source_dir: Option<PathBuf>) -> ExitCode {
+    if source_dir.is_some() && config.address_source == AddressSource::Network {
+        error!(
+            "ADDRESS_SOURCE=network needs the virt-launcher pods of the Kubernetes API; manifests have none"
+        );
+        return ExitCode::from(2);
+    }
     let manager = match ZoneManager::open(config.zone.clone(), &config.zones_dir) {
         Ok(manager) => manager,
         Err(e) => {
@@ -100,6 +106,12 @@ async fn monitor(config: Config, source_dir: Option<PathBuf>) -> ExitCode {
     let (sink, events) = mpsc::channel::<SourceEvent>(1024);
     let origin = config.zone.origin.clone();
     let source = match source_dir {
+        Some(_) if config.address_source == AddressSource::Network => {
+            error!(
+                "ADDRESS_SOURCE=network needs the virt-launcher pods of the Kubernetes API; manifests have none"
+            );
+            return ExitCode::from(2);
+        }
         Some(dir) => {
             let metrics = metrics.clone();
             tokio::spawn(async move {
@@ -109,7 +121,13 @@ async fn monitor(config: Config, source_dir: Option<PathBuf>) -> ExitCode {
             })
         }
         None => match kube::Client::try_default().await {
-            Ok(client) => tokio::spawn(kubernetes::run(client, origin, sink, metrics.clone())),
+            Ok(client) => tokio::spawn(kubernetes::run(
+                client,
+                origin,
+                sink,
+                metrics.clone(),
+                config.address_source,
+            )),
             Err(e) => {
                 error!(error = %e, "no Kubernetes credentials (in-cluster service account or KUBECONFIG); \
                        use --source-dir to run without a cluster");

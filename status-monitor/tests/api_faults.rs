@@ -16,6 +16,7 @@ use http_body_util::{BodyExt, Full, StreamBody};
 use hyper::body::Frame;
 use kube::client::Body;
 use serde_json::json;
+use status_monitor::config::AddressSource;
 use status_monitor::kubernetes;
 use status_monitor::metrics::Metrics;
 use status_monitor::pipeline::SourceEvent;
@@ -124,7 +125,13 @@ fn start() -> (
     let (sink, events) = mpsc::channel(16);
     let metrics = Arc::new(Metrics::new());
     let origin = Origin::for_domain("example.com").unwrap();
-    let task = tokio::spawn(kubernetes::run(client, origin, sink, metrics.clone()));
+    let task = tokio::spawn(kubernetes::run(
+        client,
+        origin,
+        sink,
+        metrics.clone(),
+        AddressSource::Any,
+    ));
     (server, events, metrics, task)
 }
 

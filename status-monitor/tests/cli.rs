@@ -119,3 +119,14 @@ fn a_source_directory_that_cannot_be_watched_stops_with_an_error() {
     let stderr = text(&output.stderr);
     assert!(stderr.contains("/nonexistent/manifests"), "{stderr}");
 }
+
+#[test]
+fn network_addresses_need_the_kubernetes_api() {
+    let output =
+        run(
+            status_monitor(&[("ADDRESS_SOURCE", "network"), ("HTTP_ADDR", "127.0.0.1:0")])
+                .args(["--source-dir", "."]),
+        );
+    assert_eq!(output.status.code(), Some(2));
+    assert!(text(&output.stderr).contains("ADDRESS_SOURCE=network"));
+}

@@ -204,3 +204,39 @@ fn the_deployment_environment_is_a_valid_configuration() {
     assert_eq!(config.zones_dir, PathBuf::from("/zones"));
     assert_eq!(config.http_addr.port(), 8081);
 }
+
+#[test]
+fn network_addresses_overlay_adds_only_reading_pods_and_the_setting() {
+    let out = Command::new("kubectl")
+        .args(["kustomize"])
+        .arg(repo().join("deploy/network-addresses"))
+        .output()
+        .expect("kubectl (preinstalled)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let objects: Vec<Value> =
+        serde_saphyr::from_multiple(&String::from_utf8(out.stdout).unwrap()).unwrap();
+    let roles: Vec<&Value> = objects
+        .iter()
+        .filter(|o| o["kind"] == "ClusterRole")
+        .collect();
+    let rules: Vec<&Value> = roles.iter().map(|r| &r["rules"]).collect();
+    assert_eq!(
+        rules,
+        [
+            &serde_json::json!([{"apiGroups": ["kubevirt.io"], "resources": ["virtualmachineinstances"], "verbs": ["get", "list", "watch"]}]),
+            &serde_json::json!([{"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch"]}]),
+        ]
+    );
+    let deployment = objects.iter().find(|o| o["kind"] == "Deployment").unwrap();
+    let env = container(deployment, "status-monitor")["env"]
+        .as_array()
+        .unwrap();
+    assert!(
+        env.iter()
+            .any(|e| e["name"] == "ADDRESS_SOURCE" && e["value"] == "network")
+    );
+}

@@ -46,12 +46,14 @@ impl Setup {
 
     /// status-monitor in Kubernetes mode, as the shipped service account.
     fn start_monitor(&self) -> Monitor {
+        self.start_monitor_with(&[])
+    }
+
+    fn start_monitor_with(&self, extra_env: &[(&str, &str)]) -> Monitor {
         let kubeconfig = self.cluster.kubeconfig("monitor");
-        Monitor::spawn(
-            self.zones.path(),
-            &[("KUBECONFIG", kubeconfig.to_str().unwrap())],
-            &[] as &[&OsStr],
-        )
+        let mut env = vec![("KUBECONFIG", kubeconfig.to_str().unwrap())];
+        env.extend_from_slice(extra_env);
+        Monitor::spawn(self.zones.path(), &env, &[] as &[&OsStr])
     }
 
     fn ready_monitor(&self) -> Monitor {
@@ -485,6 +487,7 @@ async fn the_shipped_manifests_pass_server_side_dry_run() {
     let path = |p: &str| repo.join(p).to_str().unwrap().to_owned();
     for (flag, target) in [
         ("-k", path("deploy")),
+        ("-k", path("deploy/network-addresses")),
         ("-f", path("deploy/all-in-one/kubevirt-dns.yaml")),
         ("-f", path("deploy/expose")),
     ] {
@@ -554,4 +557,53 @@ async fn scale_time_to_first_complete_zone_and_memory() {
         first_zone.as_secs_f64(),
         rss as f64 / 1024.0
     );
+}
+
+/// ADDRESS_SOURCE=network with the optional RBAC component: a guest-reported
+/// address the CNI never assigned is not published; what the CNI assigns is.
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs etcd and kube-apiserver: run `make integration`"]
+async fn network_addresses_only_publish_what_the_cni_assigned() {
+    let s = Setup::new().await;
+    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let rbac = repo.join("deploy/components/network-addresses/rbac.yaml");
+    s.cluster
+        .kubectl_ok(&["apply", "-f", rbac.to_str().unwrap()]);
+    s.vmis.create_namespace("lab").await;
+    // No controller-manager here to make the namespace's default ServiceAccount.
+    s.cluster
+        .kubectl_ok(&["-n", "lab", "create", "serviceaccount", "default"]);
+    s.vmis.create("lab", "web", &["red"]).await;
+    s.vmis
+        .set_interfaces("lab", "web", &[("red", &["10.0.0.1", "6.6.6.6"])])
+        .await;
+    let launcher = |ips: &str| {
+        format!(
+            "apiVersion: v1\nkind: Pod\nmetadata:\n  name: virt-launcher-web-x7k2p\n  namespace: lab\n  labels:\n    kubevirt.io: virt-launcher\n    vm.kubevirt.io/name: web\n  annotations:\n    k8s.v1.cni.cncf.io/network-status: '[{{\"name\":\"lab/red-net\",\"interface\":\"pod1\",\"ips\":[{ips}]}}]'\nspec:\n  automountServiceAccountToken: false\n  containers:\n  - name: compute\n    image: registry.invalid/virt-launcher\n"
+        )
+    };
+    s.cluster
+        .kubectl_stdin(&["apply", "-f", "-"], &launcher("\"10.0.0.1\""));
+
+    let monitor = s.start_monitor_with(&[("ADDRESS_SOURCE", "network")]);
+    wait_until(
+        "readiness",
+        || monitor.log(),
+        || (monitor.http_status("/readyz") == 200).then_some(()),
+    );
+    let zone = monitor.wait_for_zone("web", |z| !z.get(&fqdn("red.web.lab"), "A").is_empty());
+    assert_eq!(
+        zone.get(&fqdn("red.web.lab"), "A"),
+        ["10.0.0.1"],
+        "the guest's 6.6.6.6 is not published"
+    );
+    assert_eq!(s.knot.answers(&fqdn("web.lab"), "A"), ["10.0.0.1"]);
+
+    // The network layer assigns the second address too: now it is published.
+    s.cluster
+        .kubectl_stdin(&["apply", "-f", "-"], &launcher("\"10.0.0.1\",\"6.6.6.6\""));
+    monitor.wait_for_zone("the CNI's second address", |z| {
+        z.get(&fqdn("red.web.lab"), "A") == ["10.0.0.1", "6.6.6.6"]
+    });
+    assert!(!monitor.log().contains("forbidden"), "{}", monitor.log());
 }

@@ -223,7 +223,7 @@ impl Cluster {
             cluster.kubectl_ok(&[
                 "apply",
                 "-f",
-                root.join("deploy").join(manifest).to_str().unwrap(),
+                root.join("deploy/base").join(manifest).to_str().unwrap(),
             ]);
         }
         // Both apiservers must serve the new resource before anyone watches it.
