@@ -53,9 +53,10 @@ struct NetworkLayer {
     /// their pods change.
     vmis: HashMap<VmiRef, VirtualMachineInstance>,
     vmis_relist: Option<HashMap<VmiRef, VirtualMachineInstance>>,
-    /// virt-launcher pods by (namespace, pod name): their VMI and CNI addresses.
-    pods: HashMap<(String, String), (String, NetworkAddresses)>,
-    pods_relist: Option<HashMap<(String, String), (String, NetworkAddresses)>>,
+    /// CNI addresses of the virt-launcher pods of each VMI, by pod name (a VMI
+    /// has two pods during a live migration).
+    pods: HashMap<VmiRef, HashMap<String, NetworkAddresses>>,
+    pods_relist: Option<HashMap<VmiRef, HashMap<String, NetworkAddresses>>>,
     pods_listed: bool,
 }
 
@@ -63,13 +64,11 @@ impl NetworkLayer {
     /// The CNI addresses of every pod of `vmi` (two during a live migration).
     fn addresses_of(&self, vmi: &VmiRef) -> NetworkAddresses {
         let mut all = NetworkAddresses::new();
-        for ((namespace, _), (name, networks)) in &self.pods {
-            if *namespace == vmi.namespace && *name == vmi.name {
-                for (network, addresses) in networks {
-                    all.entry(network.clone())
-                        .or_default()
-                        .extend(addresses.iter().copied());
-                }
+        for networks in self.pods.get(vmi).into_iter().flat_map(HashMap::values) {
+            for (network, addresses) in networks {
+                all.entry(network.clone())
+                    .or_default()
+                    .extend(addresses.iter().copied());
             }
         }
         all
@@ -180,10 +179,10 @@ impl Watched {
                 return Vec::new();
             }
             Event::InitApply(pod) => {
-                if let (Some(relist), Some((key, value))) =
+                if let (Some(relist), Some((vmi, pod, networks))) =
                     (&mut network.pods_relist, pod_entry(&pod))
                 {
-                    relist.insert(key, value);
+                    relist.entry(vmi).or_default().insert(pod, networks);
                 }
                 return Vec::new();
             }
@@ -200,24 +199,30 @@ impl Watched {
                 };
             }
             Event::Apply(pod) => {
-                let Some((key, value)) = pod_entry(&pod) else {
+                let Some((vmi, pod, networks)) = pod_entry(&pod) else {
                     return Vec::new();
                 };
-                let vmi = VmiRef::new(Some(&key.0), Some(&value.0));
-                if network.pods.get(&key) == Some(&value) {
+                let pods = network.pods.entry(vmi.clone()).or_default();
+                if pods.get(&pod) == Some(&networks) {
                     return Vec::new();
                 }
-                network.pods.insert(key, value);
+                pods.insert(pod, networks);
                 vmi
             }
             Event::Delete(pod) => {
-                let Some((key, _)) = pod_entry(&pod) else {
+                let Some((vmi, pod, _)) = pod_entry(&pod) else {
                     return Vec::new();
                 };
-                match network.pods.remove(&key) {
-                    Some((name, _)) => VmiRef::new(Some(&key.0), Some(&name)),
-                    None => return Vec::new(),
+                let Some(pods) = network.pods.get_mut(&vmi) else {
+                    return Vec::new();
+                };
+                if pods.remove(&pod).is_none() {
+                    return Vec::new();
                 }
+                if pods.is_empty() {
+                    network.pods.remove(&vmi);
+                }
+                vmi
             }
         };
         if !network.pods_listed {
@@ -252,21 +257,28 @@ impl Watched {
     }
 }
 
-/// A virt-launcher pod as (namespace, pod name) → (VMI name, CNI addresses).
-fn pod_entry(
-    pod: &PartialObjectMeta<Pod>,
-) -> Option<((String, String), (String, NetworkAddresses))> {
+/// A virt-launcher pod as (its VMI, pod name, CNI addresses).
+fn pod_entry(pod: &PartialObjectMeta<Pod>) -> Option<(VmiRef, String, NetworkAddresses)> {
     let meta = &pod.metadata;
-    let key = (meta.namespace.clone()?, meta.name.clone()?);
-    let vmi = meta.labels.as_ref()?.get(VMI_NAME_LABEL)?.clone();
-    let networks = match meta.annotations.as_ref().and_then(|a| a.get(NETWORK_STATUS_ANNOTATION)) {
+    let namespace = meta.namespace.as_deref()?;
+    let name = meta.name.clone()?;
+    let vmi = VmiRef::new(
+        Some(namespace),
+        Some(meta.labels.as_ref()?.get(VMI_NAME_LABEL)?),
+    );
+    let networks = match meta
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(NETWORK_STATUS_ANNOTATION))
+    {
         None => NetworkAddresses::new(),
         Some(text) => parse_network_status(text).unwrap_or_else(|e| {
-            warn!(pod = %format!("{}/{}", key.0, key.1), error = %e, "unreadable network-status annotation; no addresses from it");
+            warn!(pod = %format!("{namespace}/{name}"), error = %e,
+                "unreadable network-status annotation; no addresses from it");
             NetworkAddresses::new()
         }),
     };
-    Some((key, (vmi, networks)))
+    Some((vmi, name, networks))
 }
 
 fn object_ref(object: &WatchedVmi) -> VmiRef {
