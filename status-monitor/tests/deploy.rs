@@ -40,11 +40,11 @@ fn container<'a>(deployment: &'a Value, name: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no container {name}"))
 }
 
-#[test]
-fn all_in_one_manifest_is_what_kustomize_renders_from_deploy() {
+/// `kubectl kustomize <dir>` (relative to the repository).
+fn kustomize(dir: &str) -> String {
     let out = Command::new("kubectl")
         .args(["kustomize"])
-        .arg(repo().join("deploy"))
+        .arg(repo().join(dir))
         .output()
         .expect("kubectl (preinstalled)");
     assert!(
@@ -52,8 +52,14 @@ fn all_in_one_manifest_is_what_kustomize_renders_from_deploy() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn all_in_one_manifest_is_what_kustomize_renders_from_deploy() {
+    let rendered = kustomize("deploy");
     assert_eq!(
-        String::from_utf8(out.stdout).unwrap(),
+        rendered,
         all_in_one_text(),
         "deploy/all-in-one is stale: run `make manifests`"
     );
@@ -207,18 +213,8 @@ fn the_deployment_environment_is_a_valid_configuration() {
 
 #[test]
 fn network_addresses_overlay_adds_only_reading_pods_and_the_setting() {
-    let out = Command::new("kubectl")
-        .args(["kustomize"])
-        .arg(repo().join("deploy/network-addresses"))
-        .output()
-        .expect("kubectl (preinstalled)");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let objects: Vec<Value> =
-        serde_saphyr::from_multiple(&String::from_utf8(out.stdout).unwrap()).unwrap();
+    let rendered = kustomize("deploy/network-addresses");
+    let objects: Vec<Value> = serde_saphyr::from_multiple(&rendered).unwrap();
     let roles: Vec<&Value> = objects
         .iter()
         .filter(|o| o["kind"] == "ClusterRole")
