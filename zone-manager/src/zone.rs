@@ -41,6 +41,12 @@ pub struct RecordCounts {
     pub aaaa: usize,
 }
 
+#[derive(Clone, Copy)]
+enum Tally {
+    Add,
+    Remove,
+}
+
 /// What we know is on disk, without keeping 100k VMs' worth of text in memory:
 /// the digest of the records it holds and the file's stamp.
 #[derive(Clone, Copy, Debug)]
@@ -77,6 +83,8 @@ pub struct ZoneManager {
     /// every change, so that "did anything change since the last write?" costs
     /// nothing even with 100k VMs (and a change undone is no change).
     records_digest: u64,
+    /// Records by type, kept up to date like the digest.
+    counts: RecordCounts,
     /// Keyed hashing: tenants cannot craft two zones with the same digest.
     hasher: RandomState,
 }
@@ -114,6 +122,7 @@ impl ZoneManager {
             on_disk: None,
             found_at_startup,
             records_digest: 0,
+            counts: RecordCounts::default(),
             hasher,
         })
     }
@@ -132,18 +141,15 @@ impl ZoneManager {
         if vm.is_empty() {
             return self.remove(vm.namespace().as_str(), vm.name().as_str());
         }
-        let added = self.vm_digest(&vm);
         let by_name = self.vms.entry(vm.namespace().clone()).or_default();
-        let removed = match by_name.get(vm.name().as_str()) {
-            Some(existing) if *existing == vm => return false,
-            Some(existing) => self.hasher.hash_one(existing),
-            None => 0,
-        };
-        by_name.insert(vm.name().clone(), vm);
-        self.records_digest = self
-            .records_digest
-            .wrapping_add(added)
-            .wrapping_sub(removed);
+        if by_name.get(vm.name().as_str()) == Some(&vm) {
+            return false;
+        }
+        let replaced = by_name.insert(vm.name().clone(), vm.clone());
+        self.tally(&vm, Tally::Add);
+        if let Some(old) = replaced {
+            self.tally(&old, Tally::Remove);
+        }
         true
     }
 
@@ -158,7 +164,7 @@ impl ZoneManager {
         }
         match removed {
             Some(vm) => {
-                self.records_digest = self.records_digest.wrapping_sub(self.vm_digest(&vm));
+                self.tally(&vm, Tally::Remove);
                 true
             }
             None => false,
@@ -168,22 +174,46 @@ impl ZoneManager {
     /// Replaces every VM at once (a relist or a rescan); returns whether anything changed.
     pub fn replace_all(&mut self, vms: impl IntoIterator<Item = VmAddresses>) -> bool {
         let mut next: BTreeMap<Label, BTreeMap<Label, VmAddresses>> = BTreeMap::new();
-        let mut digest = 0u64;
         for vm in vms.into_iter().filter(|vm| !vm.is_empty()) {
-            digest = digest.wrapping_add(self.vm_digest(&vm));
             next.entry(vm.namespace().clone())
                 .or_default()
                 .insert(vm.name().clone(), vm);
         }
         let changed = next != self.vms;
         self.vms = next;
-        self.records_digest = digest;
+        self.records_digest = 0;
+        self.counts = RecordCounts::default();
+        let vms: Vec<VmAddresses> = self.vms().cloned().collect();
+        for vm in &vms {
+            self.tally(vm, Tally::Add);
+        }
         changed
     }
 
-    /// One VM's share of [`Self::records_digest`].
-    fn vm_digest(&self, vm: &VmAddresses) -> u64 {
-        self.hasher.hash_one(vm)
+    /// Keeps the records digest and the record counts up to date as one VM comes
+    /// or goes, so that neither needs a walk over every VM.
+    fn tally(&mut self, vm: &VmAddresses, tally: Tally) {
+        let hash = self.hasher.hash_one(vm);
+        let mut counts = RecordCounts::default();
+        let _ = vm.try_for_each_record(|record| {
+            match record.data {
+                RecordData::A(_) => counts.a += 1,
+                RecordData::Aaaa(_) => counts.aaaa += 1,
+            }
+            Ok::<(), ()>(())
+        });
+        match tally {
+            Tally::Add => {
+                self.records_digest = self.records_digest.wrapping_add(hash);
+                self.counts.a += counts.a;
+                self.counts.aaaa += counts.aaaa;
+            }
+            Tally::Remove => {
+                self.records_digest = self.records_digest.wrapping_sub(hash);
+                self.counts.a -= counts.a;
+                self.counts.aaaa -= counts.aaaa;
+            }
+        }
     }
 
     /// VMs in canonical order (namespace, then name).
@@ -196,17 +226,7 @@ impl ZoneManager {
     }
 
     pub fn record_counts(&self) -> RecordCounts {
-        let mut counts = RecordCounts::default();
-        for vm in self.vms() {
-            let _ = vm.try_for_each_record(|record| {
-                match record.data {
-                    RecordData::A(_) => counts.a += 1,
-                    RecordData::Aaaa(_) => counts.aaaa += 1,
-                }
-                Ok::<(), ()>(())
-            });
-        }
-        counts
+        self.counts
     }
 
     /// The serial of the zone on disk, once known.

@@ -376,6 +376,16 @@ fn the_running_digest_matches_one_computed_from_scratch() {
     zone.upsert(vm("default", "b", &[("net1", &["10.0.0.2"])]));
     zone.remove("x", "new");
     let walked = zone.publish(at(1_800_000_000)).unwrap().serial();
+    // The running record counts agree with a walk over every record.
+    let (mut a, mut aaaa) = (0, 0);
+    for record in zone.vms().flat_map(VmAddresses::records) {
+        match record.data {
+            zone_manager::RecordData::A(_) => a += 1,
+            zone_manager::RecordData::Aaaa(_) => aaaa += 1,
+        }
+    }
+    assert_eq!(zone.record_counts(), zone_manager::RecordCounts { a, aaaa });
+    assert!(a > 0 && aaaa > 0);
     // ...then the same final set given whole: nothing to write.
     let final_set: Vec<VmAddresses> = zone.vms().cloned().collect();
     assert!(!zone.replace_all(final_set));
