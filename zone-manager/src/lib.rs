@@ -3,20 +3,26 @@
 //!
 //! Data flows one way: [`VmAddresses`] (one VM's projection) → [`ZoneManager`]
 //! (all VMs, canonical order) → [`render_zone`] (text) → [`ZoneFile`] (atomic write).
+//! With [`ReversePrefix`]es the same VMs also give one PTR zone per prefix.
 
 pub mod name;
 pub mod parsed;
 pub mod records;
 pub mod render;
+pub mod reverse;
 pub mod serial;
 pub mod zone;
 pub mod zone_file;
 
 pub use name::{Label, LabelInterner, Mailbox, NameError, Origin};
 pub use records::{Interface, InterfaceAddresses, OwnerName, Record, RecordData, VmAddresses};
-pub use render::{ZoneSettings, render_body, render_header, render_zone};
+pub use render::{
+    ZoneSettings, render_body, render_header, render_reverse_body, render_reverse_header,
+    render_zone,
+};
+pub use reverse::{PrefixError, Ptr, ReversePrefix};
 pub use serial::Serial;
-pub use zone::{Published, RecordCounts, ZoneManager};
+pub use zone::{Publication, Published, RecordCounts, ZoneManager};
 pub use zone_file::{
     FileStamp, TEMP_PREFIX, Written, ZoneFile, ZoneFileError, ZoneWriter, read_serial,
 };

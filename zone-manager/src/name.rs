@@ -122,7 +122,8 @@ impl fmt::Debug for Label {
     }
 }
 
-/// The zone apex: `vm.` or `vm.<DOMAIN>.`, kept as labels.
+/// A zone apex, kept as labels: the forward zone's `vm.` or `vm.<DOMAIN>.`, or a
+/// reverse zone's `….in-addr.arpa.` / `….ip6.arpa.`.
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub struct Origin {
     labels: Vec<Label>,
@@ -146,6 +147,11 @@ impl Origin {
             return Err(NameError::NameTooLong(len));
         }
         Ok(origin)
+    }
+
+    /// An origin from labels already validated and short enough (reverse zones).
+    pub(crate) fn from_labels(labels: Vec<Label>) -> Self {
+        Self { labels }
     }
 
     /// Length of the origin in presentation form without the final dot.

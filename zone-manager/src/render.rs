@@ -6,6 +6,7 @@ use std::net::{IpAddr, Ipv4Addr};
 
 use crate::name::{Mailbox, Origin};
 use crate::records::{Record, RecordData, VmAddresses};
+use crate::reverse::{Ptr, ReversePrefix};
 use crate::serial::Serial;
 
 /// Everything about the zone that is not a VM: apex, SOA and name server.
@@ -56,13 +57,33 @@ pub fn render_header(
     serial: Serial,
     out: &mut (impl Write + ?Sized),
 ) -> fmt::Result {
-    let origin = &settings.origin;
+    write_header(settings, &settings.origin, serial, out)
+}
+
+/// The head of a reverse zone: like the forward zone's, with the forward zone's
+/// name server `ns.<origin>` as SOA MNAME.
+pub fn render_reverse_header(
+    settings: &ZoneSettings,
+    prefix: &ReversePrefix,
+    serial: Serial,
+    out: &mut (impl Write + ?Sized),
+) -> fmt::Result {
+    write_header(settings, &prefix.origin(), serial, out)
+}
+
+fn write_header(
+    settings: &ZoneSettings,
+    origin: &Origin,
+    serial: Serial,
+    out: &mut (impl Write + ?Sized),
+) -> fmt::Result {
     write!(
         out,
         "; Written by status-monitor; every change gets a new serial. Do not edit.\n\
          $ORIGIN {origin}\n\
          $TTL {ttl}\n\
-         @\tIN\tSOA\tns.{origin} {rname} {serial} {refresh} {retry} {expire} {negative}\n",
+         @\tIN\tSOA\tns.{forward} {rname} {serial} {refresh} {retry} {expire} {negative}\n",
+        forward = settings.origin,
         ttl = settings.record_ttl,
         rname = settings.rname,
         refresh = settings.refresh,
@@ -90,6 +111,32 @@ pub fn render_body<'a>(
     }
     for vm in vms {
         vm.try_for_each_record(|record| push_record(out, &record))?;
+    }
+    Ok(())
+}
+
+/// Everything after the SOA of a reverse zone: the name server (its address is
+/// in the forward zone), then one PTR per address in `ptrs`, which the caller
+/// sorts by [`Ptr::sort_key`].
+pub fn render_reverse_body(
+    settings: &ZoneSettings,
+    prefix: &ReversePrefix,
+    ptrs: &[Ptr<'_>],
+    out: &mut (impl Write + ?Sized),
+) -> fmt::Result {
+    let forward = &settings.origin;
+    if settings.name_server.is_some() {
+        writeln!(out, "@\tIN\tNS\tns.{forward}")?;
+    }
+    for ptr in ptrs {
+        prefix.write_relative_owner(ptr.address, out)?;
+        out.write_str("\tIN\tPTR\t")?;
+        out.write_str(ptr.interface.as_str())?;
+        out.write_char('.')?;
+        out.write_str(ptr.vm.name().as_str())?;
+        out.write_char('.')?;
+        out.write_str(ptr.vm.namespace().as_str())?;
+        writeln!(out, ".{forward}")?;
     }
     Ok(())
 }

@@ -1,16 +1,19 @@
 //! The zone manager: the VMs' addresses in, one atomically written zone file out.
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
+use std::fmt::Write;
 use std::hash::{BuildHasher, Hasher, RandomState};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use tracing::{info, warn};
 
-use crate::name::Label;
+use crate::name::{Label, Origin};
 use crate::records::{RecordData, VmAddresses};
-use crate::render::{ZoneSettings, render_body, render_header};
+use crate::render::{
+    ZoneSettings, render_body, render_header, render_reverse_body, render_reverse_header,
+};
+use crate::reverse::{Ptr, ReversePrefix, for_each_ptr};
 use crate::serial::Serial;
 use crate::zone_file::{FileStamp, ZoneFile, ZoneFileError, read_serial};
 
@@ -68,17 +71,184 @@ struct FoundAtStartup {
     stamp: FileStamp,
 }
 
-/// Keeps the records of every VM and publishes them as one zone file.
-pub struct ZoneManager {
-    settings: ZoneSettings,
+/// What [`ZoneManager::publish_all`] did to each zone file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Publication {
+    pub forward: Published,
+    /// One per reverse zone, in the order of the prefixes given to
+    /// [`ZoneManager::open_with_reverse`].
+    pub reverse: Vec<(Origin, Published)>,
+}
+
+impl Publication {
+    /// Whether any zone file was written.
+    pub fn wrote(&self) -> bool {
+        std::iter::once(&self.forward)
+            .chain(self.reverse.iter().map(|(_, p)| p))
+            .any(|p| matches!(p, Published::Written { .. }))
+    }
+}
+
+/// The text of one zone: a header that depends on the serial, and a body.
+trait ZoneText {
+    fn origin(&self) -> Origin;
+    fn header<W: Write + ?Sized>(&self, serial: Serial, out: &mut W) -> std::fmt::Result;
+    fn body<W: Write + ?Sized>(&self, out: &mut W) -> std::fmt::Result;
+}
+
+struct ForwardText<'a> {
+    settings: &'a ZoneSettings,
+    vms: &'a BTreeMap<Label, BTreeMap<Label, VmAddresses>>,
+}
+
+impl ZoneText for ForwardText<'_> {
+    fn origin(&self) -> Origin {
+        self.settings.origin.clone()
+    }
+    fn header<W: Write + ?Sized>(&self, serial: Serial, out: &mut W) -> std::fmt::Result {
+        render_header(self.settings, serial, out)
+    }
+    fn body<W: Write + ?Sized>(&self, out: &mut W) -> std::fmt::Result {
+        render_body(self.settings, self.vms.values().flat_map(BTreeMap::values), out)
+    }
+}
+
+struct ReverseText<'a> {
+    settings: &'a ZoneSettings,
+    prefix: &'a ReversePrefix,
+    ptrs: &'a [Ptr<'a>],
+}
+
+impl ZoneText for ReverseText<'_> {
+    fn origin(&self) -> Origin {
+        self.prefix.origin()
+    }
+    fn header<W: Write + ?Sized>(&self, serial: Serial, out: &mut W) -> std::fmt::Result {
+        render_reverse_header(self.settings, self.prefix, serial, out)
+    }
+    fn body<W: Write + ?Sized>(&self, out: &mut W) -> std::fmt::Result {
+        render_reverse_body(self.settings, self.prefix, self.ptrs, out)
+    }
+}
+
+/// One zone file and what we know of it: serials, what is on disk, what a
+/// previous run left.
+struct TrackedFile {
     file: ZoneFile,
-    /// namespace → VM name → addresses; iteration order is canonical DNS order.
-    vms: BTreeMap<Label, BTreeMap<Label, VmAddresses>>,
     /// The last serial seen or written, so that the next one is greater.
     last_serial: Option<Serial>,
     on_disk: Option<OnDisk>,
     /// The zone file found at startup, until the first publish compares with it.
     found_at_startup: Option<FoundAtStartup>,
+}
+
+impl TrackedFile {
+    /// Reads back what a previous run left at `<dir>/db.<origin>`.
+    fn open(dir: &Path, text: &impl ZoneText, hasher: &RandomState) -> Self {
+        let file = ZoneFile::new(dir, &text.origin());
+        let (last_serial, found_at_startup) = read_previous_zone(&file, text, hasher);
+        Self {
+            file,
+            last_serial,
+            on_disk: None,
+            found_at_startup,
+        }
+    }
+
+    /// The serial on disk if the file there holds exactly `records_digest`.
+    fn unchanged(&self, records_digest: u64) -> Option<Serial> {
+        self.on_disk
+            .filter(|on_disk| on_disk.records_digest == records_digest)
+            .map(|on_disk| on_disk.serial)
+    }
+
+    /// Writes the zone if its records differ from what is on disk, with a serial
+    /// greater than every serial before it. On error nothing changes on disk or
+    /// here, so calling it again retries.
+    fn publish(
+        &mut self,
+        records_digest: u64,
+        now: SystemTime,
+        text: &impl ZoneText,
+        hasher: &RandomState,
+    ) -> Result<Published, ZoneFileError> {
+        if let Some(serial) = self.unchanged(records_digest) {
+            return Ok(Published::Unchanged(serial));
+        }
+        // A restart with the same records keeps the file and its serial: no
+        // reload, no zone transfer, nothing for anyone to notice.
+        if let Some(found) = self.found_at_startup.take() {
+            let mut digest = TextDigest(hasher.build_hasher());
+            text.body(&mut digest).map_err(|_| self.render_error())?;
+            if digest.0.finish() == found.body_text_digest {
+                self.on_disk = Some(OnDisk {
+                    serial: found.serial,
+                    records_digest,
+                    stamp: found.stamp,
+                });
+                return Ok(Published::Adopted(found.serial));
+            }
+        }
+
+        let serial = Serial::next(self.last_serial, now);
+        let written = self.file.write_atomic_with(|out| {
+            text.header(serial, out)?;
+            text.body(out)
+        })?;
+        self.last_serial = Some(serial);
+        self.on_disk = Some(OnDisk {
+            serial,
+            records_digest,
+            stamp: written.stamp,
+        });
+        Ok(Published::Written {
+            serial,
+            bytes: written.bytes as usize,
+        })
+    }
+
+    fn render_error(&self) -> ZoneFileError {
+        ZoneFileError::Write {
+            path: self.file.path().to_path_buf(),
+            source: std::io::Error::other("rendering the zone failed"),
+        }
+    }
+
+    fn serial(&self) -> Option<Serial> {
+        self.on_disk.map(|d| d.serial).or(self.last_serial)
+    }
+
+    fn is_current(&self) -> Result<bool, ZoneFileError> {
+        let Some(on_disk) = self.on_disk else {
+            return Ok(false);
+        };
+        let stamp = self.file.stamp().map_err(|source| ZoneFileError::Read {
+            path: self.file.path().to_path_buf(),
+            source,
+        })?;
+        Ok(stamp == Some(on_disk.stamp))
+    }
+}
+
+/// A reverse zone: its prefix, its file and a digest of its PTRs kept up to date
+/// like the forward zone's.
+struct ReverseZone {
+    prefix: ReversePrefix,
+    tracked: TrackedFile,
+    records_digest: u64,
+    ptrs: usize,
+}
+
+/// Keeps the records of every VM and publishes them as one forward zone file and,
+/// with reverse prefixes, one reverse zone file per prefix.
+pub struct ZoneManager {
+    settings: ZoneSettings,
+    forward: TrackedFile,
+    /// namespace → VM name → addresses; iteration order is canonical DNS order.
+    vms: BTreeMap<Label, BTreeMap<Label, VmAddresses>>,
+    /// The reverse zones' prefixes, and the zones in the same order.
+    prefixes: Vec<ReversePrefix>,
+    reverse: Vec<ReverseZone>,
     /// Digest of the records: the sum of each VM's keyed hash, kept up to date by
     /// every change, so that "did anything change since the last write?" costs
     /// nothing even with 100k VMs (and a change undone is no change).
@@ -98,29 +268,62 @@ impl ZoneManager {
         settings: ZoneSettings,
         zones_dir: impl Into<PathBuf>,
     ) -> Result<Self, ZoneFileError> {
-        let file = ZoneFile::new(zones_dir, &settings.origin);
+        Self::open_with_reverse(settings, &[], zones_dir)
+    }
+
+    /// Like [`Self::open`], with a reverse zone `db.<reverse origin>` for each prefix.
+    pub fn open_with_reverse(
+        settings: ZoneSettings,
+        prefixes: &[ReversePrefix],
+        zones_dir: impl Into<PathBuf>,
+    ) -> Result<Self, ZoneFileError> {
+        let dir: PathBuf = zones_dir.into();
         let hasher = RandomState::new();
-        std::fs::create_dir_all(file.dir()).map_err(|source| ZoneFileError::Write {
-            path: file.dir().to_path_buf(),
+        std::fs::create_dir_all(&dir).map_err(|source| ZoneFileError::Write {
+            path: dir.clone(),
             source,
         })?;
-        match file.remove_stale_temporaries() {
+        let vms = BTreeMap::new();
+        let forward = TrackedFile::open(
+            &dir,
+            &ForwardText {
+                settings: &settings,
+                vms: &vms,
+            },
+            &hasher,
+        );
+        match forward.file.remove_stale_temporaries() {
             Ok(0) => {}
             Ok(n) => {
-                info!(dir = %file.dir().display(), removed = n, "removed temporary files left by a crash")
+                info!(dir = %dir.display(), removed = n, "removed temporary files left by a crash")
             }
             Err(e) => {
-                warn!(dir = %file.dir().display(), error = %e, "cannot remove stale temporary files")
+                warn!(dir = %dir.display(), error = %e, "cannot remove stale temporary files")
             }
         }
-        let (last_serial, found_at_startup) = read_previous_zone(&file, &settings, &hasher);
+        let reverse = prefixes
+            .iter()
+            .map(|prefix| ReverseZone {
+                prefix: *prefix,
+                tracked: TrackedFile::open(
+                    &dir,
+                    &ReverseText {
+                        settings: &settings,
+                        prefix,
+                        ptrs: &[],
+                    },
+                    &hasher,
+                ),
+                records_digest: 0,
+                ptrs: 0,
+            })
+            .collect();
         Ok(Self {
             settings,
-            file,
-            vms: BTreeMap::new(),
-            last_serial,
-            on_disk: None,
-            found_at_startup,
+            forward,
+            vms,
+            prefixes: prefixes.to_vec(),
+            reverse,
             records_digest: 0,
             counts: RecordCounts::default(),
             hasher,
@@ -131,8 +334,14 @@ impl ZoneManager {
         &self.settings
     }
 
+    /// The forward zone's file.
     pub fn zone_file(&self) -> &ZoneFile {
-        &self.file
+        &self.forward.file
+    }
+
+    /// The reverse zones' files, in the order of their prefixes.
+    pub fn reverse_zone_files(&self) -> impl Iterator<Item = &ZoneFile> {
+        self.reverse.iter().map(|zone| &zone.tracked.file)
     }
 
     /// Adds or replaces a VM; a VM without records is removed.
@@ -183,6 +392,10 @@ impl ZoneManager {
         self.vms = next;
         self.records_digest = 0;
         self.counts = RecordCounts::default();
+        for zone in &mut self.reverse {
+            zone.records_digest = 0;
+            zone.ptrs = 0;
+        }
         let vms: Vec<VmAddresses> = self.vms().cloned().collect();
         for vm in &vms {
             self.tally(vm, Tally::Add);
@@ -201,6 +414,21 @@ impl ZoneManager {
                 RecordData::Aaaa(_) => counts.aaaa += 1,
             }
             Ok::<(), ()>(())
+        });
+        let (hasher, reverse) = (&self.hasher, &mut self.reverse);
+        for_each_ptr(&self.prefixes, vm, |zone, ptr| {
+            let zone = &mut reverse[zone];
+            let hash = hasher.hash_one(ptr.sort_key());
+            match tally {
+                Tally::Add => {
+                    zone.records_digest = zone.records_digest.wrapping_add(hash);
+                    zone.ptrs += 1;
+                }
+                Tally::Remove => {
+                    zone.records_digest = zone.records_digest.wrapping_sub(hash);
+                    zone.ptrs -= 1;
+                }
+            }
         });
         match tally {
             Tally::Add => {
@@ -229,79 +457,108 @@ impl ZoneManager {
         self.counts
     }
 
-    /// The serial of the zone on disk, once known.
-    pub fn serial(&self) -> Option<Serial> {
-        self.on_disk.map(|d| d.serial).or(self.last_serial)
+    /// PTR records per reverse zone, in the order of the prefixes.
+    pub fn ptr_counts(&self) -> impl Iterator<Item = (Origin, usize)> {
+        self.reverse.iter().map(|zone| (zone.prefix.origin(), zone.ptrs))
     }
 
-    /// Writes the zone if its records differ from what is on disk, with a serial
-    /// greater than every serial before it. On error nothing changes on disk or
-    /// here, so calling it again retries.
+    /// The serial of the forward zone on disk, once known.
+    pub fn serial(&self) -> Option<Serial> {
+        self.forward.serial()
+    }
+
+    /// Publishes every zone (see [`Self::publish_all`]) and tells what happened to
+    /// the forward one.
     pub fn publish(&mut self, now: SystemTime) -> Result<Published, ZoneFileError> {
-        let records_digest = self.records_digest;
-        if let Some(on_disk) = self.on_disk
-            && on_disk.records_digest == records_digest
-        {
-            return Ok(Published::Unchanged(on_disk.serial));
-        }
-        // A restart with the same records keeps the file and its serial: no
-        // reload, no zone transfer, nothing for anyone to notice.
-        if let Some(found) = self.found_at_startup.take() {
-            let mut text = TextDigest(self.hasher.build_hasher());
-            render_body(&self.settings, self.vms(), &mut text).map_err(|_| self.render_error())?;
-            if text.0.finish() == found.body_text_digest {
-                self.on_disk = Some(OnDisk {
-                    serial: found.serial,
-                    records_digest,
-                    stamp: found.stamp,
-                });
-                return Ok(Published::Adopted(found.serial));
+        self.publish_all(now).map(|publication| publication.forward)
+    }
+
+    /// Writes each zone whose records differ from what is on disk, with a serial
+    /// greater than every serial before it. Every zone is tried even if one
+    /// fails; the first error is returned, and what failed is tried again by
+    /// the next call (what succeeded is then unchanged).
+    pub fn publish_all(&mut self, now: SystemTime) -> Result<Publication, ZoneFileError> {
+        let forward = self.forward.publish(
+            self.records_digest,
+            now,
+            &ForwardText {
+                settings: &self.settings,
+                vms: &self.vms,
+            },
+            &self.hasher,
+        );
+        let mut reverse_error = None;
+        let mut reverse = Vec::with_capacity(self.reverse.len());
+        for (index, zone) in self.reverse.iter_mut().enumerate() {
+            let outcome = match zone.tracked.unchanged(zone.records_digest) {
+                Some(serial) => Ok(Published::Unchanged(serial)),
+                None => {
+                    let ptrs = collect_ptrs(&self.prefixes, index, &self.vms);
+                    zone.tracked.publish(
+                        zone.records_digest,
+                        now,
+                        &ReverseText {
+                            settings: &self.settings,
+                            prefix: &zone.prefix,
+                            ptrs: &ptrs,
+                        },
+                        &self.hasher,
+                    )
+                }
+            };
+            match outcome {
+                Ok(published) => reverse.push((zone.prefix.origin(), published)),
+                Err(e) => {
+                    reverse_error.get_or_insert(e);
+                }
             }
         }
-
-        let serial = Serial::next(self.last_serial, now);
-        let (settings, vms) = (&self.settings, &self.vms);
-        let written = self.file.write_atomic_with(|out| {
-            render_header(settings, serial, out)?;
-            render_body(settings, vms.values().flat_map(BTreeMap::values), out)
-        })?;
-        self.last_serial = Some(serial);
-        self.on_disk = Some(OnDisk {
-            serial,
-            records_digest,
-            stamp: written.stamp,
-        });
-        Ok(Published::Written {
-            serial,
-            bytes: written.bytes as usize,
-        })
-    }
-
-    fn render_error(&self) -> ZoneFileError {
-        ZoneFileError::Write {
-            path: self.file.path().to_path_buf(),
-            source: std::io::Error::other("rendering the zone failed"),
+        let forward = forward?;
+        match reverse_error {
+            Some(e) => Err(e),
+            None => Ok(Publication { forward, reverse }),
         }
     }
 
-    /// Whether the zone file on disk is still the one we last wrote. Someone may
-    /// have removed, replaced or edited it; then [`Self::forget_on_disk`] and
-    /// publish again.
+    /// Whether every zone file on disk is still the one we last wrote. Someone
+    /// may have removed, replaced or edited one; then [`Self::forget_on_disk`]
+    /// and publish again.
     pub fn on_disk_is_current(&self) -> Result<bool, ZoneFileError> {
-        let Some(on_disk) = self.on_disk else {
-            return Ok(false);
-        };
-        let stamp = self.file.stamp().map_err(|source| ZoneFileError::Read {
-            path: self.file.path().to_path_buf(),
-            source,
-        })?;
-        Ok(stamp == Some(on_disk.stamp))
+        for tracked in std::iter::once(&self.forward).chain(self.reverse.iter().map(|z| &z.tracked))
+        {
+            if !tracked.is_current()? {
+                return Ok(false);
+            }
+        }
+        Ok(true)
     }
 
-    /// Makes the next publish write the zone again, with a new serial.
+    /// Makes the next publish write every zone again, with new serials.
     pub fn forget_on_disk(&mut self) {
-        self.on_disk = None;
+        self.forward.on_disk = None;
+        for zone in &mut self.reverse {
+            zone.tracked.on_disk = None;
+        }
     }
+}
+
+/// The PTRs of reverse zone `index`, sorted so that the file is the same for the
+/// same records.
+fn collect_ptrs<'a>(
+    prefixes: &[ReversePrefix],
+    index: usize,
+    vms: &'a BTreeMap<Label, BTreeMap<Label, VmAddresses>>,
+) -> Vec<Ptr<'a>> {
+    let mut ptrs = Vec::new();
+    for vm in vms.values().flat_map(BTreeMap::values) {
+        for_each_ptr(prefixes, vm, |zone, ptr| {
+            if zone == index {
+                ptrs.push(ptr);
+            }
+        });
+    }
+    ptrs.sort_unstable_by(|a, b| a.sort_key().cmp(&b.sort_key()));
+    ptrs
 }
 
 /// Reads back the zone file a previous run left: its serial, so that serials keep
@@ -309,7 +566,7 @@ impl ZoneManager {
 /// Anything unusable is reported and replaced on the first publish.
 fn read_previous_zone(
     file: &ZoneFile,
-    settings: &ZoneSettings,
+    text: &impl ZoneText,
     hasher: &RandomState,
 ) -> (Option<Serial>, Option<FoundAtStartup>) {
     let path = file.path().display().to_string();
@@ -329,7 +586,7 @@ fn read_previous_zone(
             return (None, None);
         }
     };
-    let serial = match read_serial(&content, &settings.origin) {
+    let serial = match read_serial(&content, &text.origin()) {
         Ok(serial) => serial,
         Err(e) => {
             warn!(path, error = %e,
@@ -340,7 +597,7 @@ fn read_previous_zone(
     info!(path, %serial, "found previous zone file");
     let mut header = String::new();
     // Writing to a String cannot fail.
-    let _ = render_header(settings, serial, &mut header);
+    let _ = text.header(serial, &mut header);
     let found = content.strip_prefix(header.as_str()).map(|body| {
         let mut text = TextDigest(hasher.build_hasher());
         let _ = text.write_str(body);
