@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::Deserialize;
-use zone_manager::{Mailbox, Origin, ZoneSettings};
+use zone_manager::{Mailbox, Origin, ReversePrefix, ZoneSettings};
 
 /// RFC 2181: TTLs and SOA timers are at most 2^31 - 1 seconds.
 const MAX_SECONDS: u32 = i32::MAX as u32;
@@ -66,6 +66,12 @@ struct Environment {
     debounce_max_delay_ms: Option<u64>,
     #[serde(default)]
     address_source: String,
+    #[serde(default)]
+    reverse_zones: String,
+    #[serde(default)]
+    dns_endpoints: String,
+    #[serde(default)]
+    dns_endpoints_keep_without_addresses: String,
 }
 
 fn default_http_addr() -> String {
@@ -89,6 +95,19 @@ pub struct Config {
     /// ...but no later than this after its first change.
     pub debounce_max_delay: Duration,
     pub address_source: AddressSource,
+    /// `REVERSE_ZONES`: one PTR zone per prefix.
+    pub reverse_zones: Vec<ReversePrefix>,
+    /// `DNS_ENDPOINTS=true`: the external-dns DNSEndpoint sink.
+    pub dns_endpoints: Option<DnsEndpointSettings>,
+}
+
+/// How the DNSEndpoint sink behaves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DnsEndpointSettings {
+    /// `DNS_ENDPOINTS_KEEP_WITHOUT_ADDRESSES`: while an annotated VMI has no
+    /// address (rebooting, migrating), keep its DNSEndpoint as it is (default)
+    /// instead of deleting it.
+    pub keep_without_addresses: bool,
 }
 
 impl Config {
@@ -176,6 +195,20 @@ impl Config {
             "network" => AddressSource::Network,
             other => return Err(invalid("ADDRESS_SOURCE", other, "expected any or network")),
         };
+        let reverse_zones = ReversePrefix::parse_list(&env.reverse_zones)
+            .map_err(|e| invalid("REVERSE_ZONES", &env.reverse_zones, e))?;
+        let dns_endpoints = parse_bool("DNS_ENDPOINTS", &env.dns_endpoints, false)?
+            .then(|| {
+                parse_bool(
+                    "DNS_ENDPOINTS_KEEP_WITHOUT_ADDRESSES",
+                    &env.dns_endpoints_keep_without_addresses,
+                    true,
+                )
+                .map(|keep_without_addresses| DnsEndpointSettings {
+                    keep_without_addresses,
+                })
+            })
+            .transpose()?;
         Ok(Self {
             zone,
             zones_dir: env.zones_dir,
@@ -184,7 +217,19 @@ impl Config {
             debounce_window,
             debounce_max_delay,
             address_source,
+            reverse_zones,
+            dns_endpoints,
         })
+    }
+}
+
+/// `true` or `false` (empty: `default`), as ConfigMaps spell booleans.
+fn parse_bool(variable: &'static str, text: &str, default: bool) -> Result<bool, ConfigError> {
+    match text.trim() {
+        "" => Ok(default),
+        "true" => Ok(true),
+        "false" => Ok(false),
+        other => Err(invalid(variable, other, "expected true or false")),
     }
 }
 
@@ -231,6 +276,8 @@ mod tests {
         assert_eq!(c.debounce_window, Duration::from_millis(200));
         assert_eq!(c.debounce_max_delay, Duration::from_secs(2));
         assert_eq!(c.address_source, AddressSource::Any);
+        assert_eq!(c.reverse_zones, []);
+        assert_eq!(c.dns_endpoints, None);
     }
 
     #[test]
@@ -250,8 +297,21 @@ mod tests {
             ("DEBOUNCE_WINDOW_MS", "50"),
             ("DEBOUNCE_MAX_DELAY_MS", "500"),
             ("ADDRESS_SOURCE", "network"),
+            ("REVERSE_ZONES", "10.10.0.0/16, fd00:10::/64"),
+            ("DNS_ENDPOINTS", "true"),
+            ("DNS_ENDPOINTS_KEEP_WITHOUT_ADDRESSES", "false"),
         ])
         .unwrap();
+        assert_eq!(
+            c.reverse_zones,
+            ReversePrefix::parse_list("10.10.0.0/16,fd00:10::/64").unwrap()
+        );
+        assert_eq!(
+            c.dns_endpoints,
+            Some(DnsEndpointSettings {
+                keep_without_addresses: false
+            })
+        );
         assert_eq!(c.zone.origin.to_string(), "vm.example.com.");
         assert_eq!(c.zone.name_server, Some("2001:db8::53".parse().unwrap()));
         assert_eq!(c.zones_dir, PathBuf::from("/tmp/z"));
@@ -293,6 +353,22 @@ mod tests {
         assert!(error(&[("ADDRESS_SOURCE", "guest")]).contains("ADDRESS_SOURCE"));
         assert!(error(&[("HTTP_ADDR", ":http")]).contains("HTTP_ADDR"));
         assert!(error(&[("DEBOUNCE_WINDOW_MS", "fast")]).contains("DEBOUNCE_WINDOW_MS"));
+        let e = error(&[("REVERSE_ZONES", "10.10.0.0/16,10.0.0.0/12")]);
+        assert!(
+            e.contains("REVERSE_ZONES") && e.contains("/8, /16 or /24"),
+            "{e}"
+        );
+        let e = error(&[("REVERSE_ZONES", "fd00::/62")]);
+        assert!(
+            e.contains("REVERSE_ZONES") && e.contains("multiple of 4"),
+            "{e}"
+        );
+        assert!(error(&[("DNS_ENDPOINTS", "yes")]).contains("DNS_ENDPOINTS=\"yes\""));
+        let e = error(&[
+            ("DNS_ENDPOINTS", "true"),
+            ("DNS_ENDPOINTS_KEEP_WITHOUT_ADDRESSES", "1"),
+        ]);
+        assert!(e.contains("DNS_ENDPOINTS_KEEP_WITHOUT_ADDRESSES"), "{e}");
         let e = error(&[
             ("DEBOUNCE_WINDOW_MS", "500"),
             ("DEBOUNCE_MAX_DELAY_MS", "100"),

@@ -88,7 +88,11 @@ async fn monitor(config: Config, source_dir: Option<PathBuf>) -> ExitCode {
         );
         return ExitCode::from(2);
     }
-    let manager = match ZoneManager::open(config.zone.clone(), &config.zones_dir) {
+    let manager = match ZoneManager::open_with_reverse(
+        config.zone.clone(),
+        &config.reverse_zones,
+        &config.zones_dir,
+    ) {
         Ok(manager) => manager,
         Err(e) => {
             error!(error = %e, "cannot prepare ZONES_DIR");
@@ -106,12 +110,6 @@ async fn monitor(config: Config, source_dir: Option<PathBuf>) -> ExitCode {
     let (sink, events) = mpsc::channel::<SourceEvent>(1024);
     let origin = config.zone.origin.clone();
     let source = match source_dir {
-        Some(_) if config.address_source == AddressSource::Network => {
-            error!(
-                "ADDRESS_SOURCE=network needs the virt-launcher pods of the Kubernetes API; manifests have none"
-            );
-            return ExitCode::from(2);
-        }
         Some(dir) => {
             let metrics = metrics.clone();
             tokio::spawn(async move {

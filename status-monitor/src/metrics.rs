@@ -141,6 +141,7 @@ impl Metrics {
         &self,
         serial: u32,
         records: RecordCounts,
+        ptr: usize,
         vms: usize,
         wrote: bool,
         took: Duration,
@@ -162,6 +163,9 @@ impl Metrics {
         self.records
             .get_or_create(&TypeLabel { r#type: "AAAA" })
             .set(records.aaaa as i64);
+        self.records
+            .get_or_create(&TypeLabel { r#type: "PTR" })
+            .set(ptr as i64);
         self.vms_published.set(vms as i64);
     }
 

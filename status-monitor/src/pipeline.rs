@@ -11,7 +11,7 @@ use notify::{RecommendedWatcher, RecursiveMode, Watcher};
 use tokio::sync::mpsc;
 use tokio::time::{Instant, sleep_until};
 use tracing::{debug, info, warn};
-use zone_manager::{Published, VmAddresses};
+use zone_manager::VmAddresses;
 
 use crate::debounce::Debouncer;
 use crate::metrics::Metrics;
@@ -96,8 +96,12 @@ impl Pipeline {
         shutdown: impl Future<Output = ()>,
     ) -> Stopped {
         let (zone_dir_tx, mut zone_dir_events) = mpsc::unbounded_channel();
-        let zone_path = self.publisher.manager().zone_file().path().to_path_buf();
-        let _zone_dir_watch = watch_zone_dir(&zone_path, zone_dir_tx);
+        let manager = self.publisher.manager();
+        let zone_paths = std::iter::once(manager.zone_file())
+            .chain(manager.reverse_zone_files())
+            .map(|file| file.path().to_path_buf())
+            .collect();
+        let _zone_dir_watch = watch_zone_dir(zone_paths, zone_dir_tx);
 
         tokio::pin!(shutdown);
         let stopped = loop {
@@ -179,19 +183,21 @@ impl Pipeline {
         let outcome = tokio::task::block_in_place(|| self.publisher.publish());
         let took = started.elapsed();
         match outcome {
-            Ok(published) => {
+            Ok(publication) => {
                 self.retry_at = None;
                 self.debouncer.published();
                 let manager = self.publisher.manager();
+                let serial = publication.forward.serial();
                 self.metrics.zone_on_disk(
-                    published.serial().get(),
+                    serial.get(),
                     manager.record_counts(),
+                    manager.ptr_counts().map(|(_, n)| n).sum(),
                     manager.vm_count(),
-                    matches!(published, Published::Written { .. }),
+                    publication.wrote(),
                     took,
                 );
                 if !self.readiness.is_ready() {
-                    info!(serial = %published.serial(), "first complete zone is on disk: ready");
+                    info!(%serial, "first complete zone is on disk: ready");
                     self.readiness.set_ready();
                 }
             }
@@ -212,8 +218,8 @@ impl Pipeline {
             Ok(true) => {}
             Ok(false) | Err(_) => {
                 warn!(
-                    path = %self.publisher.manager().zone_file().path().display(),
-                    "zone file was removed or changed by someone else; writing it again"
+                    dir = %self.publisher.manager().zone_file().dir().display(),
+                    "a zone file was removed or changed by someone else; writing the zones again"
                 );
                 self.metrics.zone_rewrites_after_tampering.inc();
                 self.publisher.manager_mut().forget_on_disk();
@@ -223,17 +229,23 @@ impl Pipeline {
     }
 }
 
-/// Watches the zone file's directory; each event about the zone file (or an
-/// overflow) sends a unit. Returns the watcher, which must be kept alive.
-fn watch_zone_dir(zone_path: &Path, tx: mpsc::UnboundedSender<()>) -> Option<RecommendedWatcher> {
-    let dir = zone_path
-        .parent()
+/// Watches the zone files' directory; each event about one of `zone_paths` (or
+/// an overflow) sends a unit. Returns the watcher, which must be kept alive.
+fn watch_zone_dir(
+    zone_paths: Vec<PathBuf>,
+    tx: mpsc::UnboundedSender<()>,
+) -> Option<RecommendedWatcher> {
+    let dir = zone_paths
+        .first()
+        .and_then(|path| path.parent())
         .map(Path::to_path_buf)
         .unwrap_or_else(|| PathBuf::from("."));
-    let target = zone_path.to_path_buf();
     let watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
         let relevant = match &event {
-            Ok(e) => changes_content(e) && (e.paths.is_empty() || e.paths.contains(&target)),
+            Ok(e) => {
+                changes_content(e)
+                    && (e.paths.is_empty() || e.paths.iter().any(|p| zone_paths.contains(p)))
+            }
             Err(_) => true,
         };
         if relevant {

@@ -4,7 +4,7 @@
 use std::time::{Duration, SystemTime};
 
 use tracing::{debug, error, info};
-use zone_manager::{Published, ZoneManager};
+use zone_manager::{Publication, Published, ZoneManager};
 
 const FIRST_RETRY: Duration = Duration::from_millis(500);
 const MAX_RETRY: Duration = Duration::from_secs(30);
@@ -32,21 +32,16 @@ impl Publisher {
 
     /// Writes the zone if it changed. On failure returns how long to wait before
     /// trying again; the delay doubles up to 30 s while the fault lasts.
-    pub fn publish(&mut self) -> Result<Published, Duration> {
-        let path = self.manager.zone_file().path().display().to_string();
-        match self.manager.publish(SystemTime::now()) {
-            Ok(outcome) => {
+    pub fn publish(&mut self) -> Result<Publication, Duration> {
+        match self.manager.publish_all(SystemTime::now()) {
+            Ok(publication) => {
                 self.next_retry = FIRST_RETRY;
-                match outcome {
-                    Published::Written { serial, bytes } => info!(
-                        path, %serial, bytes, vms = self.manager.vm_count(), "zone written"
-                    ),
-                    Published::Adopted(serial) => {
-                        info!(path, %serial, "zone file on disk is up to date; keeping it and its serial")
-                    }
-                    Published::Unchanged(serial) => debug!(path, %serial, "zone unchanged"),
+                let zone = self.manager.settings().origin.to_string();
+                log_outcome(&zone, publication.forward, self.manager.vm_count());
+                for (origin, outcome) in &publication.reverse {
+                    log_outcome(&origin.to_string(), *outcome, self.manager.vm_count());
                 }
-                Ok(outcome)
+                Ok(publication)
             }
             Err(e) => {
                 let retry = self.next_retry;
@@ -55,5 +50,15 @@ impl Publisher {
                 Err(retry)
             }
         }
+    }
+}
+
+fn log_outcome(zone: &str, outcome: Published, vms: usize) {
+    match outcome {
+        Published::Written { serial, bytes } => info!(zone, %serial, bytes, vms, "zone written"),
+        Published::Adopted(serial) => {
+            info!(zone, %serial, "zone file on disk is up to date; keeping it and its serial")
+        }
+        Published::Unchanged(serial) => debug!(zone, %serial, "zone unchanged"),
     }
 }

@@ -607,3 +607,65 @@ async fn network_addresses_only_publish_what_the_cni_assigned() {
     });
     assert!(!monitor.log().contains("forbidden"), "{}", monitor.log());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs etcd and kube-apiserver: run `make integration`"]
+async fn reverse_zones_answer_ptr_queries_for_interface_addresses() {
+    const V4: &str = "10.10.in-addr.arpa";
+    const V6: &str = "0.0.0.0.0.0.0.0.0.1.0.0.0.0.d.f.ip6.arpa";
+    let cluster = Cluster::start();
+    let vmis = Vmis::connect(&cluster).await;
+    let zones = tempfile::tempdir().unwrap();
+    let knot = Knot::serve_with_reverse(zones.path(), &[V4, V6]);
+    vmis.create_namespace("lab").await;
+    vmis.create("lab", "web", &["red", "blue"]).await;
+    vmis.create("lab", "db", &["red"]).await;
+    let kubeconfig = cluster.kubeconfig("monitor");
+    let monitor = Monitor::spawn(
+        zones.path(),
+        &[
+            ("KUBECONFIG", kubeconfig.to_str().unwrap()),
+            ("REVERSE_ZONES", "10.10.0.0/16,fd00:10::/64"),
+        ],
+        &[] as &[&OsStr],
+    );
+
+    vmis.set_interfaces(
+        "lab",
+        "web",
+        &[
+            ("red", &["10.10.0.5", "fd00:10::5"]),
+            ("blue", &["192.0.2.5"]),
+        ],
+    )
+    .await;
+    // Two interfaces with one address (an anycast or a misconfiguration): both PTRs.
+    vmis.set_interfaces("lab", "db", &[("red", &["10.10.0.5"])])
+        .await;
+    monitor.wait_for_reverse_zone(&format!("{V4}."), "both PTRs of 10.10.0.5", |z| {
+        z.get("5.0.10.10.in-addr.arpa.", "PTR").len() == 2
+    });
+    assert_eq!(
+        knot.ptr("10.10.0.5"),
+        [fqdn("red.db.lab"), fqdn("red.web.lab")]
+    );
+    monitor.wait_for_reverse_zone(&format!("{V6}."), "the IPv6 PTR", |z| {
+        z.rrsets.keys().any(|(_, t)| t == "PTR")
+    });
+    assert_eq!(knot.ptr("fd00:10::5"), [fqdn("red.web.lab")]);
+    assert_eq!(
+        knot.ptr("192.0.2.5"),
+        [] as [String; 0],
+        "outside every prefix"
+    );
+    for origin in [V4, V6] {
+        common::check_zone_with_bind_and_knot(&monitor.reverse_zone_path(origin), origin);
+    }
+    check_zone_file(&monitor.zone_path());
+
+    vmis.delete("lab", "db").await;
+    monitor.wait_for_reverse_zone(&format!("{V4}."), "db's PTR to go", |z| {
+        z.get("5.0.10.10.in-addr.arpa.", "PTR").len() == 1
+    });
+    assert_eq!(knot.ptr("10.10.0.5"), [fqdn("red.web.lab")]);
+}

@@ -39,9 +39,13 @@ impl Fixture {
     }
 
     fn start(&self) -> Monitor {
+        self.start_with(&[])
+    }
+
+    fn start_with(&self, env: &[(&str, &str)]) -> Monitor {
         Monitor::spawn(
             self.zones.path(),
-            &[],
+            env,
             &[OsStr::new("--source-dir"), self.source.path().as_os_str()],
         )
     }
@@ -91,6 +95,63 @@ fn files_added_edited_and_removed_keep_the_zone_in_sync() {
         monitor.wait_for_zone("web to go", |z| z.get(&name("red.web.lab"), "A").is_empty());
     assert!(removed.address_owners().iter().all(|n| !n.contains("web")));
     assert!(removed.serial > edited.serial);
+}
+
+#[test]
+fn reverse_zones_follow_the_interfaces_addresses() {
+    const V4: &str = "10.10.in-addr.arpa.";
+    const V6: &str = "0.0.d.f.ip6.arpa.";
+    let fixture = Fixture::new();
+    let monitor = fixture.start_with(&[("REVERSE_ZONES", "10.10.0.0/16, fd00::/16")]);
+    fixture.write(
+        "web.yaml",
+        &vmi_yaml(
+            "web",
+            &[
+                ("red", "10.10.0.5"),
+                ("blue", "fd00::6"),
+                ("green", "192.0.2.7"),
+            ],
+        ),
+    );
+    let v4 = monitor.wait_for_reverse_zone(V4, "web's IPv4 PTR", |z| {
+        !z.get("5.0.10.10.in-addr.arpa.", "PTR").is_empty()
+    });
+    assert_eq!(
+        v4.get("5.0.10.10.in-addr.arpa.", "PTR"),
+        [name("red.web.lab")]
+    );
+    let v6 = monitor.wait_for_reverse_zone(V6, "web's IPv6 PTR", |z| {
+        z.rrsets.keys().any(|(_, t)| t == "PTR")
+    });
+    // fd00::6: the nibble 6, then the 27 zero nibbles after fd00, then the origin.
+    let v6_owner = format!("6{}.{V6}", ".0".repeat(27));
+    assert_eq!(v6.get(&v6_owner, "PTR"), [name("blue.web.lab")]);
+    let ptrs = |z: &common::ParsedZone| z.rrsets.keys().filter(|(_, t)| t == "PTR").count();
+    assert_eq!(
+        ptrs(&v4) + ptrs(&v6),
+        2,
+        "192.0.2.7 is outside every prefix"
+    );
+    for origin in [V4, V6] {
+        common::check_zone_with_bind_and_knot(
+            &monitor.reverse_zone_path(origin),
+            origin.trim_end_matches('.'),
+        );
+    }
+
+    fixture.write("web.yaml", &vmi_yaml("web", &[("red", "10.10.0.6")]));
+    let moved = monitor.wait_for_reverse_zone(V4, "the PTR to move", |z| {
+        !z.get("6.0.10.10.in-addr.arpa.", "PTR").is_empty()
+    });
+    assert!(moved.get("5.0.10.10.in-addr.arpa.", "PTR").is_empty());
+    assert!(moved.serial > v4.serial);
+    let v6_after = monitor.wait_for_reverse_zone(V6, "the IPv6 PTR to go", |z| ptrs(z) == 0);
+    assert!(v6_after.serial > v6.serial);
+
+    fs::remove_file(fixture.source.path().join("web.yaml")).unwrap();
+    let gone = monitor.wait_for_reverse_zone(V4, "web's PTRs to go", |z| ptrs(z) == 0);
+    assert_eq!(gone.get(V4, "NS"), ["ns.vm.example.com."]);
 }
 
 #[test]

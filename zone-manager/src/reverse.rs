@@ -22,7 +22,10 @@ pub enum PrefixError {
     )]
     Ipv6Length { text: String, len: u8 },
     #[error("{text:?} has bits set after the prefix length; the zone would be {network}")]
-    HostBits { text: String, network: ReversePrefix },
+    HostBits {
+        text: String,
+        network: ReversePrefix,
+    },
     #[error("{0} is listed twice")]
     Duplicate(ReversePrefix),
 }
@@ -66,8 +69,7 @@ impl ReversePrefix {
     pub fn contains(&self, address: IpAddr) -> bool {
         match (self.network, address) {
             (IpAddr::V4(network), IpAddr::V4(address)) => {
-                mask(u128::from(address.to_bits()), self.len, 32)
-                    == u128::from(network.to_bits())
+                mask(u128::from(address.to_bits()), self.len, 32) == u128::from(network.to_bits())
             }
             (IpAddr::V6(network), IpAddr::V6(address)) => {
                 mask(address.to_bits(), self.len, 128) == network.to_bits()
@@ -101,7 +103,9 @@ impl ReversePrefix {
         address: IpAddr,
         out: &mut (impl Write + ?Sized),
     ) -> fmt::Result {
-        let digits: Vec<Digit> = Self::digits_of(address).skip(self.prefix_digits()).collect();
+        let digits: Vec<Digit> = Self::digits_of(address)
+            .skip(self.prefix_digits())
+            .collect();
         for (i, digit) in digits.iter().rev().enumerate() {
             if i > 0 {
                 out.write_char('.')?;
@@ -320,27 +324,36 @@ mod tests {
             owner("fd00:10::/64", "fd00:10::1:2"),
             "2.0.0.0.1.0.0.0.0.0.0.0.0.0.0.0"
         );
-        assert_eq!(
-            owner("2001:db8::/120", "2001:db8::ab"),
-            "b.a"
-        );
+        assert_eq!(owner("2001:db8::/120", "2001:db8::ab"), "b.a");
     }
 
     #[test]
     fn only_label_boundaries_make_a_reverse_zone() {
         for bad in ["10.0.0.0/12", "10.10.10.10/32", "0.0.0.0/0"] {
             assert!(
-                matches!(bad.parse::<ReversePrefix>(), Err(PrefixError::Ipv4Length { .. })),
+                matches!(
+                    bad.parse::<ReversePrefix>(),
+                    Err(PrefixError::Ipv4Length { .. })
+                ),
                 "{bad}"
             );
         }
         for bad in ["fd00::/62", "::/0", "fd00::/129"] {
             assert!(
-                matches!(bad.parse::<ReversePrefix>(), Err(PrefixError::Ipv6Length { .. })),
+                matches!(
+                    bad.parse::<ReversePrefix>(),
+                    Err(PrefixError::Ipv6Length { .. })
+                ),
                 "{bad}"
             );
         }
-        for bad in ["10.10.0.0", "10.10.0.0/", "ten/8", "10.10.0.0/16/1", "10.10.0.0/x"] {
+        for bad in [
+            "10.10.0.0",
+            "10.10.0.0/",
+            "ten/8",
+            "10.10.0.0/16/1",
+            "10.10.0.0/x",
+        ] {
             assert!(
                 matches!(bad.parse::<ReversePrefix>(), Err(PrefixError::Syntax(_))),
                 "{bad}"
@@ -369,7 +382,11 @@ mod tests {
 
     #[test]
     fn an_address_belongs_to_the_most_specific_prefix_only() {
-        let prefixes = [prefix("10.0.0.0/8"), prefix("10.10.0.0/16"), prefix("fd00::/16")];
+        let prefixes = [
+            prefix("10.0.0.0/8"),
+            prefix("10.10.0.0/16"),
+            prefix("fd00::/16"),
+        ];
         let zone = |a: &str| ReversePrefix::most_specific(&prefixes, a.parse().unwrap());
         assert_eq!(zone("10.10.3.4"), Some(1));
         assert_eq!(zone("10.11.3.4"), Some(0));

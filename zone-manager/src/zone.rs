@@ -109,7 +109,11 @@ impl ZoneText for ForwardText<'_> {
         render_header(self.settings, serial, out)
     }
     fn body<W: Write + ?Sized>(&self, out: &mut W) -> std::fmt::Result {
-        render_body(self.settings, self.vms.values().flat_map(BTreeMap::values), out)
+        render_body(
+            self.settings,
+            self.vms.values().flat_map(BTreeMap::values),
+            out,
+        )
     }
 }
 
@@ -459,7 +463,9 @@ impl ZoneManager {
 
     /// PTR records per reverse zone, in the order of the prefixes.
     pub fn ptr_counts(&self) -> impl Iterator<Item = (Origin, usize)> {
-        self.reverse.iter().map(|zone| (zone.prefix.origin(), zone.ptrs))
+        self.reverse
+            .iter()
+            .map(|zone| (zone.prefix.origin(), zone.ptrs))
     }
 
     /// The serial of the forward zone on disk, once known.

@@ -98,7 +98,11 @@ fn each_address_inside_a_prefix_gets_a_ptr_to_its_interface() {
 fn two_interfaces_with_one_address_give_both_ptrs_in_the_same_order_every_time() {
     let shared = [
         vm("b-ns", "vm1", &[("net1", &["10.10.0.7"])]),
-        vm("a-ns", "vm2", &[("net2", &["10.10.0.7"]), ("net1", &["10.10.0.7"])]),
+        vm(
+            "a-ns",
+            "vm2",
+            &[("net2", &["10.10.0.7"]), ("net1", &["10.10.0.7"])],
+        ),
         vm("a-ns", "vm0", &[("net1", &["10.10.0.8"])]),
     ];
     let mut files = Vec::new();
@@ -120,7 +124,10 @@ fn two_interfaces_with_one_address_give_both_ptrs_in_the_same_order_every_time()
         );
         files.push(text);
     }
-    assert_eq!(files[0], files[1], "byte-identical whatever the order of arrival");
+    assert_eq!(
+        files[0], files[1],
+        "byte-identical whatever the order of arrival"
+    );
     let lines: Vec<&str> = files[0].lines().filter(|l| l.contains("PTR")).collect();
     assert_eq!(
         lines,
@@ -145,7 +152,10 @@ fn only_the_zones_whose_records_changed_get_a_new_serial() {
     zone.upsert(vm(
         "t",
         "a",
-        &[("red", &["10.10.0.1", "fd00:10::1"]), ("green", &["192.0.2.1"])],
+        &[
+            ("red", &["10.10.0.1", "fd00:10::1"]),
+            ("green", &["192.0.2.1"]),
+        ],
     ));
     let second = zone.publish_all(at(1_800_000_001)).unwrap();
     assert!(matches!(second.forward, Published::Written { .. }));
@@ -162,15 +172,25 @@ fn only_the_zones_whose_records_changed_get_a_new_serial() {
     zone.upsert(vm(
         "t",
         "a",
-        &[("red", &["10.10.0.2", "fd00:10::1"]), ("green", &["192.0.2.1"])],
+        &[
+            ("red", &["10.10.0.2", "fd00:10::1"]),
+            ("green", &["192.0.2.1"]),
+        ],
     ));
     let third = zone.publish_all(at(1_800_000_001)).unwrap();
     let (v4_before, v4_after) = (first.reverse[0].1.serial(), third.reverse[0].1.serial());
     assert!(matches!(third.reverse[0].1, Published::Written { .. }));
     assert!(v4_after.is_after(v4_before));
     assert_eq!(read(dir.path(), V4_ZONE).serial, v4_after.get());
-    assert_eq!(third.reverse[1].1, Published::Unchanged(first.reverse[1].1.serial()));
-    assert!(read(dir.path(), V4_ZONE).get(&ptr_name("10.10.0.1"), "PTR").is_empty());
+    assert_eq!(
+        third.reverse[1].1,
+        Published::Unchanged(first.reverse[1].1.serial())
+    );
+    assert!(
+        read(dir.path(), V4_ZONE)
+            .get(&ptr_name("10.10.0.1"), "PTR")
+            .is_empty()
+    );
 
     // Gone: the PTR goes with the VM; the zone stays, with SOA and NS.
     zone.remove("t", "a");
@@ -199,7 +219,12 @@ fn a_restart_with_the_same_records_adopts_every_zone_and_its_serial() {
     let mut changed = open(dir.path());
     changed.upsert(vm("t", "a", &[("red", &["10.10.0.9"])]));
     let next = changed.publish_all(at(1_700_000_000)).unwrap();
-    assert!(next.reverse[0].1.serial().is_after(before.reverse[0].1.serial()));
+    assert!(
+        next.reverse[0]
+            .1
+            .serial()
+            .is_after(before.reverse[0].1.serial())
+    );
 }
 
 #[test]
@@ -233,7 +258,13 @@ fn an_address_goes_to_the_most_specific_of_nested_prefixes() {
     zone.publish_all(at(1_800_000_000)).unwrap();
     let wide = read(dir.path(), "10.in-addr.arpa.");
     let narrow = read(dir.path(), V4_ZONE);
-    assert_eq!(wide.get(&ptr_name("10.20.0.1"), "PTR"), ["red.a.t.vm.example.com."]);
+    assert_eq!(
+        wide.get(&ptr_name("10.20.0.1"), "PTR"),
+        ["red.a.t.vm.example.com."]
+    );
     assert!(wide.get(&ptr_name("10.10.0.1"), "PTR").is_empty());
-    assert_eq!(narrow.get(&ptr_name("10.10.0.1"), "PTR"), ["red.a.t.vm.example.com."]);
+    assert_eq!(
+        narrow.get(&ptr_name("10.10.0.1"), "PTR"),
+        ["red.a.t.vm.example.com."]
+    );
 }

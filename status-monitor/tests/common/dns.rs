@@ -18,6 +18,12 @@ pub struct Knot {
 impl Knot {
     /// knotd on a loopback port, serving `<zones_dir>/db.vm.<DOMAIN>`.
     pub fn serve(zones_dir: &Path) -> Self {
+        Self::serve_with_reverse(zones_dir, &[])
+    }
+
+    /// Like [`Self::serve`], and the reverse zones `reverse` (origins without
+    /// the final dot) from `<zones_dir>/db.<origin>`.
+    pub fn serve_with_reverse(zones_dir: &Path, reverse: &[&str]) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let port = std::net::UdpSocket::bind("127.0.0.1:0")
             .unwrap()
@@ -25,15 +31,20 @@ impl Knot {
             .unwrap()
             .port();
         let d = dir.path().display();
-        let zone_file = zones_dir.join(format!("db.vm.{DOMAIN}"));
+        let zone_entries: String = std::iter::once(format!("vm.{DOMAIN}"))
+            .chain(reverse.iter().map(|origin| origin.to_string()))
+            .map(|origin| {
+                let file = zones_dir.join(format!("db.{origin}"));
+                format!("  - domain: {origin}\n    file: {}\n", file.display())
+            })
+            .collect();
         fs::write(
             dir.path().join("knot.conf"),
             format!(
                 "server:\n  rundir: {d}\n  listen: 127.0.0.1@{port}\n\
                  database:\n  storage: {d}\n\
                  template:\n  - id: default\n    storage: {d}\n    zonefile-sync: -1\n    zonefile-load: whole\n    journal-content: none\n    semantic-checks: on\n\
-                 zone:\n  - domain: vm.{DOMAIN}\n    file: {}\n",
-                zone_file.display()
+                 zone:\n{zone_entries}"
             ),
         )
         .unwrap();
@@ -70,7 +81,7 @@ impl Knot {
     /// CoreDNS's `auto` does, on its own schedule).
     pub fn reload(&self) {
         assert!(
-            self.knotc(&["-b", "zone-reload", &format!("vm.{DOMAIN}")]),
+            self.knotc(&["-b", "zone-reload"]),
             "knotc zone-reload failed:\n{}",
             self.log()
         );
@@ -80,6 +91,17 @@ impl Knot {
     pub fn answers(&self, name: &str, rtype: &str) -> Vec<String> {
         let mut answers: Vec<String> = self
             .dig(&["+short", name, rtype])
+            .lines()
+            .map(str::to_owned)
+            .collect();
+        answers.sort();
+        answers
+    }
+
+    /// `dig +short -x ADDRESS`: the PTR targets, sorted.
+    pub fn ptr(&self, address: &str) -> Vec<String> {
+        let mut answers: Vec<String> = self
+            .dig(&["+short", "-x", address])
             .lines()
             .map(str::to_owned)
             .collect();

@@ -90,6 +90,32 @@ impl Monitor {
         Some(ParsedZone::parse(&text, ORIGIN))
     }
 
+    /// The reverse zone `origin` (with the final dot) on disk, parsed.
+    pub fn reverse_zone(&self, origin: &str) -> Option<ParsedZone> {
+        let path = self.reverse_zone_path(origin);
+        let text = fs::read_to_string(path).ok()?;
+        Some(ParsedZone::parse(&text, origin))
+    }
+
+    pub fn reverse_zone_path(&self, origin: &str) -> PathBuf {
+        self.zones_dir
+            .join(format!("db.{}", origin.trim_end_matches('.')))
+    }
+
+    /// Waits until the reverse zone `origin` on disk satisfies `check`.
+    pub fn wait_for_reverse_zone(
+        &self,
+        origin: &str,
+        what: &str,
+        check: impl Fn(&ParsedZone) -> bool,
+    ) -> ParsedZone {
+        wait_until(
+            what,
+            || format!("log:\n{}", self.log()),
+            || self.reverse_zone(origin).filter(|z| check(z)),
+        )
+    }
+
     /// Waits until the zone on disk satisfies `check`.
     pub fn wait_for_zone(&self, what: &str, check: impl Fn(&ParsedZone) -> bool) -> ParsedZone {
         wait_until(
