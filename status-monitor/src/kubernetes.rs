@@ -19,9 +19,12 @@ use tracing::{Instrument, info, info_span, warn};
 use zone_manager::{Origin, VmAddresses};
 
 use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::core::PartialObjectMeta;
 
 use crate::config::AddressSource;
+use crate::dns_endpoint::{EndpointRequest, HOSTNAME_ANNOTATION, TTL_ANNOTATION};
+use crate::endpoint_sink::{AnnotatedVmi, SinkEvent};
 use crate::metrics::Metrics;
 use crate::network_status::{
     LAUNCHER_SELECTOR, NETWORK_STATUS_ANNOTATION, NetworkAddresses, VMI_NAME_LABEL,
@@ -43,6 +46,73 @@ struct Watched {
     lists: u64,
     /// With `ADDRESS_SOURCE=network`: the VMIs joined with their pods' CNI addresses.
     network: Option<NetworkLayer>,
+    /// With `DNS_ENDPOINTS=true`: what annotated VMIs ask of the DNSEndpoint sink.
+    annotated: Option<Annotated>,
+}
+
+/// The annotated VMIs, by name: their uid and what their annotations ask.
+#[derive(Default)]
+struct Annotated {
+    current: HashMap<VmiRef, (String, EndpointRequest)>,
+    relist: Option<HashMap<VmiRef, (String, EndpointRequest)>>,
+}
+
+impl Annotated {
+    fn note(&mut self, vmi: &VmiRef, meta: &ObjectMeta) {
+        let annotations = meta.annotations.as_ref();
+        let get = |key: &str| annotations.and_then(|a| a.get(key)).map(String::as_str);
+        let request =
+            EndpointRequest::from_annotations(get(HOSTNAME_ANNOTATION), get(TTL_ANNOTATION));
+        let map = self.relist.as_mut().unwrap_or(&mut self.current);
+        match (request, meta.uid.clone()) {
+            (Some(request), Some(uid)) => {
+                map.insert(vmi.clone(), (uid, request));
+            }
+            _ => {
+                map.remove(vmi);
+            }
+        }
+    }
+
+    /// What the sink needs to hear of a change the zone hears of.
+    fn sink_event(&self, event: &SourceEvent) -> SinkEvent {
+        match event {
+            SourceEvent::Apply { vmi, vm } => match self.current.get(vmi) {
+                Some((uid, request)) => SinkEvent::Apply {
+                    vmi: vmi.clone(),
+                    uid: uid.clone(),
+                    request: Some(request.clone()),
+                    vm: vm.clone(),
+                },
+                None => SinkEvent::Apply {
+                    vmi: vmi.clone(),
+                    uid: String::new(),
+                    request: None,
+                    vm: None,
+                },
+            },
+            SourceEvent::Delete(vmi) => SinkEvent::Delete(vmi.clone()),
+            SourceEvent::Resync(vms) => {
+                let by_name: HashMap<(&str, &str), &VmAddresses> = vms
+                    .iter()
+                    .map(|vm| ((vm.namespace().as_str(), vm.name().as_str()), vm))
+                    .collect();
+                SinkEvent::Resync(
+                    self.current
+                        .iter()
+                        .map(|(vmi, (uid, request))| AnnotatedVmi {
+                            vmi: vmi.clone(),
+                            uid: uid.clone(),
+                            request: request.clone(),
+                            vm: by_name
+                                .get(&(vmi.namespace.as_str(), vmi.name.as_str()))
+                                .map(|vm| (*vm).clone()),
+                        })
+                        .collect(),
+                )
+            }
+        }
+    }
 }
 
 /// `ADDRESS_SOURCE=network`: what is needed to publish only CNI-assigned
@@ -116,10 +186,16 @@ impl Watched {
                 if let Some(network) = &mut self.network {
                     network.vmis_relist = Some(HashMap::new());
                 }
+                if let Some(annotated) = &mut self.annotated {
+                    annotated.relist = Some(HashMap::new());
+                }
                 None
             }
             Event::InitApply(object) => {
                 let vmi_ref = object_ref(&object);
+                if let Some(annotated) = &mut self.annotated {
+                    annotated.note(&vmi_ref, &object.metadata);
+                }
                 let vm = self.project(&vmi_ref, object);
                 if let Some((vms, keys)) = &mut self.relist {
                     keys.insert(key(&vmi_ref));
@@ -137,6 +213,9 @@ impl Watched {
                 self.known = keys;
                 self.metrics.vmis_known.set(self.known.len() as i64);
                 self.projector.forget_unused_labels();
+                if let Some(annotated) = &mut self.annotated {
+                    annotated.current = annotated.relist.take().unwrap_or_default();
+                }
                 if let Some(network) = &mut self.network {
                     network.vmis = network.vmis_relist.take().unwrap_or_default();
                     if !network.pods_listed {
@@ -149,6 +228,9 @@ impl Watched {
             }
             Event::Apply(object) => {
                 let vmi_ref = object_ref(&object);
+                if let Some(annotated) = &mut self.annotated {
+                    annotated.note(&vmi_ref, &object.metadata);
+                }
                 let vm = self.project(&vmi_ref, object);
                 self.known.insert(key(&vmi_ref));
                 self.metrics.vmis_known.set(self.known.len() as i64);
@@ -158,6 +240,9 @@ impl Watched {
                 let vmi_ref = object_ref(&object);
                 if let Some(network) = &mut self.network {
                     network.vmis.remove(&vmi_ref);
+                }
+                if let Some(annotated) = &mut self.annotated {
+                    annotated.current.remove(&vmi_ref);
                 }
                 self.known.remove(key(&vmi_ref).as_ref());
                 self.metrics.vmis_known.set(self.known.len() as i64);
@@ -301,6 +386,7 @@ pub async fn run(
     sink: mpsc::Sender<SourceEvent>,
     metrics: Arc<Metrics>,
     address_source: AddressSource,
+    endpoint_sink: Option<mpsc::UnboundedSender<SinkEvent>>,
 ) {
     let vmis: Api<WatchedVmi> = Api::all(client.clone());
     let vmi_events = watcher::watcher(vmis, watcher::Config::default()).default_backoff();
@@ -323,6 +409,7 @@ pub async fn run(
         relist: None,
         lists: 0,
         network: (address_source == AddressSource::Network).then(NetworkLayer::default),
+        annotated: endpoint_sink.is_some().then(Annotated::default),
     };
     info!(
         resource = %format!("{}.{}/{}", VirtualMachineInstance::plural(&()), VirtualMachineInstance::group(&()), VirtualMachineInstance::version(&())),
@@ -352,6 +439,13 @@ pub async fn run(
                 },
             };
             for event in events {
+                // The sink hears of every change first, without waiting: it must
+                // never slow the zone down.
+                if let (Some(endpoints), Some(annotated)) = (&endpoint_sink, &watched.annotated)
+                    && endpoints.send(annotated.sink_event(&event)).is_err()
+                {
+                    warn!("the DNSEndpoint sink stopped; DNSEndpoints are no longer updated");
+                }
                 if sink.send(event).await.is_err() {
                     return;
                 }
@@ -373,6 +467,7 @@ mod tests {
             projector: Projector::new(Origin::for_domain("example.com").unwrap(), metrics.clone()),
             metrics,
             network: None,
+            annotated: None,
             known: HashSet::new(),
             relist: None,
             lists: 0,

@@ -7,6 +7,8 @@
 pub mod catalog;
 pub mod config;
 pub mod debounce;
+pub mod dns_endpoint;
+pub mod endpoint_sink;
 pub mod http;
 pub mod kubernetes;
 pub mod local;

@@ -14,7 +14,7 @@ use status_monitor::debounce::Debouncer;
 use status_monitor::metrics::Metrics;
 use status_monitor::pipeline::{Pipeline, Readiness, SourceEvent, Stopped};
 use status_monitor::publisher::Publisher;
-use status_monitor::{http, kubernetes, local, logging};
+use status_monitor::{endpoint_sink, http, kubernetes, local, logging};
 
 /// Keeps a DNS zone of KubeVirt VMs' secondary interfaces in ZONES_DIR.
 ///
@@ -88,6 +88,12 @@ async fn monitor(config: Config, source_dir: Option<PathBuf>) -> ExitCode {
         );
         return ExitCode::from(2);
     }
+    if source_dir.is_some() && config.dns_endpoints.is_some() {
+        error!(
+            "DNS_ENDPOINTS=true writes DNSEndpoints to the Kubernetes API; it cannot run with --source-dir"
+        );
+        return ExitCode::from(2);
+    }
     let manager = match ZoneManager::open_with_reverse(
         config.zone.clone(),
         &config.reverse_zones,
@@ -119,13 +125,35 @@ async fn monitor(config: Config, source_dir: Option<PathBuf>) -> ExitCode {
             })
         }
         None => match kube::Client::try_default().await {
-            Ok(client) => tokio::spawn(kubernetes::run(
-                client,
-                origin,
-                sink,
-                metrics.clone(),
-                config.address_source,
-            )),
+            Ok(client) => {
+                let endpoint_sink = match config.dns_endpoints {
+                    None => None,
+                    Some(settings) => {
+                        if let Err(e) = endpoint_sink::check_available(&client).await {
+                            error!(error = %e, "cannot start the DNSEndpoint sink");
+                            return ExitCode::FAILURE;
+                        }
+                        // Unbounded so that the sink never slows the zone down; it
+                        // drains its queue between API calls.
+                        let (tx, rx) = mpsc::unbounded_channel();
+                        tokio::spawn(endpoint_sink::run(
+                            client.clone(),
+                            settings,
+                            rx,
+                            metrics.clone(),
+                        ));
+                        Some(tx)
+                    }
+                };
+                tokio::spawn(kubernetes::run(
+                    client,
+                    origin,
+                    sink,
+                    metrics.clone(),
+                    config.address_source,
+                    endpoint_sink,
+                ))
+            }
             Err(e) => {
                 error!(error = %e, "no Kubernetes credentials (in-cluster service account or KUBECONFIG); \
                        use --source-dir to run without a cluster");

@@ -24,6 +24,12 @@ pub struct ResultLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct EndpointWriteLabels {
+    pub operation: &'static str,
+    pub result: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ReasonLabel {
     pub reason: &'static str,
 }
@@ -42,6 +48,7 @@ pub struct Metrics {
     pub serial: Gauge<i64, AtomicI64>,
     pub last_write: Gauge<f64, AtomicU64>,
     pub zone_rewrites_after_tampering: Counter,
+    pub endpoint_writes: Family<EndpointWriteLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -66,6 +73,7 @@ impl Metrics {
             serial: Gauge::default(),
             last_write: Gauge::default(),
             zone_rewrites_after_tampering: Counter::default(),
+            endpoint_writes: Family::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -80,7 +88,7 @@ impl Metrics {
         );
         registry.register(
             "zone_records",
-            "Address records in the zone, by type",
+            "Records in the zones, by type (PTR: all reverse zones together)",
             m.records.clone(),
         );
         registry.register(
@@ -123,7 +131,18 @@ impl Metrics {
             "Zone files rewritten because someone removed or changed them",
             m.zone_rewrites_after_tampering.clone(),
         );
+        registry.register(
+            "dnsendpoint_writes",
+            "DNSEndpoint applies and deletes (DNS_ENDPOINTS=true), by operation and result",
+            m.endpoint_writes.clone(),
+        );
         Self { registry, ..m }
+    }
+
+    pub fn endpoint_write(&self, operation: &'static str, result: &'static str) {
+        self.endpoint_writes
+            .get_or_create(&EndpointWriteLabels { operation, result })
+            .inc();
     }
 
     pub fn skip(&self, reason: &'static str) {

@@ -131,6 +131,7 @@ fn start() -> (
         sink,
         metrics.clone(),
         AddressSource::Any,
+        None,
     ));
     (server, events, metrics, task)
 }
