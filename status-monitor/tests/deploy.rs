@@ -236,3 +236,30 @@ fn network_addresses_overlay_adds_only_reading_pods_and_the_setting() {
             .any(|e| e["name"] == "ADDRESS_SOURCE" && e["value"] == "network")
     );
 }
+
+#[test]
+fn dns_endpoints_overlay_adds_only_dnsendpoint_access_and_the_setting() {
+    let rendered = kustomize("deploy/dns-endpoints");
+    let objects: Vec<Value> = serde_saphyr::from_multiple(&rendered).unwrap();
+    let rules: Vec<&Value> = objects
+        .iter()
+        .filter(|o| o["kind"] == "ClusterRole")
+        .map(|r| &r["rules"])
+        .collect();
+    assert_eq!(
+        rules,
+        [
+            &serde_json::json!([{"apiGroups": ["kubevirt.io"], "resources": ["virtualmachineinstances"], "verbs": ["get", "list", "watch"]}]),
+            &serde_json::json!([{"apiGroups": ["externaldns.k8s.io"], "resources": ["dnsendpoints"], "verbs": ["get", "list", "watch", "create", "patch", "delete"]}]),
+        ],
+        "VMIs stay read-only; nothing but DNSEndpoints is written"
+    );
+    let deployment = objects.iter().find(|o| o["kind"] == "Deployment").unwrap();
+    let env = container(deployment, "status-monitor")["env"]
+        .as_array()
+        .unwrap();
+    assert!(
+        env.iter()
+            .any(|e| e["name"] == "DNS_ENDPOINTS" && e["value"] == "true")
+    );
+}

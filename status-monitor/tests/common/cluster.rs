@@ -23,7 +23,7 @@ pub const MONITOR_SERVICE_ACCOUNT: &str = "status-monitor";
 const ADMIN_TOKEN: &str = "admin-token-for-tests";
 const MONITOR_TOKEN: &str = "status-monitor-token-for-tests";
 
-fn repo_root() -> PathBuf {
+pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 

@@ -96,6 +96,23 @@ impl Vmis {
             .unwrap_or_else(|e| panic!("patch status of {namespace}/{name}: {e}"));
     }
 
+    /// Merge-patches `metadata.annotations` (a `null` value removes one).
+    pub async fn annotate(&self, namespace: &str, name: &str, annotations: serde_json::Value) {
+        self.api(namespace)
+            .patch(
+                name,
+                &PatchParams::default(),
+                &Patch::Merge(json!({"metadata": {"annotations": annotations}})),
+            )
+            .await
+            .unwrap_or_else(|e| panic!("annotate {namespace}/{name}: {e}"));
+    }
+
+    pub async fn uid(&self, namespace: &str, name: &str) -> String {
+        let object = self.api(namespace).get(name).await.unwrap();
+        object.metadata.uid.unwrap()
+    }
+
     pub async fn delete(&self, namespace: &str, name: &str) {
         self.api(namespace)
             .delete(name, &DeleteParams::default())
