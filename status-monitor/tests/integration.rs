@@ -483,11 +483,12 @@ async fn a_vmi_whose_json_does_not_fit_is_skipped_and_the_rest_served() {
 #[ignore = "needs etcd and kube-apiserver: run `make integration`"]
 async fn the_shipped_manifests_pass_server_side_dry_run() {
     let cluster = Cluster::start();
-    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let repo = repo_root();
     let path = |p: &str| repo.join(p).to_str().unwrap().to_owned();
     for (flag, target) in [
         ("-k", path("deploy")),
         ("-k", path("deploy/network-addresses")),
+        ("-k", path("deploy/dns-endpoints")),
         ("-f", path("deploy/all-in-one/kubevirt-dns.yaml")),
         ("-f", path("deploy/expose")),
     ] {
