@@ -8,7 +8,9 @@ use std::time::SystemTime;
 
 use divan::Bencher;
 use tempfile::TempDir;
-use zone_manager::{InterfaceAddresses, Label, Origin, VmAddresses, ZoneManager, ZoneSettings};
+use zone_manager::{
+    InterfaceAddresses, Label, Origin, ReversePrefix, VmAddresses, ZoneManager, ZoneSettings,
+};
 
 fn main() {
     divan::main();
@@ -80,5 +82,23 @@ fn one_change_in_100k(bencher: Bencher) {
         generation = generation.wrapping_add(1);
         zone.upsert(vm(4242, generation));
         zone.publish(SystemTime::now()).unwrap()
+    });
+}
+
+/// 100k VMs with REVERSE_ZONES covering every address (10.0.0.0/8 and
+/// fd00::/16): the forward zone plus 400k PTRs in two reverse zones, all
+/// rendered and atomically written.
+#[divan::bench(sample_count = 10)]
+fn render_and_write_with_reverse_zones_100k(bencher: Bencher) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = ZoneSettings::new(Origin::for_domain("example.com").unwrap());
+    settings.name_server = Some("192.0.2.53".parse().unwrap());
+    let prefixes = ReversePrefix::parse_list("10.0.0.0/8,fd00::/16").unwrap();
+    let mut zone = ZoneManager::open_with_reverse(settings, &prefixes, dir.path()).unwrap();
+    zone.replace_all((0..100_000).map(|i| vm(i, 0)));
+    zone.publish_all(SystemTime::now()).unwrap();
+    bencher.bench_local(|| {
+        zone.forget_on_disk();
+        zone.publish_all(SystemTime::now()).unwrap()
     });
 }

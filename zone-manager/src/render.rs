@@ -124,7 +124,8 @@ pub fn render_reverse_body(
     ptrs: &[Ptr<'_>],
     out: &mut (impl Write + ?Sized),
 ) -> fmt::Result {
-    let forward = &settings.origin;
+    // The forward origin once as text, not formatted again for every PTR.
+    let forward = settings.origin.to_string();
     if settings.name_server.is_some() {
         writeln!(out, "@\tIN\tNS\tns.{forward}")?;
     }
@@ -136,7 +137,9 @@ pub fn render_reverse_body(
         out.write_str(ptr.vm.name().as_str())?;
         out.write_char('.')?;
         out.write_str(ptr.vm.namespace().as_str())?;
-        writeln!(out, ".{forward}")?;
+        out.write_char('.')?;
+        out.write_str(&forward)?;
+        out.write_char('\n')?;
     }
     Ok(())
 }
