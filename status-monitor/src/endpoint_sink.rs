@@ -36,19 +36,16 @@ const MAX_RETRY: Duration = Duration::from_secs(60);
 /// What the VMI watch tells the sink.
 #[derive(Clone, Debug)]
 pub enum SinkEvent {
-    /// A VMI as it is now: its uid, what its annotations ask (`None`: not
-    /// annotated) and its projection.
-    Apply {
-        vmi: VmiRef,
-        uid: String,
-        request: Option<EndpointRequest>,
-        vm: Option<VmAddresses>,
-    },
-    Delete(VmiRef),
-    /// After a (re)list: every annotated VMI; any other has none.
+    /// An annotated VMI as it is now.
+    Wants(AnnotatedVmi),
+    /// A VMI without the annotation, or deleted.
+    WantsNothing(VmiRef),
+    /// After a (re)list: every annotated VMI; any other wants nothing.
     Resync(Vec<AnnotatedVmi>),
 }
 
+/// An annotated VMI: its uid (for the owner reference), what its annotations
+/// ask and its projection.
 #[derive(Clone, Debug)]
 pub struct AnnotatedVmi {
     pub vmi: VmiRef,
@@ -225,19 +222,8 @@ impl Sink {
 
     fn on_vmi_event(&mut self, event: SinkEvent) {
         match event {
-            SinkEvent::Apply {
-                vmi,
-                uid,
-                request,
-                vm,
-            } => match request {
-                Some(request) => self.want(vmi, uid, &request, vm.as_ref()),
-                None => {
-                    self.wanted.remove(&vmi);
-                    self.mark(vmi);
-                }
-            },
-            SinkEvent::Delete(vmi) => {
+            SinkEvent::Wants(a) => self.want(a.vmi, a.uid, &a.request, a.vm.as_ref()),
+            SinkEvent::WantsNothing(vmi) => {
                 self.wanted.remove(&vmi);
                 self.mark(vmi);
             }

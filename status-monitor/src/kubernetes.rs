@@ -78,20 +78,15 @@ impl Annotated {
     fn sink_event(&self, event: &SourceEvent) -> SinkEvent {
         match event {
             SourceEvent::Apply { vmi, vm } => match self.current.get(vmi) {
-                Some((uid, request)) => SinkEvent::Apply {
+                Some((uid, request)) => SinkEvent::Wants(AnnotatedVmi {
                     vmi: vmi.clone(),
                     uid: uid.clone(),
-                    request: Some(request.clone()),
+                    request: request.clone(),
                     vm: vm.clone(),
-                },
-                None => SinkEvent::Apply {
-                    vmi: vmi.clone(),
-                    uid: String::new(),
-                    request: None,
-                    vm: None,
-                },
+                }),
+                None => SinkEvent::WantsNothing(vmi.clone()),
             },
-            SourceEvent::Delete(vmi) => SinkEvent::Delete(vmi.clone()),
+            SourceEvent::Delete(vmi) => SinkEvent::WantsNothing(vmi.clone()),
             SourceEvent::Resync(vms) => {
                 let by_name: HashMap<(&str, &str), &VmAddresses> = vms
                     .iter()
@@ -587,7 +582,9 @@ mod tests {
             [SourceEvent::Apply { vm, .. }] => vm.iter().cloned().collect(),
             other => panic!("{other:?}"),
         };
-        vms.iter()
+        // A resync is a set: its order (a HashMap's) means nothing.
+        let mut addresses: Vec<(String, Vec<String>)> = vms
+            .iter()
             .map(|vm| {
                 let ips = vm
                     .interfaces()
@@ -595,7 +592,9 @@ mod tests {
                     .collect();
                 (vm.name().to_string(), ips)
             })
-            .collect()
+            .collect();
+        addresses.sort();
+        addresses
     }
 
     /// VMIs a (10.0.0.1) and b (10.0.0.2 from the CNI, 6.6.6.6 from its guest)
@@ -626,6 +625,53 @@ mod tests {
         )));
         let events = w.handle_pod(Event::InitDone);
         (w, events)
+    }
+
+    fn annotated(name: &str, ip: &str, hostname: Option<&str>) -> WatchedVmi {
+        let mut object = with_ip(name, ip);
+        object.metadata.uid = Some(format!("uid-{name}"));
+        object.metadata.annotations =
+            hostname.map(|h| [(HOSTNAME_ANNOTATION.to_owned(), h.to_owned())].into());
+        object
+    }
+
+    #[test]
+    fn the_endpoint_sink_hears_of_annotated_vmis_with_their_projection() {
+        let mut w = watched();
+        w.annotated = Some(Annotated::default());
+        w.handle(Event::Init);
+        w.handle(Event::InitApply(annotated(
+            "a",
+            "10.0.0.1",
+            Some("a.example.org"),
+        )));
+        w.handle(Event::InitApply(annotated("b", "10.0.0.2", None)));
+        let resync = w.handle(Event::InitDone).unwrap();
+        let Some(annotated_vmis) = &w.annotated else {
+            unreachable!()
+        };
+        match annotated_vmis.sink_event(&resync) {
+            SinkEvent::Resync(vmis) => {
+                assert_eq!(vmis.len(), 1, "only the annotated VMI");
+                assert_eq!(vmis[0].vmi.name, "a");
+                assert_eq!(vmis[0].uid, "uid-a");
+                assert_eq!(vmis[0].request.hostnames, ["a.example.org"]);
+                assert_eq!(vmis[0].vm.as_ref().unwrap().name().as_str(), "a");
+            }
+            other => panic!("{other:?}"),
+        }
+
+        // The annotation removed: the sink hears that nothing is wanted any more.
+        let apply = w
+            .handle(Event::Apply(annotated("a", "10.0.0.1", None)))
+            .unwrap();
+        let Some(annotated_vmis) = &w.annotated else {
+            unreachable!()
+        };
+        assert!(matches!(
+            annotated_vmis.sink_event(&apply),
+            SinkEvent::WantsNothing(vmi) if vmi.name == "a"
+        ));
     }
 
     #[test]
