@@ -24,12 +24,23 @@ impl Knot {
     /// Like [`Self::serve`], and the reverse zones `reverse` (origins without
     /// the final dot) from `<zones_dir>/db.<origin>`.
     pub fn serve_with_reverse(zones_dir: &Path, reverse: &[&str]) -> Self {
+        // A port free for UDP when chosen may be taken for TCP, or taken by
+        // someone else before knotd binds it: try again on another port.
+        let mut last_log = String::new();
+        for _ in 0..5 {
+            match Self::try_serve(zones_dir, reverse) {
+                Ok(knot) => return knot,
+                Err(log) => last_log = log,
+            }
+        }
+        panic!("knotd could not bind a port:\n{last_log}");
+    }
+
+    /// knotd on a port free for both UDP and TCP; `Err(its log)` when it
+    /// could not bind it.
+    fn try_serve(zones_dir: &Path, reverse: &[&str]) -> Result<Self, String> {
         let dir = tempfile::tempdir().unwrap();
-        let port = std::net::UdpSocket::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = free_udp_and_tcp_port();
         let d = dir.path().display();
         let zone_entries: String = std::iter::once(format!("vm.{DOMAIN}"))
             .chain(reverse.iter().map(|origin| origin.to_string()))
@@ -55,13 +66,27 @@ impl Knot {
             .stderr(fs::File::create(dir.path().join("knotd.log")).unwrap())
             .spawn()
             .expect("knotd (apt-get install knot)");
-        let knot = Self { dir, port, child };
-        wait_until(
-            "knotd to answer",
+        let mut knot = Self { dir, port, child };
+        let started = wait_until(
+            "knotd to answer or give up",
             || knot.log(),
-            || knot.knotc(&["status"]).then_some(()),
+            || {
+                if knot.knotc(&["status"]) {
+                    Some(true)
+                } else {
+                    knot.log()
+                        .contains("failed to configure server")
+                        .then_some(false)
+                }
+            },
         );
-        knot
+        if started {
+            Ok(knot)
+        } else {
+            let _ = knot.child.kill();
+            let _ = knot.child.wait();
+            Err(knot.log())
+        }
     }
 
     fn log(&self) -> String {
@@ -140,6 +165,17 @@ impl Knot {
             String::from_utf8_lossy(&out.stderr)
         );
         String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+}
+
+/// A loopback port nobody uses for UDP or TCP right now.
+fn free_udp_and_tcp_port() -> u16 {
+    loop {
+        let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let port = udp.local_addr().unwrap().port();
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
     }
 }
 
