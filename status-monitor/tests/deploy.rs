@@ -211,55 +211,51 @@ fn the_deployment_environment_is_a_valid_configuration() {
     assert_eq!(config.http_addr.port(), 8081);
 }
 
-#[test]
-fn network_addresses_overlay_adds_only_reading_pods_and_the_setting() {
-    let rendered = kustomize("deploy/network-addresses");
-    let objects: Vec<Value> = serde_saphyr::from_multiple(&rendered).unwrap();
-    let roles: Vec<&Value> = objects
+/// An overlay of the base: the rules of every ClusterRole it renders, and
+/// whether it sets `variable=value` on status-monitor.
+fn overlay(path: &str, variable: &str, value: &str) -> (Vec<Value>, bool) {
+    let objects: Vec<Value> = serde_saphyr::from_multiple(&kustomize(path)).unwrap();
+    let rules = objects
         .iter()
         .filter(|o| o["kind"] == "ClusterRole")
+        .map(|r| r["rules"].clone())
         .collect();
-    let rules: Vec<&Value> = roles.iter().map(|r| &r["rules"]).collect();
+    let deployment = objects.iter().find(|o| o["kind"] == "Deployment").unwrap();
+    let sets = container(deployment, "status-monitor")["env"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|e| e["name"] == variable && e["value"] == value);
+    (rules, sets)
+}
+
+fn read_vmis_rule() -> Value {
+    serde_json::json!([{"apiGroups": ["kubevirt.io"], "resources": ["virtualmachineinstances"], "verbs": ["get", "list", "watch"]}])
+}
+
+#[test]
+fn network_addresses_overlay_adds_only_reading_pods_and_the_setting() {
+    let (rules, sets) = overlay("deploy/network-addresses", "ADDRESS_SOURCE", "network");
     assert_eq!(
         rules,
         [
-            &serde_json::json!([{"apiGroups": ["kubevirt.io"], "resources": ["virtualmachineinstances"], "verbs": ["get", "list", "watch"]}]),
-            &serde_json::json!([{"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch"]}]),
+            read_vmis_rule(),
+            serde_json::json!([{"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch"]}]),
         ]
     );
-    let deployment = objects.iter().find(|o| o["kind"] == "Deployment").unwrap();
-    let env = container(deployment, "status-monitor")["env"]
-        .as_array()
-        .unwrap();
-    assert!(
-        env.iter()
-            .any(|e| e["name"] == "ADDRESS_SOURCE" && e["value"] == "network")
-    );
+    assert!(sets);
 }
 
 #[test]
 fn dns_endpoints_overlay_adds_only_dnsendpoint_access_and_the_setting() {
-    let rendered = kustomize("deploy/dns-endpoints");
-    let objects: Vec<Value> = serde_saphyr::from_multiple(&rendered).unwrap();
-    let rules: Vec<&Value> = objects
-        .iter()
-        .filter(|o| o["kind"] == "ClusterRole")
-        .map(|r| &r["rules"])
-        .collect();
+    let (rules, sets) = overlay("deploy/dns-endpoints", "DNS_ENDPOINTS", "true");
     assert_eq!(
         rules,
         [
-            &serde_json::json!([{"apiGroups": ["kubevirt.io"], "resources": ["virtualmachineinstances"], "verbs": ["get", "list", "watch"]}]),
-            &serde_json::json!([{"apiGroups": ["externaldns.k8s.io"], "resources": ["dnsendpoints"], "verbs": ["get", "list", "watch", "create", "patch", "delete"]}]),
+            read_vmis_rule(),
+            serde_json::json!([{"apiGroups": ["externaldns.k8s.io"], "resources": ["dnsendpoints"], "verbs": ["get", "list", "watch", "create", "patch", "delete"]}]),
         ],
         "VMIs stay read-only; nothing but DNSEndpoints is written"
     );
-    let deployment = objects.iter().find(|o| o["kind"] == "Deployment").unwrap();
-    let env = container(deployment, "status-monitor")["env"]
-        .as_array()
-        .unwrap();
-    assert!(
-        env.iter()
-            .any(|e| e["name"] == "DNS_ENDPOINTS" && e["value"] == "true")
-    );
+    assert!(sets);
 }
