@@ -381,7 +381,7 @@ pub async fn run(
     sink: mpsc::Sender<SourceEvent>,
     metrics: Arc<Metrics>,
     address_source: AddressSource,
-    endpoint_sink: Option<mpsc::UnboundedSender<SinkEvent>>,
+    mut endpoint_sink: Option<mpsc::UnboundedSender<SinkEvent>>,
 ) {
     let vmis: Api<WatchedVmi> = Api::all(client.clone());
     let vmi_events = watcher::watcher(vmis, watcher::Config::default()).default_backoff();
@@ -440,6 +440,7 @@ pub async fn run(
                     && endpoints.send(annotated.sink_event(&event)).is_err()
                 {
                     warn!("the DNSEndpoint sink stopped; DNSEndpoints are no longer updated");
+                    endpoint_sink = None;
                 }
                 if sink.send(event).await.is_err() {
                     return;
