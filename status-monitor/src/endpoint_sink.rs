@@ -126,9 +126,15 @@ pub enum Action {
     Nothing,
     /// No DNSEndpoint of that name: create ours (an apply that yields to anyone
     /// who created it meanwhile).
-    Create(DnsEndpointSpec),
+    Create {
+        uid: String,
+        spec: DnsEndpointSpec,
+    },
     /// Ours, out of date: apply, taking back fields someone else changed.
-    Update(DnsEndpointSpec),
+    Update {
+        uid: String,
+        spec: DnsEndpointSpec,
+    },
     /// Ours and no longer wanted: delete exactly that object.
     Delete {
         uid: String,
@@ -148,14 +154,20 @@ pub fn decide(
     let ours = observed.filter(|o| o.is_ours());
     match (wanted, observed) {
         (Some(Wanted::Publish { .. }), Some(o)) if !o.is_ours() => Action::LeaveForeign,
-        (Some(Wanted::Publish { spec, .. }), None) => Action::Create(spec.clone()),
+        (Some(Wanted::Publish { uid, spec }), None) => Action::Create {
+            uid: uid.clone(),
+            spec: spec.clone(),
+        },
         (Some(Wanted::Publish { uid, spec }), Some(o)) => {
             let current = o.owner.as_ref() == Some(uid)
                 && applied.is_some_and(|(u, s)| u == uid && s == spec);
             if current {
                 Action::Nothing
             } else {
-                Action::Update(spec.clone())
+                Action::Update {
+                    uid: uid.clone(),
+                    spec: spec.clone(),
+                }
             }
         }
         (Some(Wanted::NoAddresses), Some(o)) if o.is_ours() && !keep_without_addresses => {
@@ -356,42 +368,8 @@ impl Sink {
                 }
                 true
             }
-            Action::Create(spec) | Action::Update(spec) => {
-                let force = self.observed.contains_key(key);
-                let Some(Wanted::Publish { uid, .. }) = self.wanted.get(key) else {
-                    return true;
-                };
-                let uid = uid.clone();
-                let object = owned_endpoint(key, &uid, spec.clone());
-                let mut params = PatchParams::apply(MANAGER);
-                params.force = force;
-                match api.patch(&key.name, &params, &Patch::Apply(&object)).await {
-                    Ok(written) => {
-                        self.metrics.endpoint_write("apply", "success");
-                        if let Some((_, observed)) = Observed::from_meta(&written.metadata) {
-                            self.observed.insert(key.clone(), observed);
-                        }
-                        info!(
-                            endpoints = spec.endpoints.len(),
-                            created = !force,
-                            "DNSEndpoint applied"
-                        );
-                        self.applied.insert(key.clone(), (uid, spec));
-                        true
-                    }
-                    Err(kube::Error::Api(e)) if e.code == 409 && !force => {
-                        // Someone created it between our look and our apply.
-                        self.metrics.endpoint_write("apply", "conflict");
-                        warn!(error = %e, "a DNSEndpoint of this name appeared meanwhile and is not ours; leaving it alone");
-                        true
-                    }
-                    Err(e) => {
-                        self.metrics.endpoint_write("apply", "failure");
-                        warn!(error = %e, "cannot apply the DNSEndpoint; retrying with backoff");
-                        false
-                    }
-                }
-            }
+            Action::Create { uid, spec } => self.apply(&api, key, uid, spec, false).await,
+            Action::Update { uid, spec } => self.apply(&api, key, uid, spec, true).await,
             Action::Delete { uid } => {
                 let params = DeleteParams {
                     preconditions: Some(Preconditions {
@@ -425,6 +403,47 @@ impl Sink {
                         false
                     }
                 }
+            }
+        }
+    }
+
+    /// Applies our DNSEndpoint for `key` server-side, with `force` only when it
+    /// is already ours. `false` when it must be tried again later.
+    async fn apply(
+        &mut self,
+        api: &Api<DNSEndpoint>,
+        key: &VmiRef,
+        uid: String,
+        spec: DnsEndpointSpec,
+        force: bool,
+    ) -> bool {
+        let object = owned_endpoint(key, &uid, spec.clone());
+        let mut params = PatchParams::apply(MANAGER);
+        params.force = force;
+        match api.patch(&key.name, &params, &Patch::Apply(&object)).await {
+            Ok(written) => {
+                self.metrics.endpoint_write("apply", "success");
+                if let Some((_, observed)) = Observed::from_meta(&written.metadata) {
+                    self.observed.insert(key.clone(), observed);
+                }
+                info!(
+                    endpoints = spec.endpoints.len(),
+                    created = !force,
+                    "DNSEndpoint applied"
+                );
+                self.applied.insert(key.clone(), (uid, spec));
+                true
+            }
+            Err(kube::Error::Api(e)) if e.code == 409 && !force => {
+                // Someone created it between our look and our apply.
+                self.metrics.endpoint_write("apply", "conflict");
+                warn!(error = %e, "a DNSEndpoint of this name appeared meanwhile and is not ours; leaving it alone");
+                true
+            }
+            Err(e) => {
+                self.metrics.endpoint_write("apply", "failure");
+                warn!(error = %e, "cannot apply the DNSEndpoint; retrying with backoff");
+                false
             }
         }
     }
@@ -577,7 +596,10 @@ mod tests {
         let wanted = publish("vmi-1", "10.0.0.1");
         assert_eq!(
             decide(Some(&wanted), None, None, true),
-            Action::Create(spec("10.0.0.1"))
+            Action::Create {
+                uid: "vmi-1".into(),
+                spec: spec("10.0.0.1")
+            }
         );
     }
 
@@ -592,13 +614,19 @@ mod tests {
         let stale = ("vmi-1".to_owned(), spec("10.0.0.1"));
         assert_eq!(
             decide(Some(&wanted), Some(&ours("vmi-1")), Some(&stale), true),
-            Action::Update(spec("10.0.0.2"))
+            Action::Update {
+                uid: "vmi-1".into(),
+                spec: spec("10.0.0.2")
+            }
         );
         // After a restart nothing is known to be applied: apply once (a no-op
         // for the API server when nothing changed).
         assert_eq!(
             decide(Some(&wanted), Some(&ours("vmi-1")), None, true),
-            Action::Update(spec("10.0.0.2"))
+            Action::Update {
+                uid: "vmi-1".into(),
+                spec: spec("10.0.0.2")
+            }
         );
         // A VMI recreated under the same name: the owner reference moves to it.
         let applied_old = ("vmi-0".to_owned(), spec("10.0.0.2"));
@@ -609,7 +637,10 @@ mod tests {
                 Some(&applied_old),
                 true
             ),
-            Action::Update(spec("10.0.0.2"))
+            Action::Update {
+                uid: "vmi-1".into(),
+                spec: spec("10.0.0.2")
+            }
         );
     }
 
