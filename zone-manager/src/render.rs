@@ -60,15 +60,15 @@ pub fn render_header(
     write_header(settings, &settings.origin, serial, out)
 }
 
-/// The head of a reverse zone: like the forward zone's, with the forward zone's
-/// name server `ns.<origin>` as SOA MNAME.
+/// The head of the reverse zone `origin` ([`ReversePrefix::origin`]): like the
+/// forward zone's, with the forward zone's name server `ns.<origin>` as SOA MNAME.
 pub fn render_reverse_header(
     settings: &ZoneSettings,
-    prefix: &ReversePrefix,
+    origin: &Origin,
     serial: Serial,
     out: &mut (impl Write + ?Sized),
 ) -> fmt::Result {
-    write_header(settings, &prefix.origin(), serial, out)
+    write_header(settings, origin, serial, out)
 }
 
 fn write_header(
@@ -170,26 +170,56 @@ fn push_record(out: &mut (impl Write + ?Sized), record: &Record<'_>) -> fmt::Res
 }
 
 fn push_ipv4(out: &mut (impl Write + ?Sized), address: Ipv4Addr) -> fmt::Result {
-    let mut text = [0u8; 15];
-    let mut len = 0;
+    let mut text = AsciiText::<15>::new();
     for (i, octet) in address.octets().into_iter().enumerate() {
         if i > 0 {
-            text[len] = b'.';
-            len += 1;
+            text.push(b'.');
         }
-        if octet >= 100 {
-            text[len] = b'0' + octet / 100;
-            len += 1;
-        }
-        if octet >= 10 {
-            text[len] = b'0' + octet / 10 % 10;
-            len += 1;
-        }
-        text[len] = b'0' + octet % 10;
-        len += 1;
+        text.push_decimal(octet);
     }
-    // Only ASCII digits and dots were written.
-    out.write_str(std::str::from_utf8(&text[..len]).map_err(|_| fmt::Error)?)
+    text.write_to(out)
+}
+
+/// Short ASCII text built on the stack, for the addresses and reverse names
+/// the render loops write hundreds of thousands of times, where `write!` and
+/// allocation cost more than the text itself.
+pub(crate) struct AsciiText<const N: usize> {
+    bytes: [u8; N],
+    len: usize,
+}
+
+impl<const N: usize> AsciiText<N> {
+    pub(crate) fn new() -> Self {
+        Self {
+            bytes: [0; N],
+            len: 0,
+        }
+    }
+
+    /// Appends one ASCII byte; beyond `N` bytes the text is cut, which the
+    /// callers' sizes rule out.
+    pub(crate) fn push(&mut self, byte: u8) {
+        if let Some(slot) = self.bytes.get_mut(self.len) {
+            *slot = byte;
+            self.len += 1;
+        }
+    }
+
+    /// Appends `value` in decimal, without leading zeros.
+    pub(crate) fn push_decimal(&mut self, value: u8) {
+        if value >= 100 {
+            self.push(b'0' + value / 100);
+        }
+        if value >= 10 {
+            self.push(b'0' + value / 10 % 10);
+        }
+        self.push(b'0' + value % 10);
+    }
+
+    pub(crate) fn write_to(&self, out: &mut (impl Write + ?Sized)) -> fmt::Result {
+        // Only ASCII was pushed.
+        out.write_str(std::str::from_utf8(&self.bytes[..self.len]).map_err(|_| fmt::Error)?)
+    }
 }
 
 /// The whole zone file.

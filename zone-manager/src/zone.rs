@@ -120,15 +120,16 @@ impl ZoneText for ForwardText<'_> {
 struct ReverseText<'a> {
     settings: &'a ZoneSettings,
     prefix: &'a ReversePrefix,
+    origin: &'a Origin,
     ptrs: &'a [Ptr<'a>],
 }
 
 impl ZoneText for ReverseText<'_> {
     fn origin(&self) -> Origin {
-        self.prefix.origin()
+        self.origin.clone()
     }
     fn header<W: Write + ?Sized>(&self, serial: Serial, out: &mut W) -> std::fmt::Result {
-        render_reverse_header(self.settings, self.prefix, serial, out)
+        render_reverse_header(self.settings, self.origin, serial, out)
     }
     fn body<W: Write + ?Sized>(&self, out: &mut W) -> std::fmt::Result {
         render_reverse_body(self.settings, self.prefix, self.ptrs, out)
@@ -237,7 +238,8 @@ impl TrackedFile {
 /// A reverse zone: its prefix, its file and a digest of its PTRs kept up to date
 /// like the forward zone's.
 struct ReverseZone {
-    prefix: ReversePrefix,
+    /// The origin of the prefix at the same index in `ZoneManager::prefixes`.
+    origin: Origin,
     tracked: TrackedFile,
     records_digest: u64,
     ptrs: usize,
@@ -307,19 +309,24 @@ impl ZoneManager {
         }
         let reverse = prefixes
             .iter()
-            .map(|prefix| ReverseZone {
-                prefix: *prefix,
-                tracked: TrackedFile::open(
+            .map(|prefix| {
+                let origin = prefix.origin();
+                let tracked = TrackedFile::open(
                     &dir,
                     &ReverseText {
                         settings: &settings,
                         prefix,
+                        origin: &origin,
                         ptrs: &[],
                     },
                     &hasher,
-                ),
-                records_digest: 0,
-                ptrs: 0,
+                );
+                ReverseZone {
+                    origin,
+                    tracked,
+                    records_digest: 0,
+                    ptrs: 0,
+                }
             })
             .collect();
         Ok(Self {
@@ -465,7 +472,7 @@ impl ZoneManager {
     pub fn ptr_counts(&self) -> impl Iterator<Item = (Origin, usize)> {
         self.reverse
             .iter()
-            .map(|zone| (zone.prefix.origin(), zone.ptrs))
+            .map(|zone| (zone.origin.clone(), zone.ptrs))
     }
 
     /// The serial of the forward zone on disk, once known.
@@ -505,7 +512,8 @@ impl ZoneManager {
                         now,
                         &ReverseText {
                             settings: &self.settings,
-                            prefix: &zone.prefix,
+                            prefix: &self.prefixes[index],
+                            origin: &zone.origin,
                             ptrs: &ptrs,
                         },
                         &self.hasher,
@@ -513,7 +521,7 @@ impl ZoneManager {
                 }
             };
             match outcome {
-                Ok(published) => reverse.push((zone.prefix.origin(), published)),
+                Ok(published) => reverse.push((zone.origin.clone(), published)),
                 Err(e) => {
                     reverse_error.get_or_insert(e);
                 }
