@@ -674,28 +674,15 @@ async fn reverse_zones_answer_ptr_queries_for_interface_addresses() {
 /// Installs external-dns' DNSEndpoint CRD and, with `rbac`, the dns-endpoints
 /// component's RBAC for the monitor's service account.
 fn install_dns_endpoints(cluster: &Cluster, rbac: bool) {
-    let root = repo_root();
-    let crd = root.join("status-monitor/tests/fixtures/dnsendpoint-crd.yaml");
-    cluster.kubectl_ok(&["apply", "-f", crd.to_str().unwrap()]);
-    cluster.kubectl_ok(&[
-        "wait",
-        "--for=condition=Established",
-        "crd/dnsendpoints.externaldns.k8s.io",
-        "--timeout=60s",
-    ]);
     if rbac {
-        let rbac = root.join("deploy/components/dns-endpoints/rbac.yaml");
+        let rbac = repo_root().join("deploy/components/dns-endpoints/rbac.yaml");
         cluster.kubectl_ok(&["apply", "-f", rbac.to_str().unwrap()]);
     }
-    for identity in ["admin", "admin-via-watched"] {
-        wait_until("DNSEndpoints to be served", String::new, || {
-            cluster
-                .kubectl_as(identity, &["get", "dnsendpoints", "-A"])
-                .status
-                .success()
-                .then_some(())
-        });
-    }
+    cluster.install_crd(
+        "dnsendpoint-crd.yaml",
+        "dnsendpoints.externaldns.k8s.io",
+        "dnsendpoints",
+    );
 }
 
 /// A DNSEndpoint as JSON, `None` when there is none.

@@ -201,19 +201,7 @@ impl Cluster {
         cluster.wait_ready("admin-via-watched");
 
         let root = repo_root();
-        cluster.kubectl_ok(&[
-            "apply",
-            "-f",
-            root.join("status-monitor/tests/fixtures/vmi-crd.yaml")
-                .to_str()
-                .unwrap(),
-        ]);
-        cluster.kubectl_ok(&[
-            "wait",
-            "--for=condition=Established",
-            "crd/virtualmachineinstances.kubevirt.io",
-            "--timeout=60s",
-        ]);
+        cluster.install_crd("vmi-crd.yaml", "virtualmachineinstances.kubevirt.io", "vmi");
         for manifest in [
             "namespace.yaml",
             "service-account.yaml",
@@ -226,17 +214,31 @@ impl Cluster {
                 root.join("deploy/base").join(manifest).to_str().unwrap(),
             ]);
         }
-        // Both apiservers must serve the new resource before anyone watches it.
+        cluster
+    }
+
+    /// Applies the CRD in `tests/fixtures/<fixture>`, waits until `crd` is
+    /// established and both apiservers serve `resource`: before that, a watch
+    /// of it fails.
+    pub fn install_crd(&self, fixture: &str, crd: &str, resource: &str) {
+        let path = repo_root()
+            .join("status-monitor/tests/fixtures")
+            .join(fixture);
+        self.kubectl_ok(&["apply", "-f", path.to_str().unwrap()]);
+        self.kubectl_ok(&[
+            "wait",
+            "--for=condition=Established",
+            &format!("crd/{crd}"),
+            "--timeout=60s",
+        ]);
         for identity in ["admin", "admin-via-watched"] {
-            wait_until("VMIs to be served", String::new, || {
-                cluster
-                    .kubectl_as(identity, &["get", "vmi", "-A"])
+            wait_until(&format!("{resource} to be served"), String::new, || {
+                self.kubectl_as(identity, &["get", resource, "-A"])
                     .status
                     .success()
                     .then_some(())
             });
         }
-        cluster
     }
 
     fn write_kubeconfig(&self, name: &str, port: u16, token: &str) {
