@@ -9,8 +9,12 @@ IMAGE_TAG ?= latest
 OCI_BIN ?= $(shell if podman ps >/dev/null 2>&1; then echo podman; elif docker ps >/dev/null 2>&1; then echo docker; fi)
 TLS_SETTING := $(if $(filter $(OCI_BIN),podman),--tls-verify=false,)
 SHA := $(shell git describe --no-match --always --abbrev=40 --dirty 2>/dev/null)
-# Outside kubevirtci, set KUBECONFIG (or KUBECTL=kubectl).
-KUBECTL ?= $(if $(KUBECONFIG),kubectl,$(CURDIR)/cluster/kubectl.sh)
+# The cluster-* targets and functest act on kubevirtci's cluster whatever
+# KUBECONFIG says, unless KUBECTL is given explicitly (KUBECTL=kubectl: the
+# cluster of your KUBECONFIG). deploy, undeploy and create-nodeport use plain
+# kubectl unless KUBECTL says otherwise.
+CLUSTER_KUBECTL := $(if $(filter undefined default,$(origin KUBECTL)),$(CURDIR)/cluster/kubectl.sh,$(KUBECTL))
+KUBECTL ?= kubectl
 export KUBECTL REGISTRY IMG IMAGE_TAG
 
 # Zone settings for `deploy` (empty: keep the ConfigMap's) and for the demo.
@@ -76,8 +80,12 @@ fuzz: ## Fuzz projection and rendering for FUZZ_SECONDS each (cargo-fuzz; the CI
 	done
 
 .PHONY: functest
-functest: ## End-to-end tests against a cluster with the product deployed (skips without one)
-	hack/functest.sh
+functest: ## End-to-end tests on the cluster with the product deployed (fails without one)
+	KUBECTL="$(CLUSTER_KUBECTL)" hack/functest.sh
+
+.PHONY: image-check
+image-check: ## Build what the Dockerfile's build stage copies, as it does, without an image engine
+	hack/check-image-build.sh
 
 ## Build and deploy
 
@@ -102,9 +110,12 @@ deploy: ## Deploy to the cluster ($(KUBECTL)), image $(REGISTRY)/$(IMG):$(IMAGE_
 	hack/deploy.sh
 
 .PHONY: undeploy
-undeploy: ## Remove everything deploy created
-	$(KUBECTL) delete --ignore-not-found -f deploy/expose/nodeport.yaml
-	$(KUBECTL) delete --ignore-not-found -k deploy
+undeploy: ## Remove everything deploy (or an optional overlay) created
+	$(KUBECTL) delete --ignore-not-found -f deploy/expose/
+	# The overlays hold the base and their components' ClusterRoles and bindings.
+	for overlay in deploy/dns-endpoints deploy/network-addresses deploy; do \
+		$(KUBECTL) delete --ignore-not-found -k $$overlay || exit 1; \
+	done
 
 .PHONY: create-nodeport
 create-nodeport: ## Expose DNS on NodePort 31111 (UDP and TCP)
@@ -121,12 +132,12 @@ cluster-down: ## Stop it
 	cluster/down.sh
 
 .PHONY: cluster-sync
-cluster-sync: ## Build, push to the cluster registry, deploy, NodePort 31111
-	cluster/sync.sh
+cluster-sync: ## Build, push under a tag unique to this tree, deploy it, NodePort 31111
+	KUBECTL="$(CLUSTER_KUBECTL)" cluster/sync.sh
 
 .PHONY: cluster-clean
 cluster-clean: ## Remove the product from the cluster
-	cluster/clean.sh
+	KUBECTL="$(CLUSTER_KUBECTL)" cluster/clean.sh
 
 ## Code
 

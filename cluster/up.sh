@@ -6,8 +6,10 @@ source cluster/cluster.sh
 
 DEPLOY_CNAO="${DEPLOY_CNAO:-true}"
 DEPLOY_KUBEVIRT="${DEPLOY_KUBEVIRT:-true}"
-# Pinned like the provider; KUBEVIRT_VERSION=vX.Y.Z overrides.
-KUBEVIRT_VERSION="${KUBEVIRT_VERSION:-v1.6.0}"
+# Pinned with the provider (cluster/cluster.sh): KubeVirt supports three
+# Kubernetes minors per release (1.6: 1.31-1.33; 1.7: 1.32-1.34), so
+# k8s-1.34 needs 1.7. KUBEVIRT_VERSION=vX.Y.Z overrides; change both together.
+KUBEVIRT_VERSION="${KUBEVIRT_VERSION:-v1.7.0}"
 
 cluster::install
 if [ "$KUBEVIRT_PROVIDER" != external ]; then

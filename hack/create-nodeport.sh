@@ -9,4 +9,6 @@ if ! $KUBECTL get namespace kubevirt-dns >/dev/null 2>&1; then
   exit 1
 fi
 $KUBECTL apply -f deploy/expose/nodeport.yaml
-echo "DNS: <node-ip>:31111 (kubevirtci forwards 127.0.0.1:31111), e.g. dig @127.0.0.1 -p 31111 <name>"
+echo "DNS on <node-ip>:31111, UDP and TCP. On kubevirtci's host only UDP is forwarded:"
+echo "  dig @127.0.0.1 -p 31111 <name>          (UDP, from the host)"
+echo "  dig +tcp @<node-ip> -p 31111 <name>     (TCP, from a node or a machine routed to it)"

@@ -1,19 +1,41 @@
 #!/usr/bin/env bash
-# Applies deploy/ with the image $REGISTRY/$IMG:$IMAGE_TAG and, when set, DOMAIN
-# and NAME_SERVER_IP; then waits for the Deployment to be available.
+# Applies deploy/ (or DEPLOY_OVERLAY, e.g. deploy/network-addresses) once, with
+# the image $REGISTRY/$IMG:$IMAGE_TAG and, when set, DOMAIN and NAME_SERVER_IP
+# already in place, so that the first rollout runs the right image and the
+# right settings; then waits for the Deployment to be available.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 KUBECTL="${KUBECTL:-kubectl}"
-image="${REGISTRY:-quay.io}/${IMG:-kubevirt-dns/status-monitor}:${IMAGE_TAG:-latest}"
+overlay_base="${DEPLOY_OVERLAY:-deploy}"
 namespace=kubevirt-dns
 
-$KUBECTL apply -k deploy
+# kustomize takes bases by relative path: a temporary overlay beside deploy/.
+overlay="$(mktemp -d "$PWD/.deploy-XXXXXX")"
+trap 'rm -rf "$overlay"' EXIT
+cat >"$overlay/kustomization.yaml" <<YAML
+apiVersion: kustomize.config.k8s.io/v1beta1
+kind: Kustomization
+resources:
+- ../$overlay_base
+images:
+- name: quay.io/kubevirt-dns/status-monitor
+  newName: ${REGISTRY:-quay.io}/${IMG:-kubevirt-dns/status-monitor}
+  newTag: ${IMAGE_TAG:-latest}
+YAML
 if [ -n "${DOMAIN:-}" ] || [ -n "${NAME_SERVER_IP:-}" ]; then
-  patch=$(printf '{"data":{"DOMAIN":"%s","NAME_SERVER_IP":"%s"}}' "${DOMAIN:-}" "${NAME_SERVER_IP:-}")
-  $KUBECTL -n "$namespace" patch configmap kubevirt-dns --type merge -p "$patch"
+  # The settings also go into the pod template, so that changing them rolls
+  # the pods (a ConfigMap change alone reaches no running container).
+  cat >>"$overlay/kustomization.yaml" <<YAML
+patches:
+- target: {kind: ConfigMap, name: kubevirt-dns}
+  patch: |
+    - {op: replace, path: /data/DOMAIN, value: "${DOMAIN:-}"}
+    - {op: replace, path: /data/NAME_SERVER_IP, value: "${NAME_SERVER_IP:-}"}
+- target: {kind: Deployment, name: kubevirt-dns}
+  patch: |
+    - {op: add, path: /spec/template/metadata/annotations/kubevirt-dns.io~1settings, value: "DOMAIN=${DOMAIN:-} NAME_SERVER_IP=${NAME_SERVER_IP:-}"}
+YAML
 fi
-$KUBECTL -n "$namespace" set image deployment/kubevirt-dns "status-monitor=$image"
-# A ConfigMap change reaches the containers only through a restart.
-$KUBECTL -n "$namespace" rollout restart deployment/kubevirt-dns
+$KUBECTL apply -k "$overlay"
 $KUBECTL -n "$namespace" rollout status deployment/kubevirt-dns --timeout=5m

@@ -1,17 +1,34 @@
 #!/usr/bin/env bash
-# End-to-end tests against a cluster with KubeVirt, Multus and this product
-# deployed (make cluster-up cluster-sync). Without a reachable cluster the tests
-# say so and skip. Environment: KUBECONFIG (default: kubevirtci's), DNS_SERVER
-# (127.0.0.1), DNS_PORT (31111), DOMAIN (the one deployed).
+# End-to-end tests against the cluster KUBECTL talks to (make functest: kubevirtci's
+# cluster/kubectl.sh unless KUBECTL is given), with KubeVirt, Multus and this
+# product deployed. Fails when no cluster answers or the product is missing.
+# Environment: KUBECTL, DNS_SERVER (127.0.0.1), DNS_PORT (31111).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if [ -z "${KUBECONFIG:-}" ] && [ -f cluster/cluster.sh ]; then
-  # shellcheck source=cluster/cluster.sh
-  source cluster/cluster.sh
-  candidate="$(cluster::kubeconfig)"
-  [ -f "$candidate" ] && export KUBECONFIG="$candidate"
-fi
-export DNS_SERVER="${DNS_SERVER:-127.0.0.1}" DNS_PORT="${DNS_PORT:-31111}"
+KUBECTL="${KUBECTL:-$PWD/cluster/kubectl.sh}"
 command -v dig >/dev/null || { echo "functest: dig is needed (bind9-dnsutils)" >&2; exit 1; }
+
+work="$(mktemp -d)"
+cleanup() {
+  # Namespaces a panicking test could not delete itself.
+  $KUBECTL delete namespace -l kubevirt-dns.io/functest=true --wait=false >/dev/null 2>&1 || true
+  rm -rf "$work"
+}
+if ! $KUBECTL get --request-timeout=10s --raw /version >"$work/version" 2>"$work/error"; then
+  echo "functest: no cluster answers through '$KUBECTL': $(tail -n 1 "$work/error")" >&2
+  echo "functest: run 'make cluster-up cluster-sync', or KUBECTL=kubectl for the cluster of your KUBECONFIG" >&2
+  rm -rf "$work"
+  exit 1
+fi
+trap cleanup EXIT
+if ! $KUBECTL -n kubevirt-dns get --request-timeout=10s configmap kubevirt-dns >/dev/null 2>"$work/error"; then
+  echo "functest: the product is not deployed: run 'make cluster-sync' (or make deploy create-nodeport)" >&2
+  exit 1
+fi
+# The Rust tests reach the same cluster through a kubeconfig of their own.
+$KUBECTL config view --raw --minify --flatten >"$work/kubeconfig"
+export KUBECONFIG="$work/kubeconfig" FUNCTEST_REQUIRE_CLUSTER=1
+export DNS_SERVER="${DNS_SERVER:-127.0.0.1}" DNS_PORT="${DNS_PORT:-31111}"
+$KUBECTL delete namespace -l kubevirt-dns.io/functest=true --wait=true >/dev/null 2>&1 || true
 cargo test --locked -p status-monitor --test functest -- --ignored --test-threads=1 --nocapture

@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Installs what the test suite runs besides cargo, from Debian's packages:
-#   unit tier:        named-checkzone (BIND), kzonecheck (Knot)
-#   integration tier: knotd/knotc, dig, etcdctl, openssl (kube-apiserver and etcd
+#   unit tier:        named-checkzone (BIND), kzonecheck (Knot), dig; setcap and
+#                     setpriv (CoreDNS under the pod's securityContext); ip and
+#                     the CNI plugins (the functest's networks in namespaces)
+#   integration tier: knotd/knotc, etcdctl, openssl (kube-apiserver and etcd
 #                     come from hack/kube-assets.sh), kubectl (preinstalled)
+# CoreDNS itself comes from COREDNS or ../shared/bin/coredns (see README).
 # Idempotent: installs only what is missing. Usage: install-test-deps.sh [unit|integration]
 set -euo pipefail
 
@@ -10,14 +13,19 @@ tier="${1:-unit}"
 declare -A package_of=(
   [named-checkzone]=bind9-utils
   [kzonecheck]=knot-dnssecutils
+  [dig]=bind9-dnsutils
+  [setcap]=libcap2-bin
+  [setpriv]=util-linux
+  [ip]=iproute2
+  [/usr/lib/cni/ptp]=containernetworking-plugins
 )
 if [ "$tier" = integration ]; then
-  package_of+=([knotd]=knot [knotc]=knot [dig]=bind9-dnsutils [etcdctl]=etcd-client [openssl]=openssl)
+  package_of+=([knotd]=knot [knotc]=knot [etcdctl]=etcd-client [openssl]=openssl)
 fi
 
 missing=()
 for command in "${!package_of[@]}"; do
-  command -v "$command" >/dev/null || missing+=("${package_of[$command]}")
+  command -v "$command" >/dev/null || [ -x "$command" ] || missing+=("${package_of[$command]}")
 done
 if [ "$tier" = integration ] && ! command -v kubectl >/dev/null; then
   echo "install-test-deps: kubectl is needed (any version >= 1.20 client)" >&2

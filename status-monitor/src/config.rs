@@ -89,7 +89,7 @@ pub struct Config {
     pub zones_dir: PathBuf,
     pub log_format: LogFormat,
     /// `/healthz`, `/readyz` and `/metrics`.
-    pub http_addr: SocketAddr,
+    pub http_addr: ListenAddress,
     /// Publish this long after the last change of a burst...
     pub debounce_window: Duration,
     /// ...but no later than this after its first change.
@@ -99,6 +99,34 @@ pub struct Config {
     pub reverse_zones: Vec<ReversePrefix>,
     /// `DNS_ENDPOINTS=true`: the external-dns DNSEndpoint sink.
     pub dns_endpoints: Option<DnsEndpointSettings>,
+}
+
+/// Where the HTTP endpoints listen (`HTTP_ADDR`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ListenAddress {
+    /// `:port`: every interface of both families (IPv6-only clusters too), or
+    /// every IPv4 one where the kernel has no IPv6.
+    AllInterfaces { port: u16 },
+    /// `host:port` or `[v6]:port`: exactly there.
+    Socket(SocketAddr),
+}
+
+impl ListenAddress {
+    pub fn port(&self) -> u16 {
+        match self {
+            Self::AllInterfaces { port } => *port,
+            Self::Socket(address) => address.port(),
+        }
+    }
+}
+
+impl std::fmt::Display for ListenAddress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::AllInterfaces { port } => write!(f, ":{port}"),
+            Self::Socket(address) => address.fmt(f),
+        }
+    }
 }
 
 /// How the DNSEndpoint sink behaves.
@@ -233,12 +261,14 @@ fn parse_bool(variable: &'static str, text: &str, default: bool) -> Result<bool,
     }
 }
 
-/// `:8081` (all IPv4 interfaces, as Go programs accept it) or a full address.
-fn parse_http_addr(text: &str) -> Option<SocketAddr> {
+/// `:8081` (every interface, as Go programs read it) or a full address.
+fn parse_http_addr(text: &str) -> Option<ListenAddress> {
     let text = text.trim();
     match text.strip_prefix(':') {
-        Some(port) => Some(SocketAddr::from(([0, 0, 0, 0], port.parse().ok()?))),
-        None => text.parse().ok(),
+        Some(port) => Some(ListenAddress::AllInterfaces {
+            port: port.parse().ok()?,
+        }),
+        None => text.parse().ok().map(ListenAddress::Socket),
     }
 }
 
@@ -272,7 +302,7 @@ mod tests {
         assert_eq!(c.zone.name_server, None);
         assert_eq!(c.zone.rname.to_string(), "hostmaster.vm.");
         assert_eq!(c.log_format, LogFormat::Text);
-        assert_eq!(c.http_addr, "0.0.0.0:8081".parse().unwrap());
+        assert_eq!(c.http_addr, ListenAddress::AllInterfaces { port: 8081 });
         assert_eq!(c.debounce_window, Duration::from_millis(200));
         assert_eq!(c.debounce_max_delay, Duration::from_secs(2));
         assert_eq!(c.address_source, AddressSource::Any);
@@ -325,7 +355,10 @@ mod tests {
         );
         assert_eq!(timers, (60, 1, 2, 3, 4));
         assert_eq!(c.log_format, LogFormat::Json);
-        assert_eq!(c.http_addr, "[::1]:9000".parse().unwrap());
+        assert_eq!(
+            c.http_addr,
+            ListenAddress::Socket("[::1]:9000".parse().unwrap())
+        );
         assert_eq!(
             (c.debounce_window, c.debounce_max_delay),
             (Duration::from_millis(50), Duration::from_millis(500))

@@ -1,7 +1,7 @@
 //! HTTP endpoints: `/healthz` (alive), `/readyz` (a complete zone is on disk),
 //! `/metrics` (Prometheus text format).
 
-use std::net::SocketAddr;
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 
 use axum::Router;
@@ -9,7 +9,11 @@ use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
-use tracing::info;
+use socket2::{Domain, Socket, Type};
+use tokio::net::TcpListener;
+use tracing::{info, warn};
+
+use crate::config::ListenAddress;
 
 use crate::metrics::Metrics;
 use crate::pipeline::Readiness;
@@ -51,11 +55,20 @@ async fn metrics_text(State(state): State<AppState>) -> impl IntoResponse {
 
 /// Binds `address` (so that a port in use stops startup) and serves in the background.
 pub async fn serve(
-    address: SocketAddr,
+    address: ListenAddress,
     readiness: Readiness,
     metrics: Arc<Metrics>,
 ) -> std::io::Result<()> {
-    let listener = tokio::net::TcpListener::bind(address).await?;
+    let listener = match address {
+        ListenAddress::Socket(address) => TcpListener::bind(address).await?,
+        ListenAddress::AllInterfaces { port } => match bind_dual_stack(port) {
+            Err(e) if ipv6_is_unavailable(&e) => {
+                warn!(error = %e, "no IPv6 here: serving HTTP on IPv4 only");
+                TcpListener::bind(SocketAddr::from((Ipv4Addr::UNSPECIFIED, port))).await?
+            }
+            bound => bound?,
+        },
+    };
     info!(address = %listener.local_addr()?, "serving /healthz, /readyz and /metrics");
     let app = router(readiness, metrics);
     tokio::spawn(async move {
@@ -64,4 +77,49 @@ pub async fn serve(
         }
     });
     Ok(())
+}
+
+/// `[::]:port` with IPV6_V6ONLY off, so that IPv4 clients (as `::ffff:a.b.c.d`)
+/// and IPv6 ones reach it whatever `net.ipv6.bindv6only` says: kubelet probes
+/// the pod IP, which is IPv6 on IPv6-only clusters and IPv4 on the others.
+fn bind_dual_stack(port: u16) -> std::io::Result<TcpListener> {
+    let socket = Socket::new(Domain::IPV6, Type::STREAM, None)?;
+    socket.set_only_v6(false)?;
+    socket.set_reuse_address(true)?;
+    socket.set_nonblocking(true)?;
+    socket.bind(&SocketAddr::from((Ipv6Addr::UNSPECIFIED, port)).into())?;
+    socket.listen(1024)?;
+    TcpListener::from_std(socket.into())
+}
+
+/// A kernel without IPv6 (`ipv6.disable=1`) refuses the socket or the address;
+/// any other error (a port in use) is the operator's to see.
+fn ipv6_is_unavailable(error: &std::io::Error) -> bool {
+    const EAFNOSUPPORT: i32 = 97;
+    const EADDRNOTAVAIL: i32 = 99;
+    const EPROTONOSUPPORT: i32 = 93;
+    matches!(
+        error.raw_os_error(),
+        Some(EAFNOSUPPORT | EADDRNOTAVAIL | EPROTONOSUPPORT)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_missing_ipv6_falls_back_to_ipv4() {
+        for errno in [97, 99, 93] {
+            assert!(ipv6_is_unavailable(&std::io::Error::from_raw_os_error(
+                errno
+            )));
+        }
+        // EADDRINUSE, EACCES: startup must stop, not quietly serve on IPv4.
+        for errno in [98, 13] {
+            assert!(!ipv6_is_unavailable(&std::io::Error::from_raw_os_error(
+                errno
+            )));
+        }
+    }
 }

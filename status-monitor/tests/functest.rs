@@ -1,7 +1,12 @@
 //! End-to-end tests against a real cluster with KubeVirt, Multus and this product
 //! deployed (`make cluster-up cluster-sync functest`). Real VMs boot, get
-//! addresses from static IPAM, and their names are resolved through the
-//! NodePort with dig. Without a reachable cluster each test says so and skips.
+//! addresses from static IPAM (tests/fixtures/networks/, which
+//! tests/cni_networks.rs sets up with the real CNI plugins), and their names are
+//! resolved through the NodePort with dig.
+//!
+//! `make functest` (hack/functest.sh) sets FUNCTEST_REQUIRE_CLUSTER: there a
+//! missing cluster or product fails. A plain `cargo test -- --ignored` without a
+//! cluster prints why and skips.
 //!
 //! Environment: KUBECONFIG, DNS_SERVER (127.0.0.1), DNS_PORT (31111).
 
@@ -18,25 +23,59 @@ use serde_json::json;
 const TIMEOUT: Duration = Duration::from_secs(300);
 const PRODUCT_NAMESPACE: &str = "kubevirt-dns";
 
+/// Namespaces of the functest carry this label; hack/functest.sh deletes
+/// whatever is left of them, also after a test panicked.
+const FUNCTEST_LABEL: &str = "kubevirt-dns.io/functest";
+/// The containerDisk of the VMs, pinned like KubeVirt in cluster/up.sh.
+const VM_DISK_IMAGE: &str = "quay.io/kubevirt/cirros-container-disk-demo:v1.7.0";
+
+/// The cluster, or `None` after saying why there is none. Under `make
+/// functest` (FUNCTEST_REQUIRE_CLUSTER set) there must be one.
 async fn cluster() -> Option<Client> {
+    let required = std::env::var_os("FUNCTEST_REQUIRE_CLUSTER").is_some();
+    let unavailable = |reason: String| {
+        assert!(!required, "no cluster: {reason}");
+        eprintln!("SKIPPED: {reason}");
+        None
+    };
     let client = match Client::try_default().await {
         Ok(client) => client,
         Err(e) => {
-            eprintln!(
-                "SKIPPED: no cluster configured ({e}); run `make cluster-up cluster-sync` or set KUBECONFIG"
-            );
-            return None;
+            return unavailable(format!(
+                "no cluster configured ({e}); run `make cluster-up cluster-sync` or set KUBECONFIG"
+            ));
         }
     };
     match tokio::time::timeout(Duration::from_secs(10), client.apiserver_version()).await {
         Ok(Ok(_)) => Some(client),
-        _ => {
-            eprintln!(
-                "SKIPPED: the cluster in KUBECONFIG does not answer; run `make cluster-up cluster-sync`"
-            );
-            None
-        }
+        Ok(Err(e)) => unavailable(format!("the cluster in KUBECONFIG does not answer: {e}")),
+        Err(_) => unavailable("the cluster in KUBECONFIG does not answer within 10 s".into()),
     }
+}
+
+/// A NetworkAttachmentDefinition's `spec.config` from tests/fixtures/networks/.
+fn network_config(name: &str) -> serde_json::Value {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join(format!("tests/fixtures/networks/{name}.json"));
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// The addresses `network` gives the VM, without prefix length.
+fn static_addresses(network: &str) -> Vec<String> {
+    network_config(network)["plugins"][0]["ipam"]["addresses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            a["address"]
+                .as_str()
+                .unwrap()
+                .split('/')
+                .next()
+                .unwrap()
+                .to_owned()
+        })
+        .collect()
 }
 
 fn nad_resource() -> ApiResource {
@@ -125,8 +164,10 @@ impl TestNamespace {
             % 1_000_000;
         let name = format!("{prefix}-{suffix}");
         let namespaces: Api<Namespace> = Api::all(client.clone());
-        let object: Namespace =
-            serde_json::from_value(json!({"metadata": {"name": name}})).unwrap();
+        let object: Namespace = serde_json::from_value(
+            json!({"metadata": {"name": name, "labels": {FUNCTEST_LABEL: "true"}}}),
+        )
+        .unwrap();
         namespaces
             .create(&PostParams::default(), &object)
             .await
@@ -137,14 +178,11 @@ impl TestNamespace {
         }
     }
 
-    /// A ptp network with static IPAM: the pod side of the VM's interface gets
-    /// these addresses, and KubeVirt reports them in the VMI status.
-    async fn network(&self, name: &str, addresses: &[&str]) {
-        let ipam: Vec<_> = addresses.iter().map(|a| json!({"address": a})).collect();
-        let config = json!({
-            "cniVersion": "0.3.1", "name": name,
-            "plugins": [{"type": "ptp", "ipam": {"type": "static", "addresses": ipam}}]
-        });
+    /// The network `name` of tests/fixtures/networks/ (ptp with static IPAM):
+    /// the pod side of the VM's interface gets its addresses, and KubeVirt
+    /// reports them in the VMI status.
+    async fn network(&self, name: &str) {
+        let config = network_config(name);
         let nad: DynamicObject = serde_json::from_value(json!({
             "apiVersion": "k8s.cni.cncf.io/v1", "kind": "NetworkAttachmentDefinition",
             "metadata": {"name": name, "namespace": self.name},
@@ -171,7 +209,7 @@ impl TestNamespace {
                     "resources": {"requests": {"memory": "128Mi"}}
                 },
                 "networks": [{"name": iface, "multus": {"networkName": network}}],
-                "volumes": [{"name": "disk0", "containerDisk": {"image": "quay.io/kubevirt/cirros-container-disk-demo"}}]
+                "volumes": [{"name": "disk0", "containerDisk": {"image": VM_DISK_IMAGE}}]
             }
         }))
         .unwrap();
@@ -221,10 +259,11 @@ async fn a_vm_with_one_secondary_interface_resolves_and_its_name_goes_with_it() 
     };
     let suffix = zone_suffix(&client).await;
     let ns = TestNamespace::create(&client, "dns-e2e").await;
-    ns.network("static-net", &["10.10.0.5/24"]).await;
+    ns.network("static-net").await;
     let vmis = ns.vmi("vmi-sec", "nic1", "static-net").await;
 
     let addresses = reported_addresses(&vmis, "vmi-sec", "nic1", 1).await;
+    assert_eq!(addresses, static_addresses("static-net"));
     assert_eq!(addresses, ["10.10.0.5"]);
     let interface_name = format!("nic1.vmi-sec.{}.{suffix}", ns.name);
     let vm_name = format!("vmi-sec.{}.{suffix}", ns.name);
@@ -255,8 +294,8 @@ async fn a_dual_stack_interface_resolves_to_a_and_aaaa() {
     };
     let suffix = zone_suffix(&client).await;
     let ns = TestNamespace::create(&client, "dns-e2e-dual").await;
-    ns.network("dual-net", &["10.10.1.5/24", "fd10:10::5/64"])
-        .await;
+    ns.network("dual-net").await;
+    assert_eq!(static_addresses("dual-net"), ["10.10.1.5", "fd10:10::5"]);
     let vmis = ns.vmi("vmi-dual", "nic1", "dual-net").await;
 
     reported_addresses(&vmis, "vmi-dual", "nic1", 2).await;

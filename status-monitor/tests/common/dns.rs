@@ -169,7 +169,7 @@ impl Knot {
 }
 
 /// A loopback port nobody uses for UDP or TCP right now.
-fn free_udp_and_tcp_port() -> u16 {
+pub fn free_udp_and_tcp_port() -> u16 {
     loop {
         let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
         let port = udp.local_addr().unwrap().port();

@@ -4,8 +4,10 @@
 use std::process::{Command, Output};
 
 pub mod cluster;
+pub mod coredns;
 pub mod dns;
 pub mod monitor;
+pub mod netns;
 pub mod vmis;
 
 pub use zone_manager::parsed::ParsedZone;
@@ -74,6 +76,27 @@ pub fn http_address(log: &str) -> Option<String> {
     let line = log.lines().find(|l| l.contains("serving /healthz"))?;
     let start = line.find("address=")? + "address=".len();
     Some(line[start..].split_whitespace().next()?.to_owned())
+}
+
+/// Whether the tests run as root; when not, says why `what` is skipped, and
+/// fails under CI (`CI` set), where every tier must run.
+pub fn running_as_root_or_skip(what: &str) -> bool {
+    let is_root = Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| o.stdout.trim_ascii() == b"0");
+    if !is_root {
+        assert!(std::env::var_os("CI").is_none(), "{what} needs root");
+        eprintln!("SKIPPED: {what} needs root");
+    }
+    is_root
+}
+
+/// Peak resident memory (VmHWM) of process `pid` so far, in KiB.
+pub fn peak_rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap();
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
 }
 
 /// `named-checkzone -k fail -n fail` (BIND) and `kzonecheck` (Knot) both accept

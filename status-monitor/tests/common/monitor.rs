@@ -171,9 +171,7 @@ impl Monitor {
 
     /// Peak resident memory (VmHWM) of the process so far, in KiB.
     pub fn peak_rss_kib(&self) -> u64 {
-        let status = fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
-        let line = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap();
-        line.split_whitespace().nth(1).unwrap().parse().unwrap()
+        super::peak_rss_kib(self.child.id())
     }
 
     /// Waits for the process to exit on its own.

@@ -1,0 +1,241 @@
+//! The development-cluster path as far as it runs without a cluster: which
+//! cluster the targets act on, that `make functest` fails without one, unique
+//! image tags, and a deploy that applies once with the right image.
+
+#![allow(clippy::unwrap_used)] // tests may panic on broken fixtures
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use common::coredns::repo_root;
+use serde_json::Value;
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// `make -n TARGET VARS...` in the repository, with `env`: what it would run.
+fn make_dry_run(target: &str, vars: &[&str], env: &[(&str, &str)]) -> String {
+    let mut command = Command::new("make");
+    command
+        .arg("-n")
+        .arg(target)
+        .args(vars)
+        .current_dir(repo_root())
+        .env_remove("KUBECTL")
+        .env_remove("KUBECONFIG");
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    let out = command.output().unwrap();
+    assert!(
+        out.status.success(),
+        "make -n {target}: {}",
+        text(&out.stderr)
+    );
+    text(&out.stdout)
+}
+
+#[test]
+fn cluster_targets_use_kubevirtcis_kubectl_even_with_another_kubeconfig_exported() {
+    let kubevirtci = format!(
+        "KUBECTL=\"{}/cluster/kubectl.sh\"",
+        repo_root().canonicalize().unwrap().display()
+    );
+    for target in ["cluster-sync", "cluster-clean", "functest"] {
+        let plan = make_dry_run(target, &[], &[("KUBECONFIG", "/home/me/.kube/prod")]);
+        assert!(plan.contains(&kubevirtci), "{target}:\n{plan}");
+        let explicit = make_dry_run(target, &["KUBECTL=kubectl"], &[]);
+        assert!(
+            explicit.contains("KUBECTL=\"kubectl\""),
+            "{target}:\n{explicit}"
+        );
+    }
+}
+
+/// A kubeconfig for a server that refuses connections.
+fn unreachable_kubeconfig(dir: &Path) -> std::path::PathBuf {
+    let path = dir.join("kubeconfig");
+    std::fs::write(
+        &path,
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: gone\n  cluster: {server: 'https://127.0.0.1:1'}\n\
+         contexts:\n- name: gone\n  context: {cluster: gone, user: me}\ncurrent-context: gone\n\
+         users:\n- name: me\n  user: {token: x}\n",
+    )
+    .unwrap();
+    path
+}
+
+fn functest_script(kubectl: &str) -> Output {
+    Command::new(repo_root().join("hack/functest.sh"))
+        .env("KUBECTL", kubectl)
+        .env_remove("KUBECONFIG")
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn make_functest_fails_when_no_cluster_answers() {
+    let dir = tempfile::tempdir().unwrap();
+    let kubectl = format!(
+        "kubectl --kubeconfig={}",
+        unreachable_kubeconfig(dir.path()).display()
+    );
+    let out = functest_script(&kubectl);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("no cluster answers"), "{stderr}");
+    assert!(
+        !text(&out.stdout).contains("passed"),
+        "no test ran: {}",
+        text(&out.stdout)
+    );
+}
+
+#[test]
+fn image_tags_name_the_commit_and_a_dirty_tree_gets_a_fresh_one() {
+    let out = Command::new(repo_root().join("hack/image-tag.sh"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let tag = text(&out.stdout).trim().to_owned();
+    let head = Command::new("git")
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .current_dir(repo_root())
+        .output()
+        .unwrap();
+    let commit = text(&head.stdout).trim().to_owned();
+    let clean = format!("git-{commit}");
+    let dirty_prefix = format!("git-{commit}-dirty-");
+    assert!(
+        tag == clean
+            || tag
+                .strip_prefix(&dirty_prefix)
+                .is_some_and(|t| t.parse::<u64>().is_ok()),
+        "{tag}"
+    );
+    assert!(tag.len() <= 128, "a valid image tag: {tag}");
+}
+
+#[test]
+fn deploy_applies_once_with_the_image_and_settings_in_place() {
+    let dir = tempfile::tempdir().unwrap();
+    // A kubectl that records each call and renders what `apply -k` would send.
+    let recorder = dir.path().join("kubectl");
+    std::fs::write(
+        &recorder,
+        format!(
+            "#!/usr/bin/env bash\necho \"$*\" >>{calls}\n\
+             if [ \"$1\" = apply ] && [ \"$2\" = -k ]; then kubectl kustomize \"$3\" >>{applied}; fi\n",
+            calls = dir.path().join("calls").display(),
+            applied = dir.path().join("applied.yaml").display(),
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&recorder, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let out = Command::new(repo_root().join("hack/deploy.sh"))
+        .env("KUBECTL", &recorder)
+        .env("REGISTRY", "registry:5000")
+        .env("IMG", "kubevirt-dns/status-monitor")
+        .env("IMAGE_TAG", "git-0123456789ab")
+        .env("DOMAIN", "example.org")
+        .env("NAME_SERVER_IP", "192.0.2.53")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+
+    let calls = std::fs::read_to_string(dir.path().join("calls")).unwrap();
+    let verbs: Vec<&str> = calls
+        .lines()
+        .map(|l| l.split(' ').next().unwrap())
+        .collect();
+    assert_eq!(
+        verbs,
+        ["apply", "-n"],
+        "one apply, then the rollout wait:\n{calls}"
+    );
+    let applied = std::fs::read_to_string(dir.path().join("applied.yaml")).unwrap();
+    let objects: Vec<Value> = serde_saphyr::from_multiple(&applied).unwrap();
+    let find = |kind: &str| objects.iter().find(|o| o["kind"] == kind).unwrap();
+    let pod = &find("Deployment")["spec"]["template"];
+    let monitor = pod["spec"]["containers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "status-monitor")
+        .unwrap();
+    assert_eq!(
+        monitor["image"],
+        "registry:5000/kubevirt-dns/status-monitor:git-0123456789ab"
+    );
+    let data = &find("ConfigMap")["data"];
+    assert_eq!(
+        (&data["DOMAIN"], &data["NAME_SERVER_IP"]),
+        (&"example.org".into(), &"192.0.2.53".into())
+    );
+    assert!(
+        pod["metadata"]["annotations"]["kubevirt-dns.io/settings"]
+            .as_str()
+            .is_some_and(|s| s.contains("example.org")),
+        "a settings change rolls the pods"
+    );
+    assert!(
+        std::fs::read_dir(repo_root()).unwrap().all(|e| !e
+            .unwrap()
+            .file_name()
+            .to_string_lossy()
+            .starts_with(".deploy-")),
+        "the temporary overlay is removed"
+    );
+}
+
+#[test]
+fn the_image_build_is_pinned_cached_and_fed_only_sources() {
+    let dockerfile = std::fs::read_to_string(repo_root().join("Dockerfile")).unwrap();
+    let builder = dockerfile
+        .lines()
+        .find(|l| l.starts_with("FROM ") && l.contains(" AS build"))
+        .unwrap();
+    let tag = builder
+        .split(':')
+        .nth(1)
+        .unwrap()
+        .split(' ')
+        .next()
+        .unwrap();
+    let version = tag.split('-').next().unwrap();
+    assert!(
+        version.split('.').count() == 3 && version.split('.').all(|p| p.parse::<u32>().is_ok()),
+        "the Rust toolchain is pinned to a release: {builder}"
+    );
+    // Dependencies build before the sources arrive, in a layer of their own.
+    let first_build = dockerfile.find("cargo build").unwrap();
+    let sources = dockerfile
+        .find("COPY status-monitor status-monitor")
+        .unwrap();
+    assert!(
+        first_build < sources,
+        "a dependency layer before the sources"
+    );
+
+    let ignored = std::fs::read_to_string(repo_root().join(".dockerignore")).unwrap();
+    for pattern in [
+        "**/target",
+        "status-monitor/fuzz/corpus",
+        "status-monitor/fuzz/artifacts",
+    ] {
+        assert!(
+            ignored.lines().any(|l| l.trim() == pattern),
+            "{pattern} in .dockerignore"
+        );
+    }
+}

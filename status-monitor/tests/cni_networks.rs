@@ -1,0 +1,163 @@
+//! The networks the functest gives its VMs (tests/fixtures/networks/, the
+//! NetworkAttachmentDefinitions' `spec.config`) set up for real: each plugin of
+//! each config runs from Debian's containernetworking-plugins, CNI ADD and DEL,
+//! for a container namespace whose host side is a namespace of its own. A
+//! config that cannot be set up (ptp with static IPAM and no gateway) fails
+//! here instead of leaving a virt-launcher pod pending on a user's cluster.
+
+#![allow(clippy::unwrap_used)] // tests may panic on broken fixtures
+
+mod common;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+
+use common::netns::NetworkNamespace;
+use serde_json::{Value, json};
+
+const CNI_PATH: &str = "/usr/lib/cni";
+
+fn network_configs() -> Vec<(PathBuf, Value)> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/networks");
+    let mut configs: Vec<(PathBuf, Value)> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|e| e == "json"))
+        .map(|path| {
+            let config = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+            (path, config)
+        })
+        .collect();
+    configs.sort_by(|a, b| a.0.cmp(&b.0));
+    assert!(configs.len() >= 2, "the functest's networks in {dir:?}");
+    configs
+}
+
+/// One CNI call of `plugin` (a member of a conflist), as Multus makes it: the
+/// list's name and version merged in, the previous result passed on.
+fn cni(
+    command: &str,
+    plugin: &Value,
+    list: &Value,
+    previous: Option<&Value>,
+    host: &NetworkNamespace,
+    container: &NetworkNamespace,
+) -> Result<Value, String> {
+    let mut config = plugin.clone();
+    config["name"] = list["name"].clone();
+    config["cniVersion"] = list["cniVersion"].clone();
+    if let Some(previous) = previous {
+        config["prevResult"] = previous.clone();
+    }
+    let program = format!("{CNI_PATH}/{}", plugin["type"].as_str().unwrap());
+    assert!(
+        Path::new(&program).exists(),
+        "{program} is missing: apt-get install containernetworking-plugins (or run `make unit`)"
+    );
+    let mut child = host
+        .exec(&program)
+        .env("CNI_COMMAND", command)
+        .env("CNI_CONTAINERID", &container.name)
+        .env("CNI_NETNS", container.path())
+        .env("CNI_IFNAME", "net1")
+        .env("CNI_PATH", CNI_PATH)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(config.to_string().as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    if !out.status.success() {
+        return Err(format!(
+            "CNI {command} with {config} failed: {stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    Ok(if stdout.trim().is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&stdout).unwrap()
+    })
+}
+
+/// The addresses (with prefix length) on `net1` inside `namespace`.
+fn interface_addresses(namespace: &NetworkNamespace) -> Vec<String> {
+    let out = namespace
+        .exec("ip")
+        .args(["-j", "addr", "show", "dev", "net1"])
+        .output()
+        .unwrap();
+    let links: Value = serde_json::from_slice(&out.stdout).unwrap_or(json!([]));
+    let mut addresses: Vec<String> = links[0]["addr_info"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|a| a["scope"] == "global")
+        .map(|a| format!("{}/{}", a["local"].as_str().unwrap(), a["prefixlen"]))
+        .collect();
+    addresses.sort();
+    addresses
+}
+
+#[test]
+fn every_functest_network_can_be_set_up_by_its_cni_plugins() {
+    if !common::running_as_root_or_skip("running CNI plugins in network namespaces") {
+        return;
+    }
+    for (path, list) in network_configs() {
+        let host = NetworkNamespace::new("sm-cni-host");
+        let container = NetworkNamespace::new("sm-cni-ctr");
+        let plugins = list["plugins"].as_array().unwrap();
+        let mut result: Option<Value> = None;
+        for plugin in plugins {
+            let added = cni("ADD", plugin, &list, result.as_ref(), &host, &container)
+                .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            result = Some(added);
+        }
+        let mut wanted: Vec<String> = plugins
+            .iter()
+            .flat_map(|p| {
+                p["ipam"]["addresses"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default()
+            })
+            .map(|a| a["address"].as_str().unwrap().to_owned())
+            .collect();
+        wanted.sort();
+        assert_eq!(
+            interface_addresses(&container),
+            wanted,
+            "{}: the VM side has the static addresses",
+            path.display()
+        );
+        for plugin in plugins.iter().rev() {
+            cni("DEL", plugin, &list, result.as_ref(), &host, &container)
+                .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        }
+    }
+}
+
+#[test]
+fn ptp_without_a_gateway_is_refused_as_on_a_cluster() {
+    if !common::running_as_root_or_skip("running CNI plugins in network namespaces") {
+        return;
+    }
+    // The shape the functest had: static IPAM, no gateway.
+    let list = json!({"cniVersion": "0.3.1", "name": "no-gateway", "plugins": [
+        {"type": "ptp", "ipam": {"type": "static", "addresses": [{"address": "10.10.0.5/24"}]}}
+    ]});
+    let host = NetworkNamespace::new("sm-cni-host");
+    let container = NetworkNamespace::new("sm-cni-ctr");
+    let error = cni("ADD", &list["plugins"][0], &list, None, &host, &container)
+        .expect_err("ptp cannot set up a static address without a gateway");
+    assert!(error.contains("out of range"), "{error}");
+}
