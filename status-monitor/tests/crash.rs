@@ -4,6 +4,10 @@
 //! zone, and the serial never goes back; after the last restart the serial is
 //! greater than every serial seen and the zone converges.
 //!
+//! CoreDNS (COREDNS or ../shared/bin/coredns, with the shipped Corefile) serves
+//! the zones directory the whole time, and a probe asks it for a VM whose
+//! address never changes: every answer must be that address.
+//!
 //! CRASH_ITERATIONS (default 200) and CRASH_SEED tune it: `CRASH_ITERATIONS=2000
 //! cargo test --release -p status-monitor --test crash -- --nocapture`.
 
@@ -19,6 +23,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use common::ParsedZone;
+use common::coredns::{self, CoreDns};
 use common::monitor::{Monitor, ORIGIN};
 use zone_manager::Serial;
 
@@ -41,6 +46,38 @@ fn manifest(file: usize, generation: u64) -> String {
         })
         .collect();
     serde_json::json!({"apiVersion": "v1", "kind": "List", "items": items}).to_string()
+}
+
+/// A VM that never changes, which the probe asks CoreDNS for throughout.
+const ANCHOR_NAME: &str = "anchor.crash.vm.example.com";
+const ANCHOR_ADDRESS: &str = "192.0.2.10";
+
+fn write_anchor(dir: &Path) {
+    let anchor = serde_json::json!({
+        "apiVersion": "kubevirt.io/v1", "kind": "VirtualMachineInstance",
+        "metadata": {"name": "anchor", "namespace": "crash"},
+        "spec": {"networks": [{"name": "data", "multus": {"networkName": "data"}}]},
+        "status": {"interfaces": [{"name": "data", "ipAddresses": [ANCHOR_ADDRESS]}]}
+    });
+    std::fs::write(dir.join("anchor.json"), anchor.to_string()).unwrap();
+}
+
+/// Asks CoreDNS for the anchor until `stop`; returns (probes, the failed ones
+/// with what CoreDNS answered).
+fn probe_anchor(port: u16, stop: &AtomicBool) -> (usize, Vec<String>) {
+    let (mut probes, mut failures) = (0, Vec::new());
+    while !stop.load(Ordering::Relaxed) {
+        let response = coredns::dig(port, &[ANCHOR_NAME, "A"]);
+        probes += 1;
+        if response.answer_data("A") != [ANCHOR_ADDRESS] || !response.is_authoritative() {
+            failures.push(format!(
+                "expected an authoritative {ANCHOR_ADDRESS}, CoreDNS answered:\n{}",
+                response.text
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    (probes, failures)
 }
 
 fn write_manifest(dir: &Path, file: usize, generation: u64) {
@@ -93,6 +130,7 @@ fn sigkill_at_random_moments_never_tears_the_zone_nor_rewinds_the_serial() {
     for file in 0..FILES {
         write_manifest(source.path(), file, 0);
     }
+    write_anchor(source.path());
     let args = [OsStr::new("--source-dir"), source.path().as_os_str()];
     let env = [
         ("RUST_LOG", "warn"),
@@ -100,6 +138,21 @@ fn sigkill_at_random_moments_never_tears_the_zone_nor_rewinds_the_serial() {
         ("DEBOUNCE_MAX_DELAY_MS", "5"),
     ];
     let zone_path = zones.path().join("db.vm.example.com");
+
+    // A first zone for CoreDNS to load, then the probe for the whole campaign.
+    let coredns = {
+        let first = Monitor::spawn(zones.path(), &env, &args);
+        first.wait_for_zone("the first zone", |z| {
+            z.get(&format!("{ANCHOR_NAME}."), "A") == [ANCHOR_ADDRESS]
+        });
+        CoreDns::serve(zones.path())
+    };
+    let probing = Arc::new(AtomicBool::new(false));
+    let probe = coredns.as_ref().map(|coredns| {
+        coredns.wait_for_answer(ANCHOR_NAME, "A", &[ANCHOR_ADDRESS]);
+        let (port, stop) = (coredns.ports.dns, probing.clone());
+        std::thread::spawn(move || probe_anchor(port, &stop))
+    });
 
     let mut highest: Option<Serial> = None;
     let mut last: Option<Serial> = None;
@@ -155,6 +208,19 @@ fn sigkill_at_random_moments_never_tears_the_zone_nor_rewinds_the_serial() {
         written >= iterations / 10,
         "only {written} of {iterations} runs wrote a zone: the kills were too early"
     );
+    if let Some(probe) = probe {
+        probing.store(true, Ordering::Relaxed);
+        let (probes, failures) = probe.join().unwrap();
+        assert!(
+            failures.is_empty(),
+            "{} of {probes} probes of {ANCHOR_NAME} failed; the first:\n{}",
+            failures.len(),
+            failures[0]
+        );
+        assert!(probes >= 100, "only {probes} probes during the campaign");
+        println!("crash: CoreDNS answered all {probes} probes of {ANCHOR_NAME}");
+    }
+    drop(coredns);
 
     // Last restart: the VMIs changed since the last zone; it converges, with a greater serial.
     let g = generation.fetch_add(1, Ordering::Relaxed) + 1;

@@ -1,6 +1,8 @@
 //! The integration tier: status-monitor against a real etcd + kube-apiserver
 //! with RBAC enforced, authenticated as the service account the deployment ships,
-//! its zone served by a real DNS server (knotd) and asked with dig.
+//! its zone served by real DNS servers and asked with dig: knotd (reloaded on
+//! demand) and CoreDNS with the shipped Corefile (COREDNS or
+//! ../shared/bin/coredns; reloading on its own schedule, as in the pod).
 //!
 //! Run with `make integration` (builds or reuses kube-apiserver; see
 //! hack/kube-assets.sh). Each scenario starts its own control plane.
@@ -16,18 +18,22 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use common::cluster::{Cluster, repo_root};
+use common::coredns::CoreDns;
 use common::dns::{Knot, check_zone_file};
 use common::monitor::{Monitor, fqdn, wait_until};
 use common::vmis::Vmis;
 use futures::{StreamExt, stream};
 use tempfile::TempDir;
 
-/// A control plane, a zones directory served by knotd, and (once started) the monitor.
+/// A control plane, a zones directory served by knotd and CoreDNS, and (once
+/// started) the monitor.
 struct Setup {
     cluster: Cluster,
     vmis: Vmis,
     zones: TempDir,
     knot: Knot,
+    /// `None` only where no CoreDNS binary is provided (said on stderr).
+    coredns: Option<CoreDns>,
 }
 
 impl Setup {
@@ -36,11 +42,28 @@ impl Setup {
         let vmis = Vmis::connect(&cluster).await;
         let zones = tempfile::tempdir().unwrap();
         let knot = Knot::serve(zones.path());
+        let coredns = CoreDns::serve(zones.path());
         Self {
             cluster,
             vmis,
             zones,
             knot,
+            coredns,
+        }
+    }
+
+    /// CoreDNS answers NAME TYPE with `expected` (once it has reloaded).
+    fn coredns_answers(&self, name: &str, rtype: &str, expected: &[&str]) {
+        if let Some(coredns) = &self.coredns {
+            let response = coredns.wait_for_answer(name, rtype, expected);
+            assert!(response.is_authoritative(), "{}", response.text);
+        }
+    }
+
+    /// CoreDNS answers NAME with NXDOMAIN (once it has reloaded).
+    fn coredns_nxdomain(&self, name: &str) {
+        if let Some(coredns) = &self.coredns {
+            coredns.wait_for_rcode(name, "A", "NXDOMAIN");
         }
     }
 
@@ -80,6 +103,7 @@ async fn vmi_lifecycle_shows_in_the_zone_and_in_dns_answers() {
         "no address yet, no record"
     );
     assert_eq!(s.knot.rcode(&fqdn("web.lab")), "NXDOMAIN");
+    s.coredns_nxdomain(&fqdn("web.lab"));
 
     s.vmis
         .set_interfaces("lab", "web", &[("red", &["10.10.0.5"])])
@@ -89,6 +113,8 @@ async fn vmi_lifecycle_shows_in_the_zone_and_in_dns_answers() {
     });
     assert_eq!(s.knot.answers(&fqdn("red.web.lab"), "A"), ["10.10.0.5"]);
     assert_eq!(s.knot.answers(&fqdn("web.lab"), "A"), ["10.10.0.5"]);
+    s.coredns_answers(&fqdn("red.web.lab"), "A", &["10.10.0.5"]);
+    s.coredns_answers(&fqdn("web.lab"), "A", &["10.10.0.5"]);
     check_zone_file(&monitor.zone_path());
 
     s.vmis
@@ -98,6 +124,7 @@ async fn vmi_lifecycle_shows_in_the_zone_and_in_dns_answers() {
         z.get(&fqdn("red.web.lab"), "AAAA") == ["fd00:10::5"]
     });
     assert_eq!(s.knot.answers(&fqdn("red.web.lab"), "AAAA"), ["fd00:10::5"]);
+    s.coredns_answers(&fqdn("red.web.lab"), "AAAA", &["fd00:10::5"]);
 
     s.vmis
         .set_interfaces("lab", "web", &[("red", &["10.10.0.6", "fd00:10::5"])])
@@ -106,6 +133,7 @@ async fn vmi_lifecycle_shows_in_the_zone_and_in_dns_answers() {
         z.get(&fqdn("red.web.lab"), "A") == ["10.10.0.6"]
     });
     assert_eq!(s.knot.answers(&fqdn("red.web.lab"), "A"), ["10.10.0.6"]);
+    s.coredns_answers(&fqdn("red.web.lab"), "A", &["10.10.0.6"]);
     check_zone_file(&monitor.zone_path());
 
     // A status update that changes nothing we publish (phase, conditions) costs no write.
@@ -123,6 +151,7 @@ async fn vmi_lifecycle_shows_in_the_zone_and_in_dns_answers() {
         z.address_owners().iter().all(|n| !n.contains("web"))
     });
     assert_eq!(s.knot.rcode(&fqdn("red.web.lab")), "NXDOMAIN");
+    s.coredns_nxdomain(&fqdn("red.web.lab"));
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -414,8 +443,11 @@ async fn a_restart_keeps_serial_and_file_and_later_changes_grow_the_serial() {
         .await;
     let mut monitor = s.ready_monitor();
     let first = monitor.wait_for_zone("web", |z| !z.get(&fqdn("web.lab"), "A").is_empty());
+    s.coredns_answers(&fqdn("web.lab"), "A", &["10.4.0.1"]);
     let inode = std::fs::metadata(monitor.zone_path()).unwrap().ino();
     assert!(monitor.terminate().success());
+    // Served from the file while no monitor runs.
+    s.coredns_answers(&fqdn("web.lab"), "A", &["10.4.0.1"]);
 
     let monitor = s.ready_monitor();
     monitor.wait_for_log("keeping it and its serial", 1);
@@ -435,6 +467,7 @@ async fn a_restart_keeps_serial_and_file_and_later_changes_grow_the_serial() {
     });
     assert!(later.serial > first.serial);
     assert_eq!(s.knot.answers(&fqdn("web.lab"), "A"), ["10.4.0.2"]);
+    s.coredns_answers(&fqdn("web.lab"), "A", &["10.4.0.2"]);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -618,6 +651,14 @@ async fn reverse_zones_answer_ptr_queries_for_interface_addresses() {
     let vmis = Vmis::connect(&cluster).await;
     let zones = tempfile::tempdir().unwrap();
     let knot = Knot::serve_with_reverse(zones.path(), &[V4, V6]);
+    let coredns = CoreDns::serve(zones.path());
+    let coredns_ptr = |address: &str, expected: &[String]| {
+        if let Some(coredns) = &coredns {
+            let expected: Vec<&str> = expected.iter().map(String::as_str).collect();
+            let response = coredns.wait_for_ptr(address, &expected);
+            assert!(response.is_authoritative(), "{}", response.text);
+        }
+    };
     vmis.create_namespace("lab").await;
     vmis.create("lab", "web", &["red", "blue"]).await;
     vmis.create("lab", "db", &["red"]).await;
@@ -650,10 +691,12 @@ async fn reverse_zones_answer_ptr_queries_for_interface_addresses() {
         knot.ptr("10.10.0.5"),
         [fqdn("red.db.lab"), fqdn("red.web.lab")]
     );
+    coredns_ptr("10.10.0.5", &[fqdn("red.db.lab"), fqdn("red.web.lab")]);
     monitor.wait_for_reverse_zone(&format!("{V6}."), "the IPv6 PTR", |z| {
         z.rrsets.keys().any(|(_, t)| t == "PTR")
     });
     assert_eq!(knot.ptr("fd00:10::5"), [fqdn("red.web.lab")]);
+    coredns_ptr("fd00:10::5", &[fqdn("red.web.lab")]);
     assert_eq!(
         knot.ptr("192.0.2.5"),
         [] as [String; 0],
@@ -669,6 +712,7 @@ async fn reverse_zones_answer_ptr_queries_for_interface_addresses() {
         z.get("5.0.10.10.in-addr.arpa.", "PTR").len() == 1
     });
     assert_eq!(knot.ptr("10.10.0.5"), [fqdn("red.web.lab")]);
+    coredns_ptr("10.10.0.5", &[fqdn("red.web.lab")]);
 }
 
 /// Installs external-dns' DNSEndpoint CRD and, with `rbac`, the dns-endpoints

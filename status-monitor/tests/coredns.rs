@@ -1,0 +1,235 @@
+//! The zones as users get them: status-monitor watching a manifest directory
+//! with reverse zones, and CoreDNS serving its ZONES_DIR with the shipped
+//! Corefile (only the directory and the ports changed), asked with dig over UDP
+//! and TCP. CoreDNS comes from COREDNS or ../shared/bin/coredns; without one
+//! each test says so and skips. Every CoreDNS's log is checked on drop: no
+//! `plugin/file` or `plugin/auto` error for a file status-monitor wrote.
+
+#![allow(clippy::unwrap_used)] // tests may panic on broken fixtures
+
+mod common;
+
+use std::ffi::OsStr;
+use std::fs;
+use std::path::Path;
+
+use common::coredns::{CoreDns, Response};
+use common::monitor::{Monitor, fqdn};
+
+const REVERSE_ZONES: &str = "10.10.0.0/16,fd00:10::/64";
+
+fn vmi(name: &str, interfaces: &[(&str, &[&str])]) -> String {
+    let networks: Vec<_> = interfaces
+        .iter()
+        .map(|(i, _)| serde_json::json!({"name": i, "multus": {"networkName": i}}))
+        .collect();
+    let statuses: Vec<_> = interfaces
+        .iter()
+        .map(|(i, a)| serde_json::json!({"name": i, "ipAddresses": a}))
+        .collect();
+    serde_json::json!({
+        "apiVersion": "kubevirt.io/v1", "kind": "VirtualMachineInstance",
+        "metadata": {"name": name, "namespace": "lab"},
+        "spec": {"networks": networks},
+        "status": {"interfaces": statuses}
+    })
+    .to_string()
+}
+
+fn write(dir: &Path, file: &str, text: &str) {
+    let staging = dir.join(format!(".{file}.tmp"));
+    fs::write(&staging, text).unwrap();
+    fs::rename(staging, dir.join(file)).unwrap();
+}
+
+/// What dig got, for failure messages that say what CoreDNS answered.
+fn shown(response: &Response) -> String {
+    format!("CoreDNS answered:\n{}", response.text)
+}
+
+#[test]
+fn coredns_serves_forward_and_reverse_zones_as_status_monitor_writes_them() {
+    let source = tempfile::tempdir().unwrap();
+    let zones = tempfile::tempdir().unwrap();
+    write(
+        source.path(),
+        "web.json",
+        &vmi(
+            "web",
+            &[
+                ("red", &["10.10.0.5", "fd00:10::5"]),
+                ("blue", &["10.10.1.7"]),
+            ],
+        ),
+    );
+    let monitor = Monitor::spawn(
+        zones.path(),
+        &[("REVERSE_ZONES", REVERSE_ZONES)],
+        &[OsStr::new("--source-dir"), source.path().as_os_str()],
+    );
+    monitor.wait_for_zone("web", |z| !z.get(&fqdn("web.lab"), "A").is_empty());
+    let Some(coredns) = CoreDns::serve(zones.path()) else {
+        return;
+    };
+    assert_eq!(coredns.http_status(coredns.ports.health, "/health"), 200);
+    assert_eq!(coredns.http_status(coredns.ports.ready, "/ready"), 200);
+
+    // Interface names and the VM name, A and AAAA, authoritative, UDP and TCP.
+    let expected: [(&str, &str, &[&str]); 5] = [
+        ("red.web.lab", "A", &["10.10.0.5"]),
+        ("red.web.lab", "AAAA", &["fd00:10::5"]),
+        ("blue.web.lab", "A", &["10.10.1.7"]),
+        ("web.lab", "A", &["10.10.1.7"]), // the first interface by name: blue
+        ("web.lab", "AAAA", &["fd00:10::5"]),
+    ];
+    for (short, rtype, addresses) in expected {
+        coredns.wait_for_answer(&fqdn(short), rtype, addresses);
+        for transport in ["+notcp", "+tcp"] {
+            let response = coredns.dig(&[transport, &fqdn(short), rtype]);
+            assert_eq!(
+                response.answer_data(rtype),
+                addresses,
+                "{short} {rtype} over {transport}: {}",
+                shown(&response)
+            );
+            assert!(
+                response.is_authoritative(),
+                "{short} {rtype} {transport}: the aa flag; {}",
+                shown(&response)
+            );
+        }
+    }
+
+    // PTRs from both reverse zones; an address outside every prefix has none.
+    for (address, target) in [
+        ("10.10.0.5", fqdn("red.web.lab")),
+        ("10.10.1.7", fqdn("blue.web.lab")),
+        ("fd00:10::5", fqdn("red.web.lab")),
+    ] {
+        for transport in ["+notcp", "+tcp"] {
+            let response = coredns.dig(&[transport, "-x", address]);
+            assert_eq!(
+                response.answer_data("PTR"),
+                [target.clone()],
+                "PTR of {address} over {transport}: {}",
+                shown(&response)
+            );
+            assert!(response.is_authoritative(), "{}", shown(&response));
+        }
+    }
+
+    // An unknown name: NXDOMAIN with the zone's SOA in the authority section.
+    for transport in ["+notcp", "+tcp"] {
+        let response = coredns.dig(&[transport, &fqdn("nobody.lab"), "A"]);
+        assert_eq!(
+            response.status,
+            "NXDOMAIN",
+            "expected NXDOMAIN; {}",
+            shown(&response)
+        );
+        assert!(
+            response
+                .authority
+                .iter()
+                .any(|(owner, t, _)| t == "SOA" && owner == "vm.example.com."),
+            "the SOA in the authority section; {}",
+            shown(&response)
+        );
+    }
+
+    // A change: a new address, a greater serial, in the forward and the
+    // reverse zone, once CoreDNS has reloaded them.
+    let serial_of = |zone: &str| {
+        let response = coredns.dig(&[zone, "SOA"]);
+        response
+            .soa_serial()
+            .unwrap_or_else(|| panic!("the SOA of {zone}; {}", shown(&response)))
+    };
+    let (forward_before, reverse_before) =
+        (serial_of("vm.example.com"), serial_of("10.10.in-addr.arpa"));
+    write(
+        source.path(),
+        "web.json",
+        &vmi(
+            "web",
+            &[
+                ("red", &["10.10.0.6", "fd00:10::5"]),
+                ("blue", &["10.10.1.7"]),
+            ],
+        ),
+    );
+    coredns.wait_for_answer(&fqdn("red.web.lab"), "A", &["10.10.0.6"]);
+    let moved = coredns.wait_for_answer("6.0.10.10.in-addr.arpa", "PTR", &[&fqdn("red.web.lab")]);
+    assert!(moved.is_authoritative(), "{}", shown(&moved));
+    let gone = coredns.dig(&["-x", "10.10.0.5"]);
+    assert_eq!(
+        gone.status,
+        "NXDOMAIN",
+        "the old PTR is gone; {}",
+        shown(&gone)
+    );
+    let (forward_after, reverse_after) =
+        (serial_of("vm.example.com"), serial_of("10.10.in-addr.arpa"));
+    assert!(
+        zone_manager::Serial::new(forward_after)
+            .is_after(zone_manager::Serial::new(forward_before)),
+        "forward serial {forward_before} -> {forward_after}"
+    );
+    assert!(
+        zone_manager::Serial::new(reverse_after)
+            .is_after(zone_manager::Serial::new(reverse_before)),
+        "reverse serial {reverse_before} -> {reverse_after}"
+    );
+}
+
+#[test]
+fn coredns_serves_the_checked_in_example_zone() {
+    let zones = tempfile::tempdir().unwrap();
+    let (text, _) = common::render(
+        &[("DOMAIN", "example.com"), ("NAME_SERVER_IP", "192.0.2.53")],
+        &[Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../examples")
+            .to_str()
+            .unwrap()],
+    );
+    fs::write(zones.path().join("db.vm.example.com"), text).unwrap();
+    let Some(coredns) = CoreDns::serve(zones.path()) else {
+        return;
+    };
+    let response = coredns.wait_for_answer("ns.vm.example.com", "A", &["192.0.2.53"]);
+    assert!(response.is_authoritative(), "{}", shown(&response));
+    let ns = coredns.dig(&["vm.example.com", "NS"]);
+    assert_eq!(
+        ns.answer_data("NS"),
+        ["ns.vm.example.com."],
+        "{}",
+        shown(&ns)
+    );
+    coredns.wait_for_answer(
+        &fqdn("ipv6-only.net-ops"),
+        "AAAA",
+        &["fd00:60::10", "fd00:60::9"],
+    );
+}
+
+/// The check every CoreDNS test ends with can fail: a zone CoreDNS cannot
+/// parse shows in its log.
+#[test]
+fn a_zone_file_coredns_cannot_parse_shows_in_its_log() {
+    let zones = tempfile::tempdir().unwrap();
+    fs::write(
+        zones.path().join("db.vm.example.com"),
+        "$ORIGIN vm.example.com.\n@ IN SOA ns hostmaster 1 300 60 1209600 10\nbad IN A 999.1.1.1\n",
+    )
+    .unwrap();
+    let Some(mut coredns) = CoreDns::serve(zones.path()) else {
+        return;
+    };
+    let errors = common::monitor::wait_until(
+        "CoreDNS to report the broken zone",
+        || coredns.log(),
+        || Some(coredns.zone_file_errors()).filter(|e| !e.is_empty()),
+    );
+    assert!(errors[0].contains("db.vm.example.com"), "{errors:?}");
+    assert_eq!(coredns.take_zone_file_errors(), errors);
+}
