@@ -1,0 +1,289 @@
+//! `make bench-e2e`: what users get, end to end. A VMI's address changes (in a
+//! watched manifest directory, or on a real kube-apiserver) and CoreDNS, serving
+//! status-monitor's ZONES_DIR with the shipped Corefile, is polled until it
+//! answers the new address. Also the time from start to the first answer and
+//! the peak RSS of both processes. A benchmark: it reports figures
+//! (BENCHMARKS.md) and asserts only that every answer arrives.
+//!
+//! BENCH_E2E_SIZES (default 1000,10000,100000) VMIs, each with two dual-stack
+//! secondary interfaces, in 200 namespaces; BENCH_E2E_CHANGES (default 20)
+//! changes per size.
+
+#![allow(clippy::unwrap_used)] // a benchmark may panic on broken fixtures
+
+mod common;
+
+use std::ffi::OsStr;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use common::cluster::Cluster;
+use common::coredns::CoreDns;
+use common::monitor::Monitor;
+use common::vmis::Vmis;
+use futures::{StreamExt, stream};
+
+const NAMESPACES: usize = 200;
+
+fn sizes() -> Vec<usize> {
+    std::env::var("BENCH_E2E_SIZES")
+        .unwrap_or_else(|_| "1000,10000,100000".into())
+        .split(',')
+        .map(|s| s.trim().parse().unwrap())
+        .collect()
+}
+
+fn changes() -> usize {
+    std::env::var("BENCH_E2E_CHANGES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20)
+}
+
+fn namespace_of(vm: usize) -> String {
+    format!("ns-{}", vm % NAMESPACES)
+}
+
+/// VM `vm`'s interfaces at `generation`: red and blue, each IPv4 + IPv6.
+fn interfaces(vm: usize, generation: usize) -> [(&'static str, [String; 2]); 2] {
+    let (a, b, c) = (vm / 65536, (vm / 256) % 256, vm % 256);
+    let g = generation % 200;
+    [
+        (
+            "red",
+            [
+                format!("10.{}.{b}.{c}", a + g),
+                format!("fd00:{g:x}::{vm:x}"),
+            ],
+        ),
+        (
+            "blue",
+            [format!("172.16.{b}.{c}"), format!("fd01:{a:x}::{vm:x}")],
+        ),
+    ]
+}
+
+fn name_of(vm: usize) -> String {
+    format!("red.vm-{vm}.{}.vm.example.com", namespace_of(vm))
+}
+
+fn vmi_json(vm: usize, generation: usize) -> serde_json::Value {
+    let interfaces = interfaces(vm, generation);
+    serde_json::json!({
+        "apiVersion": "kubevirt.io/v1", "kind": "VirtualMachineInstance",
+        "metadata": {"name": format!("vm-{vm}"), "namespace": namespace_of(vm)},
+        "spec": {"networks": [
+            {"name": "default", "pod": {}},
+            {"name": "red", "multus": {"networkName": "red-net"}},
+            {"name": "blue", "multus": {"networkName": "blue-net"}}
+        ]},
+        "status": {"interfaces": interfaces.iter().map(|(name, addresses)| {
+            serde_json::json!({"name": name, "ipAddresses": addresses})
+        }).collect::<Vec<_>>()}
+    })
+}
+
+/// One manifest file per namespace, as `kubectl get vmi -n NS -o json` prints it.
+fn write_namespace_file(dir: &Path, namespace: usize, vms: usize, generations: &[usize]) {
+    let items: Vec<serde_json::Value> = (namespace..vms)
+        .step_by(NAMESPACES)
+        .map(|vm| vmi_json(vm, generations[vm]))
+        .collect();
+    let text = serde_json::json!({"apiVersion": "v1", "kind": "List", "items": items}).to_string();
+    let staging = dir.join(format!(".ns-{namespace}.json.tmp"));
+    std::fs::write(&staging, text).unwrap();
+    std::fs::rename(staging, dir.join(format!("ns-{namespace}.json"))).unwrap();
+}
+
+/// Polls CoreDNS every 10 ms until NAME A is `address`; the time it took.
+fn until_answered(coredns: &CoreDns, name: &str, address: &str, since: Instant) -> Duration {
+    let deadline = since + Duration::from_secs(300);
+    loop {
+        if coredns.answers(name, "A") == [address] {
+            return since.elapsed();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "CoreDNS never answered {name} A {address}; it answers {:?}\n{}",
+            coredns.answers(name, "A"),
+            coredns.log()
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+struct Figures {
+    mode: &'static str,
+    vms: usize,
+    zone_bytes: u64,
+    latencies: Vec<Duration>,
+    first_answer: Duration,
+    monitor_rss_kib: u64,
+    coredns_rss_kib: u64,
+}
+
+impl Figures {
+    fn print(mut self) {
+        self.latencies.sort();
+        let percentile = |p: usize| {
+            let index = (self.latencies.len() * p).div_ceil(100).max(1) - 1;
+            self.latencies[index].as_secs_f64()
+        };
+        println!(
+            "bench-e2e | {} | {} VMIs | zone {:.1} MB | change→answer median {:.2} s, p95 {:.2} s ({} changes) | first answer {:.2} s | peak RSS status-monitor {} MiB, CoreDNS {} MiB |",
+            self.mode,
+            self.vms,
+            self.zone_bytes as f64 / 1e6,
+            percentile(50),
+            percentile(95),
+            self.latencies.len(),
+            self.first_answer.as_secs_f64(),
+            self.monitor_rss_kib / 1024,
+            self.coredns_rss_kib / 1024,
+        );
+    }
+}
+
+/// Spreads the changes over CoreDNS's 2 s reload tick, so that they do not all
+/// land at the same phase of it.
+fn pause_before_change(change: usize) {
+    std::thread::sleep(Duration::from_millis((change as u64 * 337) % 2000));
+}
+
+#[test]
+#[ignore = "a benchmark: run `make bench-e2e`"]
+fn source_dir_change_to_coredns_answer() {
+    if common::coredns::binary().is_none() {
+        return;
+    }
+    for vms in sizes() {
+        let source = tempfile::tempdir().unwrap();
+        let zones = tempfile::tempdir().unwrap();
+        let mut generations = vec![0; vms];
+        for namespace in 0..NAMESPACES.min(vms) {
+            write_namespace_file(source.path(), namespace, vms, &generations);
+        }
+        let started = Instant::now();
+        let monitor = Monitor::spawn(
+            zones.path(),
+            &[("RUST_LOG", "warn")],
+            &[OsStr::new("--source-dir"), source.path().as_os_str()],
+        );
+        let coredns = CoreDns::serve(zones.path()).unwrap();
+        let last = vms - 1;
+        let first_answer = until_answered(
+            &coredns,
+            &name_of(last),
+            &interfaces(last, 0)[0].1[0],
+            started,
+        );
+        let mut latencies = Vec::new();
+        for change in 0..changes() {
+            pause_before_change(change);
+            let vm = (change * 7919) % vms;
+            generations[vm] += 1;
+            write_namespace_file(source.path(), vm % NAMESPACES, vms, &generations);
+            let changed = Instant::now();
+            let address = &interfaces(vm, generations[vm])[0].1[0];
+            latencies.push(until_answered(&coredns, &name_of(vm), address, changed));
+        }
+        Figures {
+            mode: "source-dir",
+            vms,
+            zone_bytes: std::fs::metadata(monitor.zone_path()).unwrap().len(),
+            latencies,
+            first_answer,
+            monitor_rss_kib: monitor.peak_rss_kib(),
+            coredns_rss_kib: coredns.peak_rss_kib(),
+        }
+        .print();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "a benchmark: run `make bench-e2e`"]
+async fn kubernetes_change_to_coredns_answer() {
+    if common::coredns::binary().is_none() {
+        return;
+    }
+    for vms in sizes() {
+        let cluster = Cluster::start();
+        let vmis = Vmis::connect(&cluster).await;
+        for namespace in 0..NAMESPACES.min(vms) {
+            vmis.create_namespace(&format!("ns-{namespace}")).await;
+        }
+        let creating = Instant::now();
+        stream::iter(0..vms)
+            .for_each_concurrent(64, |vm| {
+                let vmis = &vmis;
+                async move {
+                    let (namespace, name) = (namespace_of(vm), format!("vm-{vm}"));
+                    vmis.create(&namespace, &name, &["red", "blue"]).await;
+                    let interfaces = interfaces(vm, 0);
+                    let status: Vec<(&str, Vec<&str>)> = interfaces
+                        .iter()
+                        .map(|(i, a)| (*i, a.iter().map(String::as_str).collect()))
+                        .collect();
+                    let status: Vec<(&str, &[&str])> =
+                        status.iter().map(|(i, a)| (*i, a.as_slice())).collect();
+                    vmis.set_interfaces(&namespace, &name, &status).await;
+                }
+            })
+            .await;
+        eprintln!(
+            "bench-e2e: {vms} VMIs created in {:.0?}",
+            creating.elapsed()
+        );
+
+        let zones = tempfile::tempdir().unwrap();
+        let kubeconfig = cluster.kubeconfig("monitor");
+        let started = Instant::now();
+        let monitor = Monitor::spawn(
+            zones.path(),
+            &[
+                ("KUBECONFIG", kubeconfig.to_str().unwrap()),
+                ("RUST_LOG", "warn"),
+            ],
+            &[] as &[&OsStr],
+        );
+        let coredns = CoreDns::serve(zones.path()).unwrap();
+        let last = vms - 1;
+        let first_answer = until_answered(
+            &coredns,
+            &name_of(last),
+            &interfaces(last, 0)[0].1[0],
+            started,
+        );
+        let mut latencies = Vec::new();
+        for change in 0..changes() {
+            pause_before_change(change);
+            let vm = (change * 7919) % vms;
+            let new = interfaces(vm, change + 1);
+            let status: Vec<(&str, Vec<&str>)> = new
+                .iter()
+                .map(|(i, a)| (*i, a.iter().map(String::as_str).collect()))
+                .collect();
+            let status: Vec<(&str, &[&str])> =
+                status.iter().map(|(i, a)| (*i, a.as_slice())).collect();
+            let changed = Instant::now();
+            vmis.set_interfaces(&namespace_of(vm), &format!("vm-{vm}"), &status)
+                .await;
+            latencies.push(until_answered(
+                &coredns,
+                &name_of(vm),
+                &new[0].1[0],
+                changed,
+            ));
+        }
+        Figures {
+            mode: "kubernetes",
+            vms,
+            zone_bytes: std::fs::metadata(monitor.zone_path()).unwrap().len(),
+            latencies,
+            first_answer,
+            monitor_rss_kib: monitor.peak_rss_kib(),
+            coredns_rss_kib: coredns.peak_rss_kib(),
+        }
+        .print();
+    }
+}
