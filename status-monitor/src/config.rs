@@ -159,17 +159,7 @@ impl Config {
             zone.rname = Mailbox::parse(&env.soa_rname)
                 .map_err(|e| invalid("SOA_RNAME", &env.soa_rname, e))?;
         }
-        let name_server_ip = env.name_server_ip.trim();
-        if !name_server_ip.is_empty() {
-            let address: IpAddr = name_server_ip.parse().map_err(|_| {
-                invalid(
-                    "NAME_SERVER_IP",
-                    name_server_ip,
-                    "not an IPv4 or IPv6 address",
-                )
-            })?;
-            zone.name_server = Some(address);
-        }
+        zone.set_name_servers(parse_name_servers(&env.name_server_ip)?);
         let timers = [
             ("RECORD_TTL", env.record_ttl, &mut zone.record_ttl),
             ("SOA_REFRESH", env.soa_refresh, &mut zone.refresh),
@@ -251,6 +241,24 @@ impl Config {
     }
 }
 
+/// `NAME_SERVER_IP`: comma-separated IPv4 and IPv6 addresses (one per load
+/// balancer or node), each a glue record of `ns.<origin>`; empty: none.
+fn parse_name_servers(text: &str) -> Result<Vec<IpAddr>, ConfigError> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|entry| !entry.is_empty())
+        .map(|entry| {
+            entry.parse().map_err(|_| {
+                invalid(
+                    "NAME_SERVER_IP",
+                    text,
+                    format!("{entry:?} is not an IPv4 or IPv6 address"),
+                )
+            })
+        })
+        .collect()
+}
+
 /// `true` or `false` (empty: `default`), as ConfigMaps spell booleans.
 fn parse_bool(variable: &'static str, text: &str, default: bool) -> Result<bool, ConfigError> {
     match text.trim() {
@@ -299,7 +307,7 @@ mod tests {
         assert_eq!(c.zones_dir, PathBuf::from("/zones"));
         assert_eq!(c.zone.record_ttl, 30);
         assert_eq!(c.zone.negative_ttl, 10);
-        assert_eq!(c.zone.name_server, None);
+        assert!(c.zone.name_servers().is_empty());
         assert_eq!(c.zone.rname.to_string(), "hostmaster.vm.");
         assert_eq!(c.log_format, LogFormat::Text);
         assert_eq!(c.http_addr, ListenAddress::AllInterfaces { port: 8081 });
@@ -343,7 +351,10 @@ mod tests {
             })
         );
         assert_eq!(c.zone.origin.to_string(), "vm.example.com.");
-        assert_eq!(c.zone.name_server, Some("2001:db8::53".parse().unwrap()));
+        assert_eq!(
+            c.zone.name_servers(),
+            ["2001:db8::53".parse::<IpAddr>().unwrap()]
+        );
         assert_eq!(c.zones_dir, PathBuf::from("/tmp/z"));
         assert_eq!(c.zone.rname.to_string(), "dns.example.com.");
         let timers = (
@@ -367,9 +378,27 @@ mod tests {
 
     #[test]
     fn empty_name_server_ip_from_a_config_map_means_none() {
-        assert_eq!(
-            config(&[("NAME_SERVER_IP", "")]).unwrap().zone.name_server,
-            None
+        let c = config(&[("NAME_SERVER_IP", "")]).unwrap();
+        assert!(c.zone.name_servers().is_empty());
+    }
+
+    #[test]
+    fn several_name_server_addresses_are_canonical_and_deduplicated() {
+        let c = config(&[(
+            "NAME_SERVER_IP",
+            " 2001:db8::53, 192.0.2.54,192.0.2.53 ,192.0.2.54,",
+        )])
+        .unwrap();
+        let expected: Vec<IpAddr> = ["192.0.2.53", "192.0.2.54", "2001:db8::53"]
+            .iter()
+            .map(|a| a.parse().unwrap())
+            .collect();
+        assert_eq!(c.zone.name_servers(), expected);
+        let e = error(&[("NAME_SERVER_IP", "192.0.2.53,10.0.0.300")]);
+        assert!(
+            e.contains("NAME_SERVER_IP")
+                && e.contains("\"10.0.0.300\" is not an IPv4 or IPv6 address"),
+            "{e}"
         );
     }
 

@@ -262,3 +262,73 @@ fn dns_endpoints_overlay_adds_only_dnsendpoint_access_and_the_setting() {
     );
     assert!(sets);
 }
+
+#[test]
+fn two_replicas_roll_one_at_a_time_spread_over_nodes_behind_a_disruption_budget() {
+    let deployment = object("Deployment");
+    let spec = &deployment["spec"];
+    assert_eq!(spec["replicas"], 2, "RFC 2182: at least two servers");
+    assert_eq!(
+        spec["strategy"],
+        serde_json::json!({"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}})
+    );
+    let pod = &spec["template"]["spec"];
+    let spread = &pod["topologySpreadConstraints"][0];
+    assert_eq!(spread["topologyKey"], "kubernetes.io/hostname");
+    assert_eq!(
+        spread["whenUnsatisfiable"], "ScheduleAnyway",
+        "one-node clusters still schedule both"
+    );
+    assert_eq!(
+        spread["labelSelector"]["matchLabels"],
+        spec["selector"]["matchLabels"]
+    );
+
+    // The grace period outlasts CoreDNS's lameduck, which the Corefile sets.
+    let corefile = object("ConfigMap")["data"]["Corefile"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let lameduck: u64 = corefile
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("lameduck "))
+        .and_then(|d| d.trim_end_matches('s').parse().ok())
+        .expect("a lameduck in seconds");
+    assert!(pod["terminationGracePeriodSeconds"].as_u64().unwrap() > lameduck);
+
+    let budget = object("PodDisruptionBudget");
+    assert_eq!(budget["apiVersion"], "policy/v1");
+    assert_eq!(budget["spec"]["minAvailable"], 1);
+    assert_eq!(budget["spec"]["selector"], spec["selector"]);
+}
+
+#[test]
+fn the_network_policy_lets_dns_and_scrapes_in_and_only_the_api_server_out() {
+    let policy = object("NetworkPolicy");
+    let spec = &policy["spec"];
+    assert_eq!(
+        spec["policyTypes"],
+        serde_json::json!(["Ingress", "Egress"])
+    );
+    let ports = |rules: &Value| -> Vec<(String, u64)> {
+        rules
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|rule| rule["ports"].as_array().unwrap().clone())
+            .map(|p| {
+                (
+                    p["protocol"].as_str().unwrap().to_owned(),
+                    p["port"].as_u64().unwrap(),
+                )
+            })
+            .collect()
+    };
+    let tcp = |port| ("TCP".to_owned(), port);
+    assert_eq!(
+        ports(&spec["ingress"]),
+        [("UDP".to_owned(), 5353), tcp(5353), tcp(8081), tcp(9153)]
+    );
+    // The kubernetes Service's port and the API server endpoints' port.
+    assert_eq!(ports(&spec["egress"]), [tcp(443), tcp(6443)]);
+}

@@ -518,19 +518,43 @@ async fn the_shipped_manifests_pass_server_side_dry_run() {
     let cluster = Cluster::start();
     let repo = repo_root();
     let path = |p: &str| repo.join(p).to_str().unwrap().to_owned();
-    for (flag, target) in [
-        ("-k", path("deploy")),
-        ("-k", path("deploy/network-addresses")),
-        ("-k", path("deploy/dns-endpoints")),
-        ("-f", path("deploy/all-in-one/kubevirt-dns.yaml")),
-        ("-f", path("deploy/expose")),
+    for (source, manifest) in [
+        (
+            "deploy",
+            cluster.kubectl_ok(&["kustomize", &path("deploy")]),
+        ),
+        (
+            "deploy/network-addresses",
+            cluster.kubectl_ok(&["kustomize", &path("deploy/network-addresses")]),
+        ),
+        (
+            "deploy/dns-endpoints",
+            cluster.kubectl_ok(&["kustomize", &path("deploy/dns-endpoints")]),
+        ),
+        (
+            "deploy/all-in-one",
+            std::fs::read_to_string(path("deploy/all-in-one/kubevirt-dns.yaml")).unwrap(),
+        ),
     ] {
-        let out = cluster.kubectl_ok(&["apply", "--dry-run=server", flag, &target]);
-        assert!(
-            out.contains("deployment.apps/kubevirt-dns") || target.ends_with("expose"),
-            "{out}"
+        // Kubernetes 1.20 (the apiserver built here) serves PodDisruptionBudget
+        // as policy/v1beta1 only; policy/v1 (1.21+) has the same spec fields.
+        let shipped = "apiVersion: policy/v1\nkind: PodDisruptionBudget";
+        assert_eq!(manifest.matches(shipped).count(), 1, "{source}: one PDB");
+        let served = manifest.replace(
+            shipped,
+            "apiVersion: policy/v1beta1\nkind: PodDisruptionBudget",
         );
+        let out = cluster.kubectl_stdin(&["apply", "--dry-run=server", "-f", "-"], &served);
+        for object in [
+            "deployment.apps/kubevirt-dns",
+            "poddisruptionbudget.policy/kubevirt-dns",
+            "networkpolicy.networking.k8s.io/kubevirt-dns",
+        ] {
+            assert!(out.contains(object), "{source}: {object} in\n{out}");
+        }
     }
+    let out = cluster.kubectl_ok(&["apply", "--dry-run=server", "-f", &path("deploy/expose")]);
+    assert!(out.contains("service/kubevirt-dns-nodeport"), "{out}");
 }
 
 /// Scale on a real API server: SCALE_VMIS VMIs (default 500; `make scale` uses
@@ -1037,4 +1061,95 @@ async fn dns_endpoint_sink_refuses_to_start_without_its_crd_or_its_rbac() {
         "{}",
         monitor.log()
     );
+}
+
+/// The zone file without its SOA line: what two replicas must agree on byte for
+/// byte (their serials come from their own clocks and histories).
+fn records_without_soa(path: &std::path::Path) -> Option<String> {
+    let text = std::fs::read_to_string(path).ok()?;
+    Some(
+        text.lines()
+            .filter(|l| !l.contains("\tSOA\t"))
+            .collect::<Vec<_>>()
+            .join("\n"),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs etcd and kube-apiserver: run `make integration`"]
+async fn two_replicas_converge_to_the_same_records_and_one_answers_while_the_other_is_gone() {
+    let cluster = Cluster::start();
+    let vmis = Vmis::connect(&cluster).await;
+    let kubeconfig = cluster.kubeconfig("monitor");
+    let env = [("KUBECONFIG", kubeconfig.to_str().unwrap())];
+    let (zones_a, zones_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let mut monitor_a = Monitor::spawn(zones_a.path(), &env, &[] as &[&OsStr]);
+    let monitor_b = Monitor::spawn(zones_b.path(), &env, &[] as &[&OsStr]);
+    let coredns_b = CoreDns::serve(zones_b.path());
+
+    // A stream of changes while both watch: creations, address changes, deletions.
+    let namespaces = ["red-team", "blue-team", "lab"];
+    for ns in namespaces {
+        vmis.create_namespace(ns).await;
+    }
+    stream::iter(0..60)
+        .for_each_concurrent(16, |i| {
+            let (vmis, ns) = (&vmis, namespaces[i % namespaces.len()]);
+            async move {
+                let name = format!("vm-{i}");
+                vmis.create(ns, &name, &["data"]).await;
+                for generation in 0..3 {
+                    let v4 = format!("10.20.{generation}.{i}");
+                    let v6 = format!("fd00:20::{generation}:{i:x}");
+                    vmis.set_interfaces(ns, &name, &[("data", &[v4.as_str(), v6.as_str()])])
+                        .await;
+                }
+                if i % 5 == 0 {
+                    vmis.delete(ns, &name).await;
+                }
+            }
+        })
+        .await;
+
+    // Both reach the final state, and the same bytes apart from the serial.
+    for monitor in [&monitor_a, &monitor_b] {
+        monitor.wait_for_zone("the final state", |z| {
+            z.get(&fqdn("vm-1.blue-team"), "A") == ["10.20.2.1"]
+                && z.get(&fqdn("vm-59.lab"), "AAAA") == ["fd00:20::2:3b"]
+                && z.get(&fqdn("vm-10.blue-team"), "A").is_empty()
+        });
+    }
+    let agreed = wait_until(
+        "both replicas to write the same records",
+        || {
+            format!(
+                "a:\n{:?}\nb:\n{:?}",
+                records_without_soa(&monitor_a.zone_path()),
+                records_without_soa(&monitor_b.zone_path())
+            )
+        },
+        || {
+            let a = records_without_soa(&monitor_a.zone_path())?;
+            (Some(&a) == records_without_soa(&monitor_b.zone_path()).as_ref()).then_some(a)
+        },
+    );
+    assert_eq!(
+        agreed.lines().filter(|l| l.contains("\tA\t")).count(),
+        // 48 VMs left, each with an interface name and a VM name, plus the ns glue.
+        48 * 2 + 1,
+        "{agreed}"
+    );
+
+    // One replica dies; the other keeps answering, changes included.
+    monitor_a.kill();
+    vmis.set_interfaces("lab", "vm-2", &[("data", &["10.20.9.2"])])
+        .await;
+    monitor_b.wait_for_zone("the change after a's death", |z| {
+        z.get(&fqdn("data.vm-2.lab"), "A") == ["10.20.9.2"]
+    });
+    if let Some(coredns) = &coredns_b {
+        let response = coredns.wait_for_answer(&fqdn("data.vm-2.lab"), "A", &["10.20.9.2"]);
+        assert!(response.is_authoritative(), "{}", response.text);
+        coredns.wait_for_answer(&fqdn("vm-1.blue-team"), "A", &["10.20.2.1"]);
+    }
 }

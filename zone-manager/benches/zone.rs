@@ -54,7 +54,7 @@ fn vm(i: u32, generation: u8) -> VmAddresses {
 fn zone_with(vms: u32) -> (TempDir, ZoneManager) {
     let dir = tempfile::tempdir().unwrap();
     let mut settings = ZoneSettings::new(Origin::for_domain("example.com").unwrap());
-    settings.name_server = Some("192.0.2.53".parse().unwrap());
+    settings.set_name_servers(["192.0.2.53".parse().unwrap()]);
     let mut zone = ZoneManager::open(settings, dir.path()).unwrap();
     zone.replace_all((0..vms).map(|i| vm(i, 0)));
     zone.publish(SystemTime::now()).unwrap();
@@ -92,7 +92,7 @@ fn one_change_in_100k(bencher: Bencher) {
 fn render_and_write_with_reverse_zones_100k(bencher: Bencher) {
     let dir = tempfile::tempdir().unwrap();
     let mut settings = ZoneSettings::new(Origin::for_domain("example.com").unwrap());
-    settings.name_server = Some("192.0.2.53".parse().unwrap());
+    settings.set_name_servers(["192.0.2.53".parse().unwrap()]);
     let prefixes = ReversePrefix::parse_list("10.0.0.0/8,fd00::/16").unwrap();
     let mut zone = ZoneManager::open_with_reverse(settings, &prefixes, dir.path()).unwrap();
     zone.replace_all((0..100_000).map(|i| vm(i, 0)));

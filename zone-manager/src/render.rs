@@ -23,8 +23,11 @@ pub struct ZoneSettings {
     /// SOA MINIMUM, which RFC 2308 makes the negative-caching TTL: how long a
     /// resolver remembers that a name does not exist yet.
     pub negative_ttl: u32,
-    /// `NAME_SERVER_IP`: adds `@ NS ns.<origin>` and the `ns` glue record.
-    pub name_server: Option<IpAddr>,
+    /// `NAME_SERVER_IP`: with any address, `@ NS ns.<origin>` and one `ns` glue
+    /// record per address. Kept as [`Self::set_name_servers`] leaves it: IPv4
+    /// before IPv6, each ascending, no duplicates, so that the same addresses
+    /// in any order give the same zone.
+    name_servers: Vec<IpAddr>,
 }
 
 impl ZoneSettings {
@@ -46,8 +49,22 @@ impl ZoneSettings {
             retry: Self::DEFAULT_RETRY,
             expire: Self::DEFAULT_EXPIRE,
             negative_ttl: Self::DEFAULT_NEGATIVE_TTL,
-            name_server: None,
+            name_servers: Vec::new(),
         }
+    }
+
+    /// The name server's addresses (the glue of `ns.<origin>`), in canonical order.
+    pub fn name_servers(&self) -> &[IpAddr] {
+        &self.name_servers
+    }
+
+    /// Sets the name server's addresses; duplicates are dropped.
+    pub fn set_name_servers(&mut self, addresses: impl IntoIterator<Item = IpAddr>) {
+        let mut addresses: Vec<IpAddr> = addresses.into_iter().collect();
+        // IpAddr orders every V4 before every V6, then by value: canonical order.
+        addresses.sort();
+        addresses.dedup();
+        self.name_servers = addresses;
     }
 }
 
@@ -101,13 +118,12 @@ pub fn render_body<'a>(
     vms: impl IntoIterator<Item = &'a VmAddresses>,
     out: &mut (impl Write + ?Sized),
 ) -> fmt::Result {
-    if let Some(address) = settings.name_server {
+    if !settings.name_servers.is_empty() {
+        writeln!(out, "@\tIN\tNS\tns.{origin}", origin = settings.origin)?;
+    }
+    for address in &settings.name_servers {
         let rtype = if address.is_ipv4() { "A" } else { "AAAA" };
-        write!(
-            out,
-            "@\tIN\tNS\tns.{origin}\nns\tIN\t{rtype}\t{address}\n",
-            origin = settings.origin
-        )?;
+        writeln!(out, "ns\tIN\t{rtype}\t{address}")?;
     }
     for vm in vms {
         vm.try_for_each_record(|record| push_record(out, &record))?;
@@ -126,7 +142,7 @@ pub fn render_reverse_body(
 ) -> fmt::Result {
     // The forward origin once as text, not formatted again for every PTR.
     let forward = settings.origin.to_string();
-    if settings.name_server.is_some() {
+    if !settings.name_servers.is_empty() {
         writeln!(out, "@\tIN\tNS\tns.{forward}")?;
     }
     for ptr in ptrs {

@@ -60,6 +60,34 @@ fn name_server_ip_adds_ns_and_glue() {
 }
 
 #[test]
+fn several_name_server_addresses_give_one_ns_and_glue_for_each_in_canonical_order() {
+    let mut settings = settings("example.com", None);
+    settings.set_name_servers(
+        ["2001:db8::53", "192.0.2.54", "192.0.2.53", "192.0.2.54"]
+            .iter()
+            .map(|a| a.parse().unwrap()),
+    );
+    let text = render_zone(&settings, Serial::new(1), []);
+    let zone = ParsedZone::parse(&text, "vm.example.com.");
+    assert_eq!(zone.get("vm.example.com.", "NS"), ["ns.vm.example.com."]);
+    assert_eq!(
+        zone.get("ns.vm.example.com.", "A"),
+        ["192.0.2.53", "192.0.2.54"]
+    );
+    assert_eq!(zone.get("ns.vm.example.com.", "AAAA"), ["2001:db8::53"]);
+    let glue: Vec<&str> = text.lines().filter(|l| l.starts_with("ns\t")).collect();
+    assert_eq!(
+        glue,
+        [
+            "ns\tIN\tA\t192.0.2.53",
+            "ns\tIN\tA\t192.0.2.54",
+            "ns\tIN\tAAAA\t2001:db8::53"
+        ],
+        "the same addresses in any order give the same bytes"
+    );
+}
+
+#[test]
 fn no_name_server_ip_means_no_ns_record() {
     let text = render_zone(&settings("example.com", None), Serial::new(1), []);
     let zone = ParsedZone::parse(&text, "vm.example.com.");

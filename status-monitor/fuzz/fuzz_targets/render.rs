@@ -40,7 +40,7 @@ fuzz_target!(|input: Input| {
     }
     let origin = Origin::for_domain("example.org").expect("origin");
     let mut settings = ZoneSettings::new(origin.clone());
-    settings.name_server = Some("192.0.2.1".parse().expect("address"));
+    settings.set_name_servers(["192.0.2.1".parse().expect("address")]);
     let text = render_zone(&settings, Serial::new(7), vms.values());
     let zone =
         ParsedZone::try_parse(&text, "vm.example.org.").unwrap_or_else(|e| panic!("{e}\n{text}"));

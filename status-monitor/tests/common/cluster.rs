@@ -349,15 +349,15 @@ impl Cluster {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
-    /// kubectl reading a manifest from stdin.
-    pub fn kubectl_stdin(&self, args: &[&str], input: &str) {
+    /// kubectl reading a manifest from stdin; its output.
+    pub fn kubectl_stdin(&self, args: &[&str], input: &str) -> String {
         use std::io::Write;
         let mut child = Command::new("kubectl")
             .arg("--kubeconfig")
             .arg(self.kubeconfig("admin"))
             .args(args)
             .stdin(Stdio::piped())
-            .stdout(Stdio::null())
+            .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
@@ -373,6 +373,7 @@ impl Cluster {
             "kubectl {args:?}: {}",
             String::from_utf8_lossy(&out.stderr)
         );
+        String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
     /// Compacts etcd's history up to its current revision, so that watches from

@@ -26,6 +26,6 @@ pub fn vm(namespace: &str, name: &str, interfaces: &[(&str, &[&str])]) -> VmAddr
 
 pub fn settings(domain: &str, name_server: Option<&str>) -> ZoneSettings {
     let mut s = ZoneSettings::new(Origin::for_domain(domain).expect("domain"));
-    s.name_server = name_server.map(|a| a.parse().expect("address"));
+    s.set_name_servers(name_server.map(|a| a.parse().expect("address")));
     s
 }
