@@ -12,7 +12,7 @@ use zone_manager::{Label, Origin, VmAddresses};
 
 use crate::manifests::{ManifestError, decode_vmi, manifest_files, vmi_objects};
 use crate::metrics::Metrics;
-use crate::projection::Projector;
+use crate::projection::{Projector, Rules};
 
 /// What one file contributed the last time it parsed: the VMs it holds (shared
 /// with the zone, not copied).
@@ -28,9 +28,9 @@ pub struct ManifestCatalog {
 }
 
 impl ManifestCatalog {
-    pub fn new(origin: Origin, metrics: Arc<Metrics>) -> Self {
+    pub fn new(origin: Origin, rules: Rules, metrics: Arc<Metrics>) -> Self {
         Self {
-            projector: Projector::new(origin, metrics),
+            projector: Projector::with_rules(origin, rules, metrics),
             files: BTreeMap::new(),
         }
     }

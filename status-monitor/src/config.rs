@@ -5,7 +5,11 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
+use kube::core::Selector;
 use serde::Deserialize;
+
+use crate::projection::Rules;
+use crate::selection::parse_selector;
 use zone_manager::{Mailbox, Origin, ReversePrefix, ZoneSettings};
 
 /// RFC 2181: TTLs and SOA timers are at most 2^31 - 1 seconds.
@@ -72,6 +76,8 @@ struct Environment {
     dns_endpoints: String,
     #[serde(default)]
     dns_endpoints_keep_without_addresses: String,
+    #[serde(default)]
+    vmi_label_selector: String,
 }
 
 fn default_http_addr() -> String {
@@ -99,6 +105,8 @@ pub struct Config {
     pub reverse_zones: Vec<ReversePrefix>,
     /// `DNS_ENDPOINTS=true`: the external-dns DNSEndpoint sink.
     pub dns_endpoints: Option<DnsEndpointSettings>,
+    /// `VMI_LABEL_SELECTOR`: only the VMIs it selects are published.
+    pub vmi_selector: Option<Selector>,
 }
 
 /// Where the HTTP endpoints listen (`HTTP_ADDR`).
@@ -144,6 +152,15 @@ impl Config {
 }
 
 impl Config {
+    /// What the projection needs of the configuration.
+    pub fn projection_rules(&self) -> Rules {
+        Rules {
+            selector: self.vmi_selector.clone(),
+            // Guest-reported addresses by MAC only where guests are trusted.
+            addresses_by_mac: self.address_source == AddressSource::Any,
+        }
+    }
+
     pub fn from_env() -> Result<Self, ConfigError> {
         Self::from_vars(std::env::vars())
     }
@@ -227,7 +244,10 @@ impl Config {
                 })
             })
             .transpose()?;
+        let vmi_selector = parse_selector(&env.vmi_label_selector)
+            .map_err(|reason| invalid("VMI_LABEL_SELECTOR", &env.vmi_label_selector, reason))?;
         Ok(Self {
+            vmi_selector,
             zone,
             zones_dir: env.zones_dir,
             log_format,
@@ -338,8 +358,13 @@ mod tests {
             ("REVERSE_ZONES", "10.10.0.0/16, fd00:10::/64"),
             ("DNS_ENDPOINTS", "true"),
             ("DNS_ENDPOINTS_KEEP_WITHOUT_ADDRESSES", "false"),
+            ("VMI_LABEL_SELECTOR", "dns=on"),
         ])
         .unwrap();
+        assert_eq!(
+            c.vmi_selector.map(|s| s.to_string()).as_deref(),
+            Some("dns=on")
+        );
         assert_eq!(
             c.reverse_zones,
             ReversePrefix::parse_list("10.10.0.0/16,fd00:10::/64").unwrap()
@@ -431,6 +456,11 @@ mod tests {
             ("DNS_ENDPOINTS_KEEP_WITHOUT_ADDRESSES", "1"),
         ]);
         assert!(e.contains("DNS_ENDPOINTS_KEEP_WITHOUT_ADDRESSES"), "{e}");
+        let e = error(&[("VMI_LABEL_SELECTOR", "dns in (on")]);
+        assert!(
+            e.contains("VMI_LABEL_SELECTOR") && e.contains("parentheses"),
+            "{e}"
+        );
         let e = error(&[
             ("DEBOUNCE_WINDOW_MS", "500"),
             ("DEBOUNCE_MAX_DELAY_MS", "100"),

@@ -31,7 +31,7 @@ use crate::network_status::{
     network_addresses_only, parse_network_status,
 };
 use crate::pipeline::SourceEvent;
-use crate::projection::Projector;
+use crate::projection::{Projector, Rules};
 use crate::vmi::{VirtualMachineInstance, VmiRef};
 use crate::watched::WatchedVmi;
 
@@ -378,13 +378,19 @@ fn key(vmi: &VmiRef) -> Box<str> {
 pub async fn run(
     client: Client,
     origin: Origin,
+    rules: Rules,
     sink: mpsc::Sender<SourceEvent>,
     metrics: Arc<Metrics>,
     address_source: AddressSource,
     mut endpoint_sink: Option<mpsc::UnboundedSender<SinkEvent>>,
 ) {
     let vmis: Api<WatchedVmi> = Api::all(client.clone());
-    let vmi_events = watcher::watcher(vmis, watcher::Config::default()).default_backoff();
+    // Unselected VMIs never reach us: the API server filters the watch.
+    let mut vmi_config = watcher::Config::default();
+    if let Some(selector) = &rules.selector {
+        vmi_config = vmi_config.labels(&selector.to_string());
+    }
+    let vmi_events = watcher::watcher(vmis, vmi_config).default_backoff();
     pin_mut!(vmi_events);
     // Pods are watched (metadata only) just when their CNI addresses are needed.
     let pod_events = match address_source {
@@ -398,7 +404,7 @@ pub async fn run(
     };
     let mut pod_events = pod_events.unwrap_or_else(|| futures::stream::pending().boxed());
     let mut watched = Watched {
-        projector: Projector::new(origin, metrics.clone()),
+        projector: Projector::with_rules(origin, rules, metrics.clone()),
         metrics,
         known: HashSet::new(),
         relist: None,

@@ -19,5 +19,6 @@ pub mod network_status;
 pub mod pipeline;
 pub mod projection;
 pub mod publisher;
+pub mod selection;
 pub mod vmi;
 pub mod watched;

@@ -14,6 +14,7 @@ use zone_manager::Origin;
 use crate::catalog::ManifestCatalog;
 use crate::metrics::Metrics;
 use crate::pipeline::{SourceEvent, changes_content};
+use crate::projection::Rules;
 
 /// Editors save in several steps (truncate, write, rename); wait this long after
 /// the last event before reading, so that a half-saved file is rarely seen.
@@ -29,6 +30,7 @@ pub enum LocalSourceError {
 pub async fn run(
     source_dir: PathBuf,
     origin: Origin,
+    rules: Rules,
     sink: mpsc::Sender<SourceEvent>,
     metrics: Arc<Metrics>,
 ) -> Result<(), LocalSourceError> {
@@ -48,7 +50,7 @@ pub async fn run(
     info!(dir = %source_dir.display(), "watching VMI manifests");
 
     let roots = [source_dir.clone()];
-    let mut catalog = ManifestCatalog::new(origin, metrics.clone());
+    let mut catalog = ManifestCatalog::new(origin, rules, metrics.clone());
     catalog.scan(&roots);
     metrics.vmis_known.set(catalog.vmi_count() as i64);
     if sink.send(SourceEvent::Resync(catalog.vms())).await.is_err() {

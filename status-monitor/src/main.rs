@@ -73,7 +73,11 @@ fn render(config: &Config, serial: Option<u32>, paths: &[PathBuf]) -> ExitCode {
         error!(path = %missing.display(), "no such file or directory");
         return ExitCode::from(2);
     }
-    let mut catalog = ManifestCatalog::new(config.zone.origin.clone(), Arc::new(Metrics::new()));
+    let mut catalog = ManifestCatalog::new(
+        config.zone.origin.clone(),
+        config.projection_rules(),
+        Arc::new(Metrics::new()),
+    );
     catalog.scan(paths);
     let serial = serial.map_or_else(|| Serial::next(None, SystemTime::now()), Serial::new);
     print!("{}", render_zone(&config.zone, serial, &catalog.vms()));
@@ -115,11 +119,12 @@ async fn monitor(config: Config, source_dir: Option<PathBuf>) -> ExitCode {
     // Bounded: a slow disk slows the source down instead of growing memory.
     let (sink, events) = mpsc::channel::<SourceEvent>(1024);
     let origin = config.zone.origin.clone();
+    let rules = config.projection_rules();
     let source = match source_dir {
         Some(dir) => {
             let metrics = metrics.clone();
             tokio::spawn(async move {
-                if let Err(e) = local::run(dir, origin, sink, metrics).await {
+                if let Err(e) = local::run(dir, origin, rules, sink, metrics).await {
                     error!(error = %e, "manifest source stopped");
                 }
             })
@@ -148,6 +153,7 @@ async fn monitor(config: Config, source_dir: Option<PathBuf>) -> ExitCode {
                 tokio::spawn(kubernetes::run(
                     client,
                     origin,
+                    rules,
                     sink,
                     metrics.clone(),
                     config.address_source,

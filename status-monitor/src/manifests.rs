@@ -9,6 +9,8 @@ use serde_json::Value;
 use tracing::info;
 
 use crate::vmi::{VirtualMachineInstance, VmiRef};
+use crate::watched::WatchedVmi;
+use serde::Deserialize;
 
 /// Why a manifest file could not be read at all.
 #[derive(Debug, thiserror::Error)]
@@ -136,10 +138,12 @@ fn collect_vmis(path: &Path, mut object: Value, out: &mut Vec<Value>) {
 
 /// Decodes one VMI object; a VMI whose fields have the wrong shape is an error
 /// naming it, never a failure of the whole file.
+/// The same lenient decoder as the Kubernetes watch ([`WatchedVmi`]), so that
+/// both sources read exactly the same fields the same way.
 pub fn decode_vmi(object: Value) -> Result<VirtualMachineInstance, DecodeError> {
     let vmi = VmiRef::of_json(&object);
-    serde_json::from_value(object).map_err(|e| DecodeError {
-        vmi,
-        message: e.to_string(),
-    })
+    WatchedVmi::deserialize(object)
+        .map_err(|e| e.to_string())
+        .and_then(WatchedVmi::decode)
+        .map_err(|message| DecodeError { vmi, message })
 }

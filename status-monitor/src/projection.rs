@@ -1,13 +1,17 @@
 //! From a VMI to what the zone needs of it: validated names and the usable
-//! addresses of its secondary interfaces ([`VmAddresses`]).
+//! addresses of its secondary interfaces ([`VmAddresses`]). Every rule of what
+//! is published lives here, so that `render`, the watched directory and the
+//! Kubernetes watch agree: names, default network, final phases, hot-unplug,
+//! SR-IOV addresses by MAC, the owner's annotations and the label selector.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::net::IpAddr;
 
 use std::sync::Arc;
-use tracing::warn;
+use tracing::{debug, warn};
 
+use kube::core::{Selector, SelectorExt};
 use zone_manager::{InterfaceAddresses, Label, LabelInterner, NameError, Origin, VmAddresses};
 
 use crate::metrics::Metrics;
@@ -19,6 +23,31 @@ use crate::vmi::{InterfaceStatus, VirtualMachineInstance, VmiRef};
 pub const MAX_INTERFACES: usize = 256;
 /// More addresses than any real interface reports: the interface is skipped.
 pub const MAX_ADDRESSES_PER_INTERFACE: usize = 64;
+/// `"false"` keeps a VMI out of DNS; `"true"` (or none) publishes it as usual.
+pub const PUBLISH_ANNOTATION: &str = "kubevirt-dns.io/publish";
+/// The interface whose addresses (both families) `<vmi>.<namespace>` takes.
+pub const VM_NAME_INTERFACE_ANNOTATION: &str = "kubevirt-dns.io/vm-name-interface";
+
+/// The settings of the projection that come from the configuration.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Rules {
+    /// `VMI_LABEL_SELECTOR`: only VMIs it matches are published (the API
+    /// server applies it to the watch too; manifests are filtered here).
+    pub selector: Option<Selector>,
+    /// SR-IOV and other bindings: a named interface without addresses takes the
+    /// guest agent's, from the unnamed status entry with its MAC. Off with
+    /// `ADDRESS_SOURCE=network`, where only the CNI's addresses count.
+    pub addresses_by_mac: bool,
+}
+
+impl Default for Rules {
+    fn default() -> Self {
+        Self {
+            selector: None,
+            addresses_by_mac: true,
+        }
+    }
+}
 
 /// Why a VMI gives no records at all.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -34,6 +63,10 @@ pub enum VmiSkip {
     NameTooLong(NameError),
     #[error("{0} interfaces in status, more than the {MAX_INTERFACES} a VM can have")]
     TooManyInterfaces(usize),
+    #[error("phase {0}: the VM does not run, its last addresses may be someone else's now")]
+    FinalPhase(String),
+    #[error("annotation {PUBLISH_ANNOTATION} is \"false\"")]
+    OptedOut,
 }
 
 impl VmiSkip {
@@ -44,13 +77,31 @@ impl VmiSkip {
             VmiSkip::InvalidNamespace { .. } => "invalid_namespace",
             VmiSkip::NameTooLong(_) => "name_too_long",
             VmiSkip::TooManyInterfaces(_) => "too_many_interfaces",
+            VmiSkip::FinalPhase(_) => "final_phase",
+            VmiSkip::OptedOut => "opted_out",
         }
+    }
+
+    /// A skip that is the VM's normal life, not a problem: logged at debug.
+    pub fn is_expected(&self) -> bool {
+        matches!(self, VmiSkip::FinalPhase(_) | VmiSkip::OptedOut)
     }
 }
 
-/// Something of a VMI left out of the zone while the rest of it is published.
+/// Something of a VMI left out of the zone, or a setting of it ignored, while
+/// the rest of it is published.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum InterfaceSkip {
+    /// Hot-unplugged (`state: absent`) though the status still lists it.
+    Unplugged {
+        interface: String,
+    },
+    /// An annotation whose value cannot be followed; the default applies.
+    InvalidAnnotation {
+        annotation: &'static str,
+        value: String,
+        consequence: &'static str,
+    },
     InvalidName {
         interface: String,
         reason: NameError,
@@ -81,7 +132,14 @@ impl InterfaceSkip {
             InterfaceSkip::Duplicate { .. } => "interface_duplicate",
             InterfaceSkip::TooManyAddresses { .. } => "interface_too_many_addresses",
             InterfaceSkip::UnparsableAddress { .. } => "unparsable_address",
+            InterfaceSkip::Unplugged { .. } => "unplugged",
+            InterfaceSkip::InvalidAnnotation { .. } => "invalid_annotation",
         }
+    }
+
+    /// A skip that is the VM's normal life, not a problem: logged at debug.
+    pub fn is_expected(&self) -> bool {
+        matches!(self, InterfaceSkip::Unplugged { .. })
     }
 }
 
@@ -109,6 +167,15 @@ impl fmt::Display for InterfaceSkip {
                 f,
                 "interface {interface:?}: address {address:?} is not an IP address and is ignored"
             ),
+            InterfaceSkip::Unplugged { interface } => write!(
+                f,
+                "interface {interface:?} is unplugged (state: absent) and publishes nothing"
+            ),
+            InterfaceSkip::InvalidAnnotation {
+                annotation,
+                value,
+                consequence,
+            } => write!(f, "annotation {annotation}={value:?}: {consequence}"),
         }
     }
 }
@@ -124,15 +191,42 @@ pub struct Projection {
 /// Projects a VMI: its secondary interfaces (every named status interface that is
 /// not on the default network) with their publishable addresses.
 pub fn project(vmi: &VirtualMachineInstance, origin: &Origin) -> Result<Projection, VmiSkip> {
-    project_with(vmi, origin, &mut LabelInterner::default())
+    project_with(
+        vmi,
+        origin,
+        &Rules::default(),
+        &mut LabelInterner::default(),
+    )
+}
+
+/// The value of the VMI's annotation `key`.
+fn annotation<'a>(vmi: &'a VirtualMachineInstance, key: &str) -> Option<&'a str> {
+    let annotations = vmi.metadata.annotations.as_ref()?;
+    annotations.get(key).map(|value| value.trim())
 }
 
 fn project_with(
     vmi: &VirtualMachineInstance,
     origin: &Origin,
+    rules: &Rules,
     labels: &mut LabelInterner,
 ) -> Result<Projection, VmiSkip> {
     let vmi_ref = VmiRef::of(vmi);
+    let mut skipped = Vec::new();
+    match annotation(vmi, PUBLISH_ANNOTATION) {
+        Some("false") => return Err(VmiSkip::OptedOut),
+        None | Some("true") => {}
+        Some(other) => skipped.push(InterfaceSkip::InvalidAnnotation {
+            annotation: PUBLISH_ANNOTATION,
+            value: other.to_owned(),
+            consequence: "expected \"true\" or \"false\"; published as usual",
+        }),
+    }
+    if let Some(status) = vmi.status.as_ref().filter(|s| s.is_final()) {
+        return Err(VmiSkip::FinalPhase(
+            status.phase.clone().unwrap_or_default(),
+        ));
+    }
     let namespace =
         labels
             .label(&vmi_ref.namespace)
@@ -165,20 +259,28 @@ fn project_with(
         .filter_map(|n| n.name.as_deref())
         .collect();
 
+    let devices = vmi.spec.device_interfaces();
+    let unplugged: BTreeSet<&str> = devices
+        .iter()
+        .filter(|d| d.is_unplugged())
+        .filter_map(|d| d.name.as_deref())
+        .collect();
+
     // Group by network name first: a name seen twice is ambiguous, and picking
     // one would depend on the order KubeVirt happened to list them in.
     let mut by_name: BTreeMap<&str, Vec<&InterfaceStatus>> = BTreeMap::new();
+    // Entries only the guest agent knows (no name), by MAC: SR-IOV's addresses.
+    let mut unnamed = Vec::new();
     for status in statuses {
         match status.name.as_deref() {
             Some(n) if !n.is_empty() && !default_networks.contains(n) => {
                 by_name.entry(n).or_default().push(status)
             }
-            // Unnamed (guest-agent only) and default-network interfaces are not ours.
-            _ => {}
+            Some(n) if !n.is_empty() => {} // the default network is not ours
+            _ => unnamed.push(status),
         }
     }
 
-    let mut skipped = Vec::new();
     let mut interfaces = Vec::new();
     for (interface, entries) in by_name {
         if entries.len() > 1 {
@@ -187,9 +289,25 @@ fn project_with(
             });
             continue;
         }
+        if unplugged.contains(interface) {
+            skipped.push(InterfaceSkip::Unplugged {
+                interface: interface.to_owned(),
+            });
+            continue;
+        }
+        let mut addresses = addresses_of(entries[0]);
+        if addresses.is_empty() && rules.addresses_by_mac {
+            let device_mac = devices
+                .iter()
+                .find(|d| d.name.as_deref() == Some(interface))
+                .and_then(|d| d.mac_address.as_deref());
+            if let Some(mac) = device_mac.or(entries[0].mac.as_deref()) {
+                addresses = guest_addresses_with_mac(&unnamed, mac);
+            }
+        }
         if let Some(found) = project_interface(
             interface,
-            entries[0],
+            addresses,
             &name,
             &namespace,
             origin,
@@ -199,15 +317,51 @@ fn project_with(
             interfaces.push(found);
         }
     }
+    let vm_name_interface = match annotation(vmi, VM_NAME_INTERFACE_ANNOTATION) {
+        None => None,
+        Some(wanted) => {
+            let found = interfaces
+                .iter()
+                .find(|i| i.name().as_str() == wanted && !i.is_empty())
+                .map(|i| i.name().clone());
+            if found.is_none() {
+                skipped.push(InterfaceSkip::InvalidAnnotation {
+                    annotation: VM_NAME_INTERFACE_ANNOTATION,
+                    value: wanted.to_owned(),
+                    consequence: "no published interface of that name; the VM name takes the first interfaces by name",
+                });
+            }
+            found
+        }
+    };
     Ok(Projection {
-        vm: VmAddresses::new(namespace, name, interfaces),
+        vm: VmAddresses::with_vm_name_interface(
+            namespace,
+            name,
+            interfaces,
+            vm_name_interface.as_ref(),
+        ),
         skipped,
     })
 }
 
+/// The addresses of the unnamed status entries whose MAC is `mac` (in any case).
+fn guest_addresses_with_mac<'a>(unnamed: &[&'a InterfaceStatus], mac: &str) -> Vec<&'a str> {
+    unnamed
+        .iter()
+        .filter(|entry| {
+            entry
+                .mac
+                .as_deref()
+                .is_some_and(|m| m.trim().eq_ignore_ascii_case(mac.trim()))
+        })
+        .flat_map(|entry| addresses_of(entry))
+        .collect()
+}
+
 fn project_interface(
     interface: &str,
-    status: &InterfaceStatus,
+    raw: Vec<&str>,
     vm: &Label,
     namespace: &Label,
     origin: &Origin,
@@ -231,7 +385,6 @@ fn project_interface(
         });
         return None;
     }
-    let raw = addresses_of(status);
     if raw.len() > MAX_ADDRESSES_PER_INTERFACE {
         skipped.push(InterfaceSkip::TooManyAddresses {
             interface: interface.to_owned(),
@@ -277,14 +430,20 @@ fn addresses_of(status: &InterfaceStatus) -> Vec<&str> {
 /// caller's span) and the skip metric.
 pub struct Projector {
     origin: Origin,
+    rules: Rules,
     labels: LabelInterner,
     metrics: Arc<Metrics>,
 }
 
 impl Projector {
     pub fn new(origin: Origin, metrics: Arc<Metrics>) -> Self {
+        Self::with_rules(origin, Rules::default(), metrics)
+    }
+
+    pub fn with_rules(origin: Origin, rules: Rules, metrics: Arc<Metrics>) -> Self {
         Self {
             origin,
+            rules,
             labels: LabelInterner::default(),
             metrics,
         }
@@ -296,17 +455,32 @@ impl Projector {
 
     /// The VM's addresses, or `None` when the VMI is skipped.
     pub fn project(&mut self, vmi: &VirtualMachineInstance) -> Option<VmAddresses> {
-        match project_with(vmi, &self.origin, &mut self.labels) {
+        if let Some(selector) = &self.rules.selector {
+            let no_labels = BTreeMap::new();
+            if !selector.matches(vmi.metadata.labels.as_ref().unwrap_or(&no_labels)) {
+                debug!(vmi = %VmiRef::of(vmi), "not selected by VMI_LABEL_SELECTOR");
+                return None;
+            }
+        }
+        match project_with(vmi, &self.origin, &self.rules, &mut self.labels) {
             Ok(projection) => {
                 for skip in &projection.skipped {
                     self.metrics.skip(skip.reason());
-                    warn!(vmi = %VmiRef::of(vmi), "{skip}");
+                    if skip.is_expected() {
+                        debug!(vmi = %VmiRef::of(vmi), "{skip}");
+                    } else {
+                        warn!(vmi = %VmiRef::of(vmi), "{skip}");
+                    }
                 }
                 Some(projection.vm)
             }
             Err(reason) => {
                 self.metrics.skip(reason.reason());
-                warn!(vmi = %VmiRef::of(vmi), %reason, "skipping VMI");
+                if reason.is_expected() {
+                    debug!(vmi = %VmiRef::of(vmi), %reason, "publishing nothing for this VMI");
+                } else {
+                    warn!(vmi = %VmiRef::of(vmi), %reason, "skipping VMI");
+                }
                 None
             }
         }

@@ -21,6 +21,51 @@ use serde::{Deserialize, Serialize};
 pub struct VirtualMachineInstanceSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub networks: Option<Vec<Network>>,
+    /// Only `devices.interfaces` is read: hot-unplug state and MAC addresses.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub domain: Option<DomainSpec>,
+}
+
+impl VirtualMachineInstanceSpec {
+    /// `spec.domain.devices.interfaces[]`.
+    pub fn device_interfaces(&self) -> &[DeviceInterface] {
+        self.domain
+            .as_ref()
+            .and_then(|d| d.devices.as_ref())
+            .and_then(|d| d.interfaces.as_deref())
+            .unwrap_or_default()
+    }
+}
+
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq)]
+pub struct DomainSpec {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub devices: Option<Devices>,
+}
+
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq)]
+pub struct Devices {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interfaces: Option<Vec<DeviceInterface>>,
+}
+
+/// `spec.domain.devices.interfaces[]`: the VM's side of a network of the same name.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct DeviceInterface {
+    #[serde(default)]
+    pub name: Option<String>,
+    /// `absent` once hot-unplugged; the status may list it until a migration.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mac_address: Option<String>,
+}
+
+impl DeviceInterface {
+    pub fn is_unplugged(&self) -> bool {
+        self.state.as_deref() == Some("absent")
+    }
 }
 
 /// `spec.networks[]`: which network each interface is attached to.
@@ -63,6 +108,18 @@ pub struct MultusNetwork {
 pub struct VirtualMachineInstanceStatus {
     #[serde(default)]
     pub interfaces: Option<Vec<InterfaceStatus>>,
+    /// `Pending`, `Scheduling`, `Scheduled`, `Running`, `Succeeded`, `Failed`,
+    /// `Unknown`; read leniently (anything but a string is no phase).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phase: Option<String>,
+}
+
+impl VirtualMachineInstanceStatus {
+    /// `Succeeded` or `Failed`: the VM does not run, though `interfaces` still
+    /// lists its last addresses, which may belong to someone else by now.
+    pub fn is_final(&self) -> bool {
+        matches!(self.phase.as_deref(), Some("Succeeded" | "Failed"))
+    }
 }
 
 /// `status.interfaces[]`, as KubeVirt reports it from the domain, the guest agent

@@ -20,6 +20,7 @@ use status_monitor::config::AddressSource;
 use status_monitor::kubernetes;
 use status_monitor::metrics::Metrics;
 use status_monitor::pipeline::SourceEvent;
+use status_monitor::projection::Rules;
 use tokio::sync::mpsc;
 use tower_test::mock::{self, Handle, SendResponse};
 use zone_manager::Origin;
@@ -128,6 +129,7 @@ fn start() -> (
     let task = tokio::spawn(kubernetes::run(
         client,
         origin,
+        Rules::default(),
         sink,
         metrics.clone(),
         AddressSource::Any,

@@ -414,3 +414,275 @@ fn missing_namespace_means_default() {
     let p = project(&v, &origin()).unwrap();
     assert_eq!(p.vm.namespace().as_str(), "default");
 }
+
+// The VM's real life: final phases, hot-unplug, SR-IOV, the owner's annotations.
+
+/// A VMI from whole parts: `metadata` beyond name and namespace, `spec`, `status`.
+fn vmi_from(
+    metadata: serde_json::Value,
+    spec: serde_json::Value,
+    status: serde_json::Value,
+) -> VirtualMachineInstance {
+    let mut meta = json!({"name": "web", "namespace": "lab"});
+    meta.as_object_mut()
+        .unwrap()
+        .extend(metadata.as_object().unwrap().clone());
+    decode_vmi(json!({
+        "apiVersion": "kubevirt.io/v1", "kind": "VirtualMachineInstance",
+        "metadata": meta, "spec": spec, "status": status
+    }))
+    .expect("fixture decodes")
+}
+
+fn two_networks() -> serde_json::Value {
+    json!({"networks": [
+        {"name": "default", "pod": {}},
+        {"name": "data", "multus": {"networkName": "data"}},
+        {"name": "service", "multus": {"networkName": "service"}}
+    ]})
+}
+
+fn running(interfaces: serde_json::Value) -> serde_json::Value {
+    json!({"phase": "Running", "interfaces": interfaces})
+}
+
+fn both_interfaces() -> serde_json::Value {
+    json!([
+        {"name": "data", "ipAddresses": ["10.1.0.5", "fd00:1::5"]},
+        {"name": "service", "ipAddresses": ["10.2.0.5"]}
+    ])
+}
+
+#[test]
+fn a_vmi_in_a_final_phase_publishes_nothing_and_a_new_run_brings_it_back() {
+    for phase in ["Succeeded", "Failed"] {
+        let finished = vmi_from(
+            json!({}),
+            two_networks(),
+            json!({"phase": phase, "interfaces": both_interfaces()}),
+        );
+        assert_eq!(
+            project(&finished, &origin()),
+            Err(VmiSkip::FinalPhase(phase.into()))
+        );
+        assert_eq!(VmiSkip::FinalPhase(phase.into()).reason(), "final_phase");
+    }
+    for phase in ["Running", "Scheduled", "Unknown"] {
+        let live = vmi_from(
+            json!({}),
+            two_networks(),
+            json!({"phase": phase, "interfaces": both_interfaces()}),
+        );
+        assert!(
+            !records(&project(&live, &origin()).unwrap()).is_empty(),
+            "{phase}"
+        );
+    }
+}
+
+#[test]
+fn an_unplugged_interface_publishes_nothing_and_the_vm_name_follows_the_rest() {
+    let mut spec = two_networks();
+    spec["domain"] = json!({"devices": {"interfaces": [
+        {"name": "data", "bridge": {}, "state": "absent"},
+        {"name": "service", "bridge": {}}
+    ]}});
+    let p = project(
+        &vmi_from(json!({}), spec, running(both_interfaces())),
+        &origin(),
+    )
+    .unwrap();
+    assert_eq!(
+        records(&p),
+        ["web.lab A\t10.2.0.5", "service.web.lab A\t10.2.0.5"]
+    );
+    assert_eq!(
+        p.skipped,
+        [InterfaceSkip::Unplugged {
+            interface: "data".into()
+        }]
+    );
+    assert_eq!(p.skipped[0].reason(), "unplugged");
+}
+
+/// SR-IOV as KubeVirt reports it (kubevirt/kubevirt#16422): the named entry has
+/// no address; the guest agent's entry has them, without a name, same MAC.
+fn sriov_status(named_mac: Option<&str>, guest_mac: &str) -> serde_json::Value {
+    let mut named = json!({"name": "data", "infoSource": "domain, multus-status"});
+    if let Some(mac) = named_mac {
+        named["mac"] = json!(mac);
+    }
+    running(json!([
+        named,
+        {"interfaceName": "eth1", "mac": guest_mac, "ipAddresses": ["10.1.0.7", "fd00:1::7"], "infoSource": "guest-agent"},
+        {"interfaceName": "eth9", "mac": "02:00:00:00:00:99", "ipAddresses": ["10.9.9.9"], "infoSource": "guest-agent"}
+    ]))
+}
+
+#[test]
+fn an_sriov_interface_takes_the_guest_addresses_of_its_mac_in_any_case() {
+    // The MAC from the status entry, or from the spec's interface.
+    let mut spec_with_mac = two_networks();
+    spec_with_mac["domain"] = json!({"devices": {"interfaces": [
+        {"name": "data", "sriov": {}, "macAddress": "02:AB:CD:00:00:07"}
+    ]}});
+    for (spec, status) in [
+        (
+            two_networks(),
+            sriov_status(Some("02:ab:cd:00:00:07"), "02:AB:CD:00:00:07"),
+        ),
+        (spec_with_mac, sriov_status(None, "02:ab:cd:00:00:07")),
+    ] {
+        let p = project(&vmi_from(json!({}), spec, status), &origin()).unwrap();
+        assert_eq!(
+            records(&p),
+            [
+                "web.lab A\t10.1.0.7",
+                "web.lab AAAA\tfd00:1::7",
+                "data.web.lab A\t10.1.0.7",
+                "data.web.lab AAAA\tfd00:1::7"
+            ]
+        );
+    }
+    // No match: nothing, as before; the unnamed entry of another MAC stays unpublished.
+    let p = project(
+        &vmi_from(
+            json!({}),
+            two_networks(),
+            sriov_status(Some("02:00:00:00:00:01"), "02:ab:cd:00:00:07"),
+        ),
+        &origin(),
+    )
+    .unwrap();
+    assert!(records(&p).is_empty(), "{:?}", records(&p));
+}
+
+#[test]
+fn with_network_addresses_only_the_mac_rule_is_off() {
+    use status_monitor::projection::{Projector, Rules};
+    let rules = Rules {
+        addresses_by_mac: false,
+        ..Rules::default()
+    };
+    let metrics = std::sync::Arc::new(status_monitor::metrics::Metrics::new());
+    let mut projector = Projector::with_rules(origin(), rules, metrics);
+    let vmi = vmi_from(
+        json!({}),
+        two_networks(),
+        sriov_status(Some("02:ab:cd:00:00:07"), "02:ab:cd:00:00:07"),
+    );
+    assert!(projector.project(&vmi).is_none_or(|vm| vm.is_empty()));
+}
+
+#[test]
+fn the_publish_annotation_opts_a_vm_out_and_other_values_keep_the_default_with_a_warning() {
+    let annotated = |value: &str| {
+        vmi_from(
+            json!({"annotations": {"kubevirt-dns.io/publish": value}}),
+            two_networks(),
+            running(both_interfaces()),
+        )
+    };
+    assert_eq!(
+        project(&annotated("false"), &origin()),
+        Err(VmiSkip::OptedOut)
+    );
+    assert_eq!(VmiSkip::OptedOut.reason(), "opted_out");
+    let published = project(&annotated("true"), &origin()).unwrap();
+    assert!(published.skipped.is_empty());
+    for odd in ["no", "False", "0", ""] {
+        let p = project(&annotated(odd), &origin()).unwrap();
+        assert_eq!(
+            records(&p),
+            records(&published),
+            "{odd:?} keeps the default"
+        );
+        assert!(
+            matches!(
+                &p.skipped[..],
+                [InterfaceSkip::InvalidAnnotation {
+                    annotation: "kubevirt-dns.io/publish",
+                    ..
+                }]
+            ),
+            "{odd:?}: {:?}",
+            p.skipped
+        );
+    }
+}
+
+#[test]
+fn the_vm_name_interface_annotation_chooses_the_addresses_of_the_vm_name() {
+    let chosen = |interface: &str| {
+        project(
+            &vmi_from(
+                json!({"annotations": {"kubevirt-dns.io/vm-name-interface": interface}}),
+                two_networks(),
+                running(both_interfaces()),
+            ),
+            &origin(),
+        )
+        .unwrap()
+    };
+    let p = chosen("service");
+    assert!(p.skipped.is_empty());
+    let vm_name: Vec<String> = records(&p)
+        .into_iter()
+        .filter(|r| r.starts_with("web.lab "))
+        .collect();
+    assert_eq!(
+        vm_name,
+        ["web.lab A\t10.2.0.5"],
+        "that interface's addresses only"
+    );
+    // Missing: the default rule (data is first by name), with a warning.
+    let p = chosen("storage");
+    let vm_name: Vec<String> = records(&p)
+        .into_iter()
+        .filter(|r| r.starts_with("web.lab "))
+        .collect();
+    assert_eq!(vm_name, ["web.lab A\t10.1.0.5", "web.lab AAAA\tfd00:1::5"]);
+    assert!(matches!(
+        &p.skipped[..],
+        [InterfaceSkip::InvalidAnnotation { annotation: "kubevirt-dns.io/vm-name-interface", value, .. }] if value == "storage"
+    ));
+}
+
+#[test]
+fn a_label_selector_leaves_unselected_vmis_out() {
+    use status_monitor::projection::{Projector, Rules};
+    let selector = status_monitor::selection::parse_selector("dns in (on, yes),!legacy").unwrap();
+    let rules = Rules {
+        selector,
+        ..Rules::default()
+    };
+    let metrics = std::sync::Arc::new(status_monitor::metrics::Metrics::new());
+    let mut projector = Projector::with_rules(origin(), rules, metrics);
+    let labelled = |labels: serde_json::Value| {
+        vmi_from(
+            json!({"labels": labels}),
+            two_networks(),
+            running(both_interfaces()),
+        )
+    };
+    assert!(projector.project(&labelled(json!({"dns": "on"}))).is_some());
+    assert!(
+        projector
+            .project(&labelled(json!({"dns": "off"})))
+            .is_none()
+    );
+    assert!(
+        projector
+            .project(&labelled(json!({"dns": "on", "legacy": "1"})))
+            .is_none()
+    );
+    assert!(
+        projector
+            .project(&vmi_from(
+                json!({}),
+                two_networks(),
+                running(both_interfaces())
+            ))
+            .is_none()
+    );
+}

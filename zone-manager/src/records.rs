@@ -81,6 +81,9 @@ struct VmInner {
     interfaces: Box<[(Label, u16, u16)]>,
     ipv4: Box<[Ipv4Addr]>,
     ipv6: Box<[Ipv6Addr]>,
+    /// The interface (index into `interfaces`) whose addresses `<vmi>.<namespace>`
+    /// takes, both families; `None`: the first by name that has each family.
+    vm_name_interface: Option<u16>,
 }
 
 /// One interface of a [`VmAddresses`].
@@ -113,6 +116,18 @@ impl VmAddresses {
         name: Label,
         interfaces: impl IntoIterator<Item = InterfaceAddresses>,
     ) -> Self {
+        Self::with_vm_name_interface(namespace, name, interfaces, None)
+    }
+
+    /// Like [`Self::new`], with `<vmi>.<namespace>` taking only the addresses of
+    /// the interface `vm_name_interface` (both families) when it has any; when
+    /// it has none, the VM name follows the default rule.
+    pub fn with_vm_name_interface(
+        namespace: Label,
+        name: Label,
+        interfaces: impl IntoIterator<Item = InterfaceAddresses>,
+        vm_name_interface: Option<&Label>,
+    ) -> Self {
         let mut interfaces: Vec<_> = interfaces.into_iter().filter(|i| !i.is_empty()).collect();
         interfaces.sort_by(|a, b| a.name.cmp(&b.name));
         interfaces.dedup_by(|a, b| a.name == b.name);
@@ -126,6 +141,9 @@ impl VmAddresses {
             .collect();
         // The projection caps addresses per interface far below u16::MAX.
         let count = |n: usize| u16::try_from(n).unwrap_or(u16::MAX);
+        let vm_name_interface = vm_name_interface
+            .and_then(|wanted| interfaces.iter().position(|i| &i.name == wanted))
+            .and_then(|index| u16::try_from(index).ok());
         let interfaces = interfaces
             .into_iter()
             .map(|i| (i.name, count(i.ipv4.len()), count(i.ipv6.len())))
@@ -136,6 +154,7 @@ impl VmAddresses {
             interfaces,
             ipv4,
             ipv6,
+            vm_name_interface,
         }))
     }
 
@@ -170,8 +189,8 @@ impl VmAddresses {
     }
 
     /// The records of this VM in canonical DNS order: first `<vmi>.<namespace>`
-    /// (A of the first interface by name that has IPv4, AAAA of the first that
-    /// has IPv6), then `<interface>.<vmi>.<namespace>` for each interface.
+    /// (A and AAAA of the chosen interface, else A of the first interface by
+    /// name that has IPv4 and AAAA of the first that has IPv6), then `<interface>.<vmi>.<namespace>` for each interface.
     pub fn records(&self) -> impl Iterator<Item = Record<'_>> {
         let mut records = Vec::new();
         let _ = self.try_for_each_record(|record| {
@@ -192,7 +211,13 @@ impl VmAddresses {
             vm: self.name(),
             namespace: self.namespace(),
         };
-        if let Some(first) = self.interfaces().find(|i| !i.ipv4.is_empty()) {
+        let chosen = self
+            .0
+            .vm_name_interface
+            .and_then(|index| self.interfaces().nth(usize::from(index)));
+        let with_v4 = chosen.or_else(|| self.interfaces().find(|i| !i.ipv4.is_empty()));
+        let with_v6 = chosen.or_else(|| self.interfaces().find(|i| !i.ipv6.is_empty()));
+        if let Some(first) = with_v4 {
             for address in first.ipv4 {
                 f(Record {
                     owner: vm_owner,
@@ -200,7 +225,7 @@ impl VmAddresses {
                 })?;
             }
         }
-        if let Some(first) = self.interfaces().find(|i| !i.ipv6.is_empty()) {
+        if let Some(first) = with_v6 {
             for address in first.ipv6 {
                 f(Record {
                     owner: vm_owner,
@@ -361,6 +386,40 @@ mod tests {
                 "net3.web.default A\t10.3.0.1",
             ]
         );
+    }
+
+    #[test]
+    fn a_chosen_interface_gives_the_vm_name_its_addresses_only_both_families() {
+        let interfaces = || {
+            [
+                iface("data", &["10.3.0.1", "fd00::3"]),
+                iface("service", &["10.9.0.1"]),
+            ]
+        };
+        let vm = VmAddresses::with_vm_name_interface(
+            label("default"),
+            label("web"),
+            interfaces(),
+            Some(&label("service")),
+        );
+        assert_eq!(
+            &lines(&vm)[..1],
+            ["web.default A\t10.9.0.1"],
+            "no AAAA for the VM name: the chosen interface has none"
+        );
+        assert!(!lines(&vm).iter().any(|l| l.starts_with("web.default AAAA")));
+        // Not there (or without addresses): the default rule, and a different VM.
+        let fallback = VmAddresses::with_vm_name_interface(
+            label("default"),
+            label("web"),
+            interfaces(),
+            Some(&label("gone")),
+        );
+        assert_eq!(
+            fallback,
+            VmAddresses::new(label("default"), label("web"), interfaces())
+        );
+        assert_ne!(vm, fallback, "the choice is part of what changes the zone");
     }
 
     #[test]
