@@ -285,6 +285,37 @@ mod tests {
     }
 
     #[test]
+    fn the_endpoints_follow_the_interface_chosen_for_the_vm_name() {
+        let label = |s: &str| Label::new(s).unwrap();
+        let interfaces = [
+            ("data", &["10.1.0.5", "fd00:1::5"][..]),
+            ("service", &["10.2.0.5"][..]),
+        ]
+        .map(|(name, addresses)| {
+            InterfaceAddresses::new(label(name), addresses.iter().map(|a| a.parse().unwrap()))
+        });
+        let chosen = VmAddresses::with_vm_name_interface(
+            label("lab"),
+            label("web"),
+            interfaces,
+            Some(&label("service")),
+        );
+        let spec = request("web.example.org", None)
+            .endpoints(Some(&chosen))
+            .unwrap();
+        let targets: Vec<(&str, &[String])> = spec
+            .endpoints
+            .iter()
+            .map(|e| (e.record_type.as_str(), e.targets.as_slice()))
+            .collect();
+        assert_eq!(
+            targets,
+            [("A", &["10.2.0.5".to_owned()][..])],
+            "service's addresses only"
+        );
+    }
+
+    #[test]
     fn the_applied_object_has_the_fields_external_dns_reads() {
         let spec = request("a.example.com", Some("60"))
             .endpoints(Some(&vm_v4()))

@@ -191,6 +191,12 @@ mod tests {
         assert!(selects("tier notin (web,db)", &[]));
         assert!(selects("example.com/dns", &[("example.com/dns", "")]));
         assert!(selects("!legacy", &[]));
+        assert!(selects("note=", &[("note", "")]), "an empty value");
+        assert!(selects("note!=", &[("note", "x")]));
+        let prefix = [63, 63, 63, 61].map(|n| "p".repeat(n)).join(".");
+        assert_eq!(prefix.len(), 253);
+        let longest = format!("{prefix}/{}", "k".repeat(63));
+        assert!(selects(&longest, &[(longest.as_str(), "v")]));
         assert!(!selects("!legacy", &[("legacy", "1")]));
         assert!(selects(
             " dns=on , tier in (web,db),!legacy ",
@@ -220,6 +226,15 @@ mod tests {
             ("dns=on off", "value"),
             ("size>3", "do not apply"),
             (&format!("k={}", "v".repeat(64)), "value"),
+            ("=on", "key's name"),
+            ("in (a)", "`in` or `notin`"),
+            ("a=b=c", "value"),
+            ("dns€=on", "key's name"),
+            ("dns=on\nevil", "value"),
+            (&format!("{}/k=v", "p".repeat(254)), "prefix"),
+            ("example.com/=v", "key's name"),
+            ("a in (x),,b", "empty requirement"),
+            ("a in (x))", "parentheses"),
         ] {
             let error = parse_selector(bad).expect_err(bad);
             assert!(error.contains(why), "{bad:?}: {error}");

@@ -292,6 +292,65 @@ fn corpus() -> Vec<Case> {
         warns: true,
     });
 
+    // The owner's annotations with values that cannot be followed: the default
+    // applies, with a warning; nothing of the value reaches the zone.
+    let huge = "x".repeat(1 << 20);
+    for (annotation, value) in [
+        ("kubevirt-dns.io/publish", "FALSE"),
+        ("kubevirt-dns.io/publish", "yes"),
+        ("kubevirt-dns.io/publish", "false; 6.6.6.6"),
+        ("kubevirt-dns.io/publish", huge.as_str()),
+        ("kubevirt-dns.io/vm-name-interface", "../../etc"),
+        ("kubevirt-dns.io/vm-name-interface", "ok\nevil IN A 6.6.6.6"),
+        ("kubevirt-dns.io/vm-name-interface", "missing"),
+        ("kubevirt-dns.io/vm-name-interface", huge.as_str()),
+    ] {
+        let mut object = base(
+            &next_ns(),
+            json!("vm"),
+            multus(&["ok"]),
+            json!([{"name": "ok", "ipAddress": "10.0.0.1"}]),
+        );
+        object["metadata"]["annotations"] = json!({annotation: value});
+        cases.push(Case {
+            what: "an annotation value that cannot be followed",
+            object,
+            outcome: Outcome::OnlyOk,
+            warns: true,
+        });
+    }
+    // SR-IOV by MAC: the guest's entry is as hostile as any other.
+    let guest_flood: Vec<String> = (0..100).map(|i| format!("10.6.0.{i}")).collect();
+    cases.push(Case {
+        what: "a guest entry with 100 addresses behind an SR-IOV MAC",
+        object: base(
+            &next_ns(),
+            json!("vm"),
+            multus(&["sriov", "ok"]),
+            json!([
+                {"name": "sriov", "mac": "02:00:00:00:00:01"},
+                {"mac": "02:00:00:00:00:01", "ipAddresses": guest_flood},
+                {"name": "ok", "ipAddress": "10.0.0.1"}
+            ]),
+        ),
+        outcome: Outcome::OnlyOk,
+        warns: true,
+    });
+    cases.push(Case {
+        what: "a MAC that is not a string",
+        object: base(
+            &next_ns(),
+            json!("vm"),
+            multus(&["sriov", "ok"]),
+            json!([
+                {"name": "sriov", "mac": 5},
+                {"name": "ok", "ipAddress": "10.0.0.1"}
+            ]),
+        ),
+        outcome: Outcome::Gone,
+        warns: true,
+    });
+
     // Namespaces from a hand-written manifest (the API server would refuse them).
     for namespace in ["Bad_NS", "ns\nx", "ns;x"] {
         cases.push(Case {

@@ -1153,3 +1153,117 @@ async fn two_replicas_converge_to_the_same_records_and_one_answers_while_the_oth
         coredns.wait_for_answer(&fqdn("vm-1.blue-team"), "A", &["10.20.2.1"]);
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs etcd and kube-apiserver: run `make integration`"]
+async fn names_follow_the_vms_life_and_the_label_selector() {
+    let s = Setup::new().await;
+    s.vmis.create_namespace("lab").await;
+    let selected = serde_json::json!({"metadata": {"labels": {"dns": "on"}}});
+    for vm in ["batch", "web", "gpu", "quiet"] {
+        s.vmis.create("lab", vm, &["data", "service"]).await;
+        s.vmis.patch("lab", vm, selected.clone()).await;
+        s.vmis
+            .set_interfaces(
+                "lab",
+                vm,
+                &[("data", &["10.7.0.1"]), ("service", &["10.8.0.1"])],
+            )
+            .await;
+    }
+    let monitor = s.start_monitor_with(&[("VMI_LABEL_SELECTOR", "dns=on")]);
+    monitor.wait_for_zone("the selected VMs", |z| {
+        z.get(&fqdn("quiet.lab"), "A") == ["10.7.0.1"]
+    });
+
+    // Succeeded: the names go; a new run brings them back.
+    let interfaces = |data: &str| {
+        serde_json::json!([
+            {"name": "data", "ipAddresses": [data]},
+            {"name": "service", "ipAddresses": ["10.8.0.1"]}
+        ])
+    };
+    s.vmis
+        .patch_status("lab", "batch", serde_json::json!({"phase": "Succeeded"}))
+        .await;
+    monitor.wait_for_zone("batch to go", |z| {
+        z.get(&fqdn("data.batch.lab"), "A").is_empty()
+    });
+    s.coredns_nxdomain(&fqdn("data.batch.lab"));
+    s.vmis
+        .patch_status(
+            "lab",
+            "batch",
+            serde_json::json!({"phase": "Running", "interfaces": interfaces("10.7.0.2")}),
+        )
+        .await;
+    monitor.wait_for_zone("batch's new run", |z| {
+        z.get(&fqdn("data.batch.lab"), "A") == ["10.7.0.2"]
+    });
+    s.coredns_answers(&fqdn("data.batch.lab"), "A", &["10.7.0.2"]);
+
+    // Hot-unplug: the spec says absent while the status still lists it.
+    s.vmis
+        .patch(
+            "lab",
+            "web",
+            serde_json::json!({"spec": {"domain": {"devices": {"interfaces": [
+                {"name": "data", "bridge": {}, "state": "absent"},
+                {"name": "service", "bridge": {}}
+            ]}}}}),
+        )
+        .await;
+    monitor.wait_for_zone("web's data interface to go", |z| {
+        z.get(&fqdn("data.web.lab"), "A").is_empty() && z.get(&fqdn("web.lab"), "A") == ["10.8.0.1"]
+    });
+    s.coredns_answers(&fqdn("web.lab"), "A", &["10.8.0.1"]);
+
+    // SR-IOV: the named entry without addresses, the guest's entry by MAC.
+    s.vmis
+        .patch_status(
+            "lab",
+            "gpu",
+            serde_json::json!({"phase": "Running", "interfaces": [
+                {"name": "data", "mac": "02:00:00:00:0a:01", "infoSource": "domain, multus-status"},
+                {"interfaceName": "eth1", "mac": "02:00:00:00:0A:01", "ipAddresses": ["10.7.0.9"], "infoSource": "guest-agent"}
+            ]}),
+        )
+        .await;
+    monitor.wait_for_zone("gpu's SR-IOV address", |z| {
+        z.get(&fqdn("data.gpu.lab"), "A") == ["10.7.0.9"]
+    });
+    s.coredns_answers(&fqdn("data.gpu.lab"), "A", &["10.7.0.9"]);
+
+    // The label selector: an unselected VMI never appears; relabelled, it does.
+    s.vmis.create("lab", "unlisted", &["data"]).await;
+    s.vmis
+        .set_interfaces("lab", "unlisted", &[("data", &["10.7.0.50"])])
+        .await;
+    s.vmis
+        .annotate(
+            "lab",
+            "quiet",
+            serde_json::json!({"kubevirt-dns.io/publish": "false"}),
+        )
+        .await;
+    monitor.wait_for_zone("quiet to opt out", |z| {
+        z.get(&fqdn("quiet.lab"), "A").is_empty()
+    });
+    assert!(
+        monitor
+            .zone()
+            .unwrap()
+            .get(&fqdn("unlisted.lab"), "A")
+            .is_empty()
+    );
+    assert!(
+        !monitor.log().contains("unlisted"),
+        "the API server never sent the unselected VMI:\n{}",
+        monitor.log()
+    );
+    s.vmis.patch("lab", "unlisted", selected).await;
+    monitor.wait_for_zone("unlisted, relabelled", |z| {
+        z.get(&fqdn("unlisted.lab"), "A") == ["10.7.0.50"]
+    });
+    s.coredns_answers(&fqdn("unlisted.lab"), "A", &["10.7.0.50"]);
+}

@@ -317,3 +317,113 @@ fn health_readiness_and_metrics_are_served() {
     }
     assert_eq!(common::http_get(&address, "/nothing").unwrap().0, 404);
 }
+
+/// A VMI manifest from its metadata extras, networks, device interfaces,
+/// phase and status interfaces.
+fn life_vmi(
+    name: &str,
+    metadata: serde_json::Value,
+    devices: serde_json::Value,
+    phase: &str,
+    interfaces: serde_json::Value,
+) -> String {
+    let mut meta = serde_json::json!({"name": name, "namespace": "lab"});
+    meta.as_object_mut()
+        .unwrap()
+        .extend(metadata.as_object().unwrap().clone());
+    serde_json::json!({
+        "apiVersion": "kubevirt.io/v1", "kind": "VirtualMachineInstance",
+        "metadata": meta,
+        "spec": {
+            "domain": {"devices": {"interfaces": devices}},
+            "networks": [
+                {"name": "default", "pod": {}},
+                {"name": "data", "multus": {"networkName": "data"}},
+                {"name": "service", "multus": {"networkName": "service"}}
+            ]
+        },
+        "status": {"phase": phase, "interfaces": interfaces}
+    })
+    .to_string()
+}
+
+fn data_and_service() -> serde_json::Value {
+    serde_json::json!([
+        {"name": "data", "ipAddresses": ["10.1.0.5"]},
+        {"name": "service", "ipAddresses": ["10.2.0.5", "fd00:2::5"]}
+    ])
+}
+
+#[test]
+fn each_rule_of_the_vms_life_holds_in_a_watched_directory() {
+    let fixture = Fixture::new();
+    let no = serde_json::json!({});
+    let plain_devices = serde_json::json!([{"name": "data"}, {"name": "service"}]);
+    // Finished, opted out, unselected: nothing. Unplugged, SR-IOV, chosen VM name: as the rules say.
+    fixture.write(
+        "done.json",
+        &life_vmi(
+            "done",
+            serde_json::json!({"labels": {"dns": "on"}}),
+            plain_devices.clone(),
+            "Succeeded",
+            data_and_service(),
+        ),
+    );
+    fixture.write("hidden.json", &life_vmi("hidden", serde_json::json!({"labels": {"dns": "on"}, "annotations": {"kubevirt-dns.io/publish": "false"}}), plain_devices.clone(), "Running", data_and_service()));
+    fixture.write(
+        "other.json",
+        &life_vmi(
+            "other",
+            no.clone(),
+            plain_devices.clone(),
+            "Running",
+            data_and_service(),
+        ),
+    );
+    fixture.write(
+        "unplug.json",
+        &life_vmi(
+            "unplug",
+            serde_json::json!({"labels": {"dns": "on"}}),
+            serde_json::json!([{"name": "data", "state": "absent"}, {"name": "service"}]),
+            "Running",
+            data_and_service(),
+        ),
+    );
+    fixture.write("sriov.json", &life_vmi("sriov", serde_json::json!({"labels": {"dns": "on"}}), serde_json::json!([{"name": "data", "sriov": {}, "macAddress": "02:00:00:AA:00:01"}]), "Running", serde_json::json!([
+        {"name": "data", "infoSource": "domain, multus-status"},
+        {"interfaceName": "eth1", "mac": "02:00:00:aa:00:01", "ipAddresses": ["10.1.0.9"], "infoSource": "guest-agent"}
+    ])));
+    fixture.write("chosen.json", &life_vmi("chosen", serde_json::json!({"labels": {"dns": "on"}, "annotations": {"kubevirt-dns.io/vm-name-interface": "service"}}), plain_devices.clone(), "Running", data_and_service()));
+    let monitor = fixture.start_with(&[("VMI_LABEL_SELECTOR", "dns=on")]);
+    let zone = monitor.wait_for_zone("the rules applied", |z| {
+        !z.get(&name("chosen.lab"), "A").is_empty()
+    });
+    for gone in ["done.lab", "hidden.lab", "other.lab", "data.unplug.lab"] {
+        assert!(zone.get(&name(gone), "A").is_empty(), "{gone}");
+    }
+    assert_eq!(zone.get(&name("unplug.lab"), "A"), ["10.2.0.5"]);
+    assert_eq!(zone.get(&name("data.sriov.lab"), "A"), ["10.1.0.9"]);
+    assert_eq!(zone.get(&name("chosen.lab"), "A"), ["10.2.0.5"]);
+    assert_eq!(zone.get(&name("chosen.lab"), "AAAA"), ["fd00:2::5"]);
+    for reason in ["final_phase", "opted_out", "unplugged"] {
+        let sample = format!("kubevirt_dns_objects_skipped_total{{reason=\"{reason}\"}}");
+        assert!(monitor.metric(&sample) >= 1.0, "{sample}");
+    }
+
+    // A new run of the finished VM brings its names back.
+    fixture.write(
+        "done.json",
+        &life_vmi(
+            "done",
+            serde_json::json!({"labels": {"dns": "on"}}),
+            plain_devices,
+            "Running",
+            data_and_service(),
+        ),
+    );
+    monitor.wait_for_zone("the new run", |z| {
+        z.get(&name("done.lab"), "A") == ["10.1.0.5"]
+    });
+}

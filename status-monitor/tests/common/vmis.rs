@@ -98,14 +98,20 @@ impl Vmis {
 
     /// Merge-patches `metadata.annotations` (a `null` value removes one).
     pub async fn annotate(&self, namespace: &str, name: &str, annotations: serde_json::Value) {
+        self.patch(
+            namespace,
+            name,
+            json!({"metadata": {"annotations": annotations}}),
+        )
+        .await;
+    }
+
+    /// Merge-patches the object (not its status), as a user or KubeVirt would.
+    pub async fn patch(&self, namespace: &str, name: &str, patch: serde_json::Value) {
         self.api(namespace)
-            .patch(
-                name,
-                &PatchParams::default(),
-                &Patch::Merge(json!({"metadata": {"annotations": annotations}})),
-            )
+            .patch(name, &PatchParams::default(), &Patch::Merge(patch))
             .await
-            .unwrap_or_else(|e| panic!("annotate {namespace}/{name}: {e}"));
+            .unwrap_or_else(|e| panic!("patch {namespace}/{name}: {e}"));
     }
 
     pub async fn uid(&self, namespace: &str, name: &str) -> String {
