@@ -112,42 +112,66 @@ fn until_answered(coredns: &CoreDns, name: &str, address: &str, since: Instant) 
     }
 }
 
-struct Figures {
-    mode: &'static str,
-    vms: usize,
-    zone_bytes: u64,
-    latencies: Vec<Duration>,
-    first_answer: Duration,
-    monitor_rss_kib: u64,
-    coredns_rss_kib: u64,
-}
-
-impl Figures {
-    fn print(mut self) {
-        self.latencies.sort();
-        let percentile = |p: usize| {
-            let index = (self.latencies.len() * p).div_ceil(100).max(1) - 1;
-            self.latencies[index].as_secs_f64()
-        };
-        println!(
-            "bench-e2e | {} | {} VMIs | zone {:.1} MB | change→answer median {:.2} s, p95 {:.2} s ({} changes) | first answer {:.2} s | peak RSS status-monitor {} MiB, CoreDNS {} MiB |",
-            self.mode,
-            self.vms,
-            self.zone_bytes as f64 / 1e6,
-            percentile(50),
-            percentile(95),
-            self.latencies.len(),
-            self.first_answer.as_secs_f64(),
-            self.monitor_rss_kib / 1024,
-            self.coredns_rss_kib / 1024,
-        );
-    }
+/// VM `vm`'s interfaces at `generation` as `Vmis::set_interfaces` takes them.
+fn status_of(vm: usize, generation: usize) -> Vec<(&'static str, Vec<String>)> {
+    interfaces(vm, generation)
+        .into_iter()
+        .map(|(name, addresses)| (name, addresses.to_vec()))
+        .collect()
 }
 
 /// Spreads the changes over CoreDNS's 2 s reload tick, so that they do not all
 /// land at the same phase of it.
 fn pause_before_change(change: usize) {
     std::thread::sleep(Duration::from_millis((change as u64 * 337) % 2000));
+}
+
+/// With `monitor` started at `started` on `zones`: CoreDNS beside it, the time
+/// to its first answer for the last VM, then `changes()` changes, each made by
+/// `change(vm, generation)`, timed until CoreDNS answers the VM's new address.
+/// Prints one line of figures.
+fn measure(
+    mode: &str,
+    vms: usize,
+    started: Instant,
+    monitor: &Monitor,
+    zones: &Path,
+    mut change: impl FnMut(usize, usize),
+) {
+    let coredns = CoreDns::serve(zones).unwrap();
+    let last = vms - 1;
+    let first_answer = until_answered(
+        &coredns,
+        &name_of(last),
+        &interfaces(last, 0)[0].1[0],
+        started,
+    );
+    let mut latencies = Vec::new();
+    for step in 0..changes() {
+        pause_before_change(step);
+        let vm = (step * 7919) % vms;
+        let generation = step + 1;
+        let changed = Instant::now();
+        change(vm, generation);
+        let address = &interfaces(vm, generation)[0].1[0];
+        latencies.push(until_answered(&coredns, &name_of(vm), address, changed));
+    }
+    latencies.sort();
+    let percentile = |p: usize| {
+        let index = (latencies.len() * p).div_ceil(100).max(1) - 1;
+        latencies[index].as_secs_f64()
+    };
+    let zone_bytes = std::fs::metadata(monitor.zone_path()).unwrap().len();
+    println!(
+        "bench-e2e | {mode} | {vms} VMIs | zone {:.1} MB | change→answer median {:.2} s, p95 {:.2} s ({} changes) | first answer {:.2} s | peak RSS status-monitor {} MiB, CoreDNS {} MiB |",
+        zone_bytes as f64 / 1e6,
+        percentile(50),
+        percentile(95),
+        latencies.len(),
+        first_answer.as_secs_f64(),
+        monitor.peak_rss_kib() / 1024,
+        coredns.peak_rss_kib() / 1024,
+    );
 }
 
 #[test]
@@ -169,67 +193,61 @@ fn source_dir_change_to_coredns_answer() {
             &[("RUST_LOG", "warn")],
             &[OsStr::new("--source-dir"), source.path().as_os_str()],
         );
-        let coredns = CoreDns::serve(zones.path()).unwrap();
-        let last = vms - 1;
-        let first_answer = until_answered(
-            &coredns,
-            &name_of(last),
-            &interfaces(last, 0)[0].1[0],
-            started,
-        );
-        let mut latencies = Vec::new();
-        for change in 0..changes() {
-            pause_before_change(change);
-            let vm = (change * 7919) % vms;
-            generations[vm] += 1;
-            write_namespace_file(source.path(), vm % NAMESPACES, vms, &generations);
-            let changed = Instant::now();
-            let address = &interfaces(vm, generations[vm])[0].1[0];
-            latencies.push(until_answered(&coredns, &name_of(vm), address, changed));
-        }
-        Figures {
-            mode: "source-dir",
+        measure(
+            "source-dir",
             vms,
-            zone_bytes: std::fs::metadata(monitor.zone_path()).unwrap().len(),
-            latencies,
-            first_answer,
-            monitor_rss_kib: monitor.peak_rss_kib(),
-            coredns_rss_kib: coredns.peak_rss_kib(),
-        }
-        .print();
+            started,
+            &monitor,
+            zones.path(),
+            |vm, generation| {
+                generations[vm] = generation;
+                write_namespace_file(source.path(), vm % NAMESPACES, vms, &generations);
+            },
+        );
     }
 }
 
-#[tokio::test(flavor = "multi_thread")]
+#[test]
 #[ignore = "a benchmark: run `make bench-e2e`"]
-async fn kubernetes_change_to_coredns_answer() {
+fn kubernetes_change_to_coredns_answer() {
     if common::coredns::binary().is_none() {
         return;
     }
+    let runtime = tokio::runtime::Runtime::new().unwrap();
     for vms in sizes() {
         let cluster = Cluster::start();
-        let vmis = Vmis::connect(&cluster).await;
-        for namespace in 0..NAMESPACES.min(vms) {
-            vmis.create_namespace(&format!("ns-{namespace}")).await;
-        }
+        let vmis = runtime.block_on(Vmis::connect(&cluster));
+        let set_interfaces = |vm: usize, generation: usize| {
+            let vmis = &vmis;
+            async move {
+                let status = status_of(vm, generation);
+                let status: Vec<(&str, Vec<&str>)> = status
+                    .iter()
+                    .map(|(i, a)| (*i, a.iter().map(String::as_str).collect()))
+                    .collect();
+                let status: Vec<(&str, &[&str])> =
+                    status.iter().map(|(i, a)| (*i, a.as_slice())).collect();
+                vmis.set_interfaces(&namespace_of(vm), &format!("vm-{vm}"), &status)
+                    .await
+            }
+        };
         let creating = Instant::now();
-        stream::iter(0..vms)
-            .for_each_concurrent(64, |vm| {
-                let vmis = &vmis;
-                async move {
-                    let (namespace, name) = (namespace_of(vm), format!("vm-{vm}"));
-                    vmis.create(&namespace, &name, &["red", "blue"]).await;
-                    let interfaces = interfaces(vm, 0);
-                    let status: Vec<(&str, Vec<&str>)> = interfaces
-                        .iter()
-                        .map(|(i, a)| (*i, a.iter().map(String::as_str).collect()))
-                        .collect();
-                    let status: Vec<(&str, &[&str])> =
-                        status.iter().map(|(i, a)| (*i, a.as_slice())).collect();
-                    vmis.set_interfaces(&namespace, &name, &status).await;
-                }
-            })
-            .await;
+        runtime.block_on(async {
+            for namespace in 0..NAMESPACES.min(vms) {
+                vmis.create_namespace(&format!("ns-{namespace}")).await;
+            }
+            stream::iter(0..vms)
+                .for_each_concurrent(64, |vm| {
+                    let vmis = &vmis;
+                    let set_interfaces = &set_interfaces;
+                    async move {
+                        vmis.create(&namespace_of(vm), &format!("vm-{vm}"), &["red", "blue"])
+                            .await;
+                        set_interfaces(vm, 0).await;
+                    }
+                })
+                .await;
+        });
         eprintln!(
             "bench-e2e: {vms} VMIs created in {:.0?}",
             creating.elapsed()
@@ -246,44 +264,15 @@ async fn kubernetes_change_to_coredns_answer() {
             ],
             &[] as &[&OsStr],
         );
-        let coredns = CoreDns::serve(zones.path()).unwrap();
-        let last = vms - 1;
-        let first_answer = until_answered(
-            &coredns,
-            &name_of(last),
-            &interfaces(last, 0)[0].1[0],
-            started,
-        );
-        let mut latencies = Vec::new();
-        for change in 0..changes() {
-            pause_before_change(change);
-            let vm = (change * 7919) % vms;
-            let new = interfaces(vm, change + 1);
-            let status: Vec<(&str, Vec<&str>)> = new
-                .iter()
-                .map(|(i, a)| (*i, a.iter().map(String::as_str).collect()))
-                .collect();
-            let status: Vec<(&str, &[&str])> =
-                status.iter().map(|(i, a)| (*i, a.as_slice())).collect();
-            let changed = Instant::now();
-            vmis.set_interfaces(&namespace_of(vm), &format!("vm-{vm}"), &status)
-                .await;
-            latencies.push(until_answered(
-                &coredns,
-                &name_of(vm),
-                &new[0].1[0],
-                changed,
-            ));
-        }
-        Figures {
-            mode: "kubernetes",
+        measure(
+            "kubernetes",
             vms,
-            zone_bytes: std::fs::metadata(monitor.zone_path()).unwrap().len(),
-            latencies,
-            first_answer,
-            monitor_rss_kib: monitor.peak_rss_kib(),
-            coredns_rss_kib: coredns.peak_rss_kib(),
-        }
-        .print();
+            started,
+            &monitor,
+            zones.path(),
+            |vm, generation| {
+                runtime.block_on(set_interfaces(vm, generation));
+            },
+        );
     }
 }

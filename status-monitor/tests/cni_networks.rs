@@ -9,9 +9,7 @@
 
 mod common;
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 
 use common::netns::NetworkNamespace;
 use serde_json::{Value, json};
@@ -37,7 +35,7 @@ fn network_configs() -> Vec<(PathBuf, Value)> {
 /// One CNI call of `plugin` (a member of a conflist), as Multus makes it: the
 /// list's name and version merged in, the previous result passed on.
 fn cni(
-    command: &str,
+    command_name: &str,
     plugin: &Value,
     list: &Value,
     previous: Option<&Value>,
@@ -55,29 +53,18 @@ fn cni(
         Path::new(&program).exists(),
         "{program} is missing: apt-get install containernetworking-plugins (or run `make unit`)"
     );
-    let mut child = host
-        .exec(&program)
-        .env("CNI_COMMAND", command)
+    let mut command = host.exec(&program);
+    command
+        .env("CNI_COMMAND", command_name)
         .env("CNI_CONTAINERID", &container.name)
         .env("CNI_NETNS", container.path())
         .env("CNI_IFNAME", "net1")
-        .env("CNI_PATH", CNI_PATH)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(config.to_string().as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+        .env("CNI_PATH", CNI_PATH);
+    let out = common::output_with_stdin(&mut command, config.to_string().as_bytes());
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     if !out.status.success() {
         return Err(format!(
-            "CNI {command} with {config} failed: {stdout}{}",
+            "CNI {command_name} with {config} failed: {stdout}{}",
             String::from_utf8_lossy(&out.stderr)
         ));
     }

@@ -351,23 +351,12 @@ impl Cluster {
 
     /// kubectl reading a manifest from stdin; its output.
     pub fn kubectl_stdin(&self, args: &[&str], input: &str) -> String {
-        use std::io::Write;
-        let mut child = Command::new("kubectl")
+        let mut command = Command::new("kubectl");
+        command
             .arg("--kubeconfig")
             .arg(self.kubeconfig("admin"))
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(input.as_bytes())
-            .unwrap();
-        let out = child.wait_with_output().unwrap();
+            .args(args);
+        let out = super::output_with_stdin(&mut command, input.as_bytes());
         assert!(
             out.status.success(),
             "kubectl {args:?}: {}",

@@ -419,19 +419,8 @@ impl Response {
     }
 }
 
-/// `dig @127.0.0.1 -p PORT ARGS`, parsed.
+/// `dig @127.0.0.1 -p PORT ARGS`, parsed (no answer at all: status `none`).
 pub fn dig(port: u16, args: &[&str]) -> Response {
-    let out = Command::new("dig")
-        .args([
-            "@127.0.0.1",
-            "-p",
-            &port.to_string(),
-            "+norecurse",
-            "+time=2",
-            "+tries=2",
-        ])
-        .args(args)
-        .output()
-        .expect("dig (apt-get install bind9-dnsutils)");
+    let out = super::dns::dig_output(port, args);
     Response::parse(&String::from_utf8_lossy(&out.stdout))
 }

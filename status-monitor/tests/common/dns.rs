@@ -147,18 +147,7 @@ impl Knot {
     /// dig's output for `args`, asked of knotd after a reload.
     fn dig(&self, args: &[&str]) -> String {
         self.reload();
-        let out = Command::new("dig")
-            .args([
-                "@127.0.0.1",
-                "-p",
-                &self.port.to_string(),
-                "+norecurse",
-                "+time=2",
-                "+tries=2",
-            ])
-            .args(args)
-            .output()
-            .expect("dig (apt-get install bind9-dnsutils)");
+        let out = dig_output(self.port, args);
         assert!(
             out.status.success(),
             "dig failed: {}",
@@ -166,6 +155,22 @@ impl Knot {
         );
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
+}
+
+/// `dig @127.0.0.1 -p PORT +norecurse ARGS`, with short timeouts.
+pub fn dig_output(port: u16, args: &[&str]) -> std::process::Output {
+    Command::new("dig")
+        .args([
+            "@127.0.0.1",
+            "-p",
+            &port.to_string(),
+            "+norecurse",
+            "+time=2",
+            "+tries=2",
+        ])
+        .args(args)
+        .output()
+        .expect("dig (apt-get install bind9-dnsutils)")
 }
 
 /// A loopback port nobody uses for UDP or TCP right now.
