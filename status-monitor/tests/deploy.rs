@@ -332,3 +332,32 @@ fn the_network_policy_lets_dns_and_scrapes_in_and_only_the_api_server_out() {
     // The kubernetes Service's port and the API server endpoints' port.
     assert_eq!(ports(&spec["egress"]), [tcp(443), tcp(6443)]);
 }
+
+/// The memory limits fit what `make bench-e2e` measured at 10k VMIs
+/// (BENCHMARKS.md: status-monitor 28 MiB, CoreDNS 99 MiB), with room for a
+/// reload's doubling and the runtime's growth; the README's sizing table says
+/// what to raise beyond that.
+#[test]
+fn memory_limits_fit_the_measured_peaks_at_10k_vmis() {
+    const MEASURED_PEAK_MIB: [(&str, u64); 2] = [("status-monitor", 28), ("coredns", 99)];
+    let deployment = object("Deployment");
+    for (name, peak) in MEASURED_PEAK_MIB {
+        let limit = container(&deployment, name)["resources"]["limits"]["memory"]
+            .as_str()
+            .unwrap();
+        let mib: u64 = limit
+            .strip_suffix("Mi")
+            .and_then(|n| n.parse().ok())
+            .or_else(|| {
+                limit
+                    .strip_suffix("Gi")
+                    .and_then(|n| n.parse::<u64>().ok())
+                    .map(|g| g * 1024)
+            })
+            .unwrap_or_else(|| panic!("{name}: a limit in Mi or Gi, not {limit}"));
+        assert!(
+            mib >= 2 * peak,
+            "{name}: limit {mib} MiB for a measured peak of {peak} MiB"
+        );
+    }
+}
