@@ -199,6 +199,14 @@ pub fn project(vmi: &VirtualMachineInstance, origin: &Origin) -> Result<Projecti
     )
 }
 
+/// At most the first 64 characters of an owner's value, for a log line.
+fn shortened(value: &str) -> String {
+    match value.char_indices().nth(64) {
+        Some((end, _)) => format!("{}…", &value[..end]),
+        None => value.to_owned(),
+    }
+}
+
 /// The value of the VMI's annotation `key`.
 fn annotation<'a>(vmi: &'a VirtualMachineInstance, key: &str) -> Option<&'a str> {
     let annotations = vmi.metadata.annotations.as_ref()?;
@@ -218,7 +226,7 @@ fn project_with(
         None | Some("true") => {}
         Some(other) => skipped.push(InterfaceSkip::InvalidAnnotation {
             annotation: PUBLISH_ANNOTATION,
-            value: other.to_owned(),
+            value: shortened(other),
             consequence: "expected \"true\" or \"false\"; published as usual",
         }),
     }
@@ -327,7 +335,7 @@ fn project_with(
             if found.is_none() {
                 skipped.push(InterfaceSkip::InvalidAnnotation {
                     annotation: VM_NAME_INTERFACE_ANNOTATION,
-                    value: wanted.to_owned(),
+                    value: shortened(wanted),
                     consequence: "no published interface of that name; the VM name takes the first interfaces by name",
                 });
             }

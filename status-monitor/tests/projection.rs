@@ -590,6 +590,12 @@ fn the_publish_annotation_opts_a_vm_out_and_other_values_keep_the_default_with_a
     assert_eq!(VmiSkip::OptedOut.reason(), "opted_out");
     let published = project(&annotated("true"), &origin()).unwrap();
     assert!(published.skipped.is_empty());
+    let huge = "y".repeat(1 << 20);
+    let p = project(&annotated(&huge), &origin()).unwrap();
+    assert!(
+        p.skipped[0].to_string().len() < 200,
+        "a hostile value is not logged whole"
+    );
     for odd in ["no", "False", "0", ""] {
         let p = project(&annotated(odd), &origin()).unwrap();
         assert_eq!(
