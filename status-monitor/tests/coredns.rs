@@ -110,7 +110,7 @@ fn coredns_serves_forward_and_reverse_zones_as_status_monitor_writes_them() {
             let response = coredns.dig(&[transport, "-x", address]);
             assert_eq!(
                 response.answer_data("PTR"),
-                [target.clone()],
+                std::slice::from_ref(&target),
                 "PTR of {address} over {transport}: {}",
                 shown(&response)
             );
