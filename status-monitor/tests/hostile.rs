@@ -477,3 +477,53 @@ fn rendering_the_corpus_gives_a_valid_zone_serving_exactly_the_good_parts() {
     std::fs::write(&file, &text).unwrap();
     common::check_zone_with_bind_and_knot(&file, origin.trim_end_matches('.'));
 }
+
+/// A selector over hostile labels: only the VMIs it really selects are served,
+/// labels of any shape neither break the scan nor sneak a VMI in.
+#[test]
+fn a_label_selector_over_hostile_labels_serves_exactly_the_selected_vmis() {
+    let dir = tempfile::tempdir().unwrap();
+    let huge = "x".repeat(1 << 20);
+    let labelled = |name: &str, labels: Value| {
+        let mut object = base(
+            "sel",
+            json!(name),
+            multus(&["ok"]),
+            json!([{"name": "ok", "ipAddress": "10.0.0.1"}]),
+        );
+        object["metadata"]["labels"] = labels;
+        object
+    };
+    let objects = [
+        labelled("chosen", json!({"dns": "on"})),
+        labelled("also", json!({"dns": "on", "extra": huge})),
+        labelled("newline", json!({"dns": "on\nx"})),
+        labelled("spaced", json!({"dns ": "on"})),
+        labelled("upper", json!({"DNS": "on"})),
+        labelled("number", json!({"dns": 5})),
+        labelled("list", json!(["dns=on"])),
+        labelled("none", json!(null)),
+        labelled("legacy", json!({"dns": "on", "legacy": ""})),
+    ];
+    let list = json!({"apiVersion": "v1", "kind": "List", "items": objects});
+    std::fs::write(dir.path().join("labels.json"), list.to_string()).unwrap();
+    let (text, _) = common::render(
+        &[
+            ("DOMAIN", "example.com"),
+            ("VMI_LABEL_SELECTOR", "dns in (on),!legacy"),
+        ],
+        &["--serial", "7", dir.path().to_str().unwrap()],
+    );
+    let zone = ParsedZone::parse(&text, "vm.example.com.");
+    let owners: BTreeSet<String> = zone.address_owners().into_iter().collect();
+    let expected: BTreeSet<String> = ["chosen", "also"]
+        .iter()
+        .flat_map(|vm| {
+            [
+                format!("{vm}.sel.vm.example.com."),
+                format!("ok.{vm}.sel.vm.example.com."),
+            ]
+        })
+        .collect();
+    assert_eq!(owners, expected);
+}
