@@ -44,12 +44,9 @@ impl Label {
         &self.0
     }
 
-    pub fn len(&self) -> usize {
+    /// Octets of the label; never zero, so no `is_empty`.
+    pub(crate) fn len(&self) -> usize {
         self.0.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        false
     }
 }
 

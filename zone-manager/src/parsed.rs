@@ -1,5 +1,5 @@
 //! A zone as a real RFC 1035 parser (hickory-proto's) reads it: what the tests of
-//! both crates check rendered zones against, and what `read_serial` builds on.
+//! both crates and the fuzz targets check rendered zones against.
 
 use std::collections::BTreeMap;
 

@@ -279,15 +279,6 @@ pub enum RecordData {
     Aaaa(Ipv6Addr),
 }
 
-impl RecordData {
-    pub fn type_name(&self) -> &'static str {
-        match self {
-            RecordData::A(_) => "A",
-            RecordData::Aaaa(_) => "AAAA",
-        }
-    }
-}
-
 impl From<IpAddr> for RecordData {
     fn from(address: IpAddr) -> Self {
         match address {

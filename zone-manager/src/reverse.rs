@@ -56,18 +56,6 @@ impl ReversePrefix {
         Ok(prefixes)
     }
 
-    pub fn network(&self) -> IpAddr {
-        self.network
-    }
-
-    pub fn len(&self) -> u8 {
-        self.len
-    }
-
-    pub fn is_empty(&self) -> bool {
-        false
-    }
-
     pub fn contains(&self, address: IpAddr) -> bool {
         match (self.network, address) {
             (IpAddr::V4(network), IpAddr::V4(address)) => {

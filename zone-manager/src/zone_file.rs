@@ -26,6 +26,22 @@ pub enum ZoneFileError {
     Write { path: PathBuf, source: io::Error },
     #[error("cannot read zone file {path}: {source}")]
     Read { path: PathBuf, source: io::Error },
+    /// The text itself could not be produced (a formatter failed without any
+    /// I/O error); nothing was written.
+    #[error("cannot render zone file {path}")]
+    Render { path: PathBuf },
+}
+
+/// Why one atomic write failed, before it is told which file it was.
+enum WriteFailure {
+    Io(io::Error),
+    Render,
+}
+
+impl From<io::Error> for WriteFailure {
+    fn from(error: io::Error) -> Self {
+        Self::Io(error)
+    }
 }
 
 /// Identity and version of a file: a file removed, replaced or edited in place gets
@@ -138,15 +154,6 @@ impl ZoneFile {
     /// content, never a mix: write a temporary file in the same directory, fsync
     /// it, rename it over the zone, fsync the directory. On any failure the
     /// temporary file is removed and the previous zone stays as it was.
-    /// The file is the concatenation of `parts`.
-    pub fn write_atomic(&self, parts: &[&str]) -> Result<Written, ZoneFileError> {
-        self.write_atomic_with(|out| {
-            parts
-                .iter()
-                .try_for_each(|part| fmt::Write::write_str(out, part))
-        })
-    }
-
     /// The file is what `render` writes: streamed through a buffer into the
     /// temporary file, so that a 20 MB zone is never held in memory as text.
     pub fn write_atomic_with(
@@ -154,16 +161,21 @@ impl ZoneFile {
         render: impl FnOnce(&mut ZoneWriter<'_>) -> fmt::Result,
     ) -> Result<Written, ZoneFileError> {
         self.try_write_atomic(render)
-            .map_err(|source| ZoneFileError::Write {
-                path: self.path.clone(),
-                source,
+            .map_err(|failure| match failure {
+                WriteFailure::Io(source) => ZoneFileError::Write {
+                    path: self.path.clone(),
+                    source,
+                },
+                WriteFailure::Render => ZoneFileError::Render {
+                    path: self.path.clone(),
+                },
             })
     }
 
     fn try_write_atomic(
         &self,
         render: impl FnOnce(&mut ZoneWriter<'_>) -> fmt::Result,
-    ) -> io::Result<Written> {
+    ) -> Result<Written, WriteFailure> {
         // ZONES_DIR removed while running: make it again rather than fail forever.
         if !self.dir.is_dir() {
             fs::create_dir_all(&self.dir)?;
@@ -177,7 +189,7 @@ impl ZoneFile {
             return Err(out
                 .error
                 .take()
-                .unwrap_or_else(|| io::Error::other("rendering the zone failed")));
+                .map_or(WriteFailure::Render, WriteFailure::Io));
         }
         let bytes = out.bytes;
         drop(out);
@@ -302,6 +314,27 @@ mod tests {
             Some("$ORIGIN vm.\n@ IN SOA a. b. ( 1\n 2 3 4 5 )\n")
         );
         assert_eq!(head_through_soa("x IN A 10.0.0.1\n"), None);
+    }
+
+    #[test]
+    fn a_render_that_fails_leaves_the_previous_zone_and_no_temporary() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = ZoneFile::new(dir.path(), &origin());
+        file.write_atomic_with(|out| fmt::Write::write_str(out, "old\n"))
+            .unwrap();
+        let error = file
+            .write_atomic_with(|out| {
+                fmt::Write::write_str(out, "half")?;
+                Err(fmt::Error)
+            })
+            .unwrap_err();
+        assert!(matches!(error, ZoneFileError::Render { .. }), "{error}");
+        assert_eq!(fs::read_to_string(file.path()).unwrap(), "old\n");
+        assert_eq!(
+            fs::read_dir(dir.path()).unwrap().count(),
+            1,
+            "no temporary left"
+        );
     }
 
     #[test]
