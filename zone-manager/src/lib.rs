@@ -14,6 +14,7 @@ pub mod records;
 pub mod render;
 pub mod reverse;
 pub mod serial;
+mod tracked;
 pub mod zone;
 pub mod zone_file;
 
@@ -25,7 +26,8 @@ pub use render::{
 };
 pub use reverse::{PrefixError, Ptr, ReversePrefix};
 pub use serial::Serial;
-pub use zone::{Publication, Published, RecordCounts, ZoneManager};
+pub use tracked::Published;
+pub use zone::{Publication, RecordCounts, ZoneManager};
 pub use zone_file::{
     FileStamp, TEMP_PREFIX, Written, ZoneFile, ZoneFileError, ZoneWriter, read_serial,
 };

@@ -2,8 +2,8 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
-use std::hash::{BuildHasher, Hasher, RandomState};
-use std::path::{Path, PathBuf};
+use std::hash::{BuildHasher, RandomState};
+use std::path::PathBuf;
 use std::time::SystemTime;
 
 use tracing::{info, warn};
@@ -15,27 +15,8 @@ use crate::render::{
 };
 use crate::reverse::{Ptr, ReversePrefix, for_each_ptr};
 use crate::serial::Serial;
-use crate::zone_file::{FileStamp, ZoneFile, ZoneFileError, read_serial};
-
-/// What [`ZoneManager::publish`] did.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Published {
-    /// The records are what is already on disk: nothing written, serial kept.
-    Unchanged(Serial),
-    /// The file found at startup already holds exactly these records: adopted as is.
-    Adopted(Serial),
-    /// A new zone file with a new serial was renamed into place.
-    Written { serial: Serial, bytes: usize },
-}
-
-impl Published {
-    pub fn serial(self) -> Serial {
-        match self {
-            Published::Unchanged(s) | Published::Adopted(s) => s,
-            Published::Written { serial, .. } => serial,
-        }
-    }
-}
+use crate::tracked::{Published, TrackedFile, ZoneText};
+use crate::zone_file::{ZoneFile, ZoneFileError};
 
 /// Record counts by type, for metrics and logs.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -48,27 +29,6 @@ pub struct RecordCounts {
 enum Tally {
     Add,
     Remove,
-}
-
-/// What we know is on disk, without keeping 100k VMs' worth of text in memory:
-/// the digest of the records it holds and the file's stamp.
-#[derive(Clone, Copy, Debug)]
-struct OnDisk {
-    serial: Serial,
-    /// Digest of the records (not of their text: hashing 100k VMs is far cheaper
-    /// than rendering them, and the text is a function of them).
-    records_digest: u64,
-    stamp: FileStamp,
-}
-
-/// A zone file found at startup that is exactly what we would write with its
-/// serial, but for the records: kept until the first publish compares them.
-#[derive(Clone, Copy, Debug)]
-struct FoundAtStartup {
-    serial: Serial,
-    /// Digest of the text after the header.
-    body_text_digest: u64,
-    stamp: FileStamp,
 }
 
 /// What [`ZoneManager::publish_all`] did to each zone file.
@@ -87,13 +47,6 @@ impl Publication {
             .chain(self.reverse.iter().map(|(_, p)| p))
             .any(|p| matches!(p, Published::Written { .. }))
     }
-}
-
-/// The text of one zone: a header that depends on the serial, and a body.
-trait ZoneText {
-    fn origin(&self) -> Origin;
-    fn header<W: Write + ?Sized>(&self, serial: Serial, out: &mut W) -> std::fmt::Result;
-    fn body<W: Write + ?Sized>(&self, out: &mut W) -> std::fmt::Result;
 }
 
 struct ForwardText<'a> {
@@ -133,105 +86,6 @@ impl ZoneText for ReverseText<'_> {
     }
     fn body<W: Write + ?Sized>(&self, out: &mut W) -> std::fmt::Result {
         render_reverse_body(self.settings, self.prefix, self.ptrs, out)
-    }
-}
-
-/// One zone file and what we know of it: serials, what is on disk, what a
-/// previous run left.
-struct TrackedFile {
-    file: ZoneFile,
-    /// The last serial seen or written, so that the next one is greater.
-    last_serial: Option<Serial>,
-    on_disk: Option<OnDisk>,
-    /// The zone file found at startup, until the first publish compares with it.
-    found_at_startup: Option<FoundAtStartup>,
-}
-
-impl TrackedFile {
-    /// Reads back what a previous run left at `<dir>/db.<origin>`.
-    fn open(dir: &Path, text: &impl ZoneText, hasher: &RandomState) -> Self {
-        let file = ZoneFile::new(dir, &text.origin());
-        let (last_serial, found_at_startup) = read_previous_zone(&file, text, hasher);
-        Self {
-            file,
-            last_serial,
-            on_disk: None,
-            found_at_startup,
-        }
-    }
-
-    /// The serial on disk if the file there holds exactly `records_digest`.
-    fn unchanged(&self, records_digest: u64) -> Option<Serial> {
-        self.on_disk
-            .filter(|on_disk| on_disk.records_digest == records_digest)
-            .map(|on_disk| on_disk.serial)
-    }
-
-    /// Writes the zone if its records differ from what is on disk, with a serial
-    /// greater than every serial before it. On error nothing changes on disk or
-    /// here, so calling it again retries.
-    fn publish(
-        &mut self,
-        records_digest: u64,
-        now: SystemTime,
-        text: &impl ZoneText,
-        hasher: &RandomState,
-    ) -> Result<Published, ZoneFileError> {
-        if let Some(serial) = self.unchanged(records_digest) {
-            return Ok(Published::Unchanged(serial));
-        }
-        // A restart with the same records keeps the file and its serial: no
-        // reload, no zone transfer, nothing for anyone to notice.
-        if let Some(found) = self.found_at_startup.take() {
-            let mut digest = TextDigest(hasher.build_hasher());
-            text.body(&mut digest).map_err(|_| self.render_error())?;
-            if digest.0.finish() == found.body_text_digest {
-                self.on_disk = Some(OnDisk {
-                    serial: found.serial,
-                    records_digest,
-                    stamp: found.stamp,
-                });
-                return Ok(Published::Adopted(found.serial));
-            }
-        }
-
-        let serial = Serial::next(self.last_serial, now);
-        let written = self.file.write_atomic_with(|out| {
-            text.header(serial, out)?;
-            text.body(out)
-        })?;
-        self.last_serial = Some(serial);
-        self.on_disk = Some(OnDisk {
-            serial,
-            records_digest,
-            stamp: written.stamp,
-        });
-        Ok(Published::Written {
-            serial,
-            bytes: written.bytes as usize,
-        })
-    }
-
-    fn render_error(&self) -> ZoneFileError {
-        ZoneFileError::Write {
-            path: self.file.path().to_path_buf(),
-            source: std::io::Error::other("rendering the zone failed"),
-        }
-    }
-
-    fn serial(&self) -> Option<Serial> {
-        self.on_disk.map(|d| d.serial).or(self.last_serial)
-    }
-
-    fn is_current(&self) -> Result<bool, ZoneFileError> {
-        let Some(on_disk) = self.on_disk else {
-            return Ok(false);
-        };
-        let stamp = self.file.stamp().map_err(|source| ZoneFileError::Read {
-            path: self.file.path().to_path_buf(),
-            source,
-        })?;
-        Ok(stamp == Some(on_disk.stamp))
     }
 }
 
@@ -573,63 +427,4 @@ fn collect_ptrs<'a>(
     }
     ptrs.sort_unstable_by(|a, b| a.sort_key().cmp(&b.sort_key()));
     ptrs
-}
-
-/// Reads back the zone file a previous run left: its serial, so that serials keep
-/// growing, and whether it is exactly what we would write (then it may be kept).
-/// Anything unusable is reported and replaced on the first publish.
-fn read_previous_zone(
-    file: &ZoneFile,
-    text: &impl ZoneText,
-    hasher: &RandomState,
-) -> (Option<Serial>, Option<FoundAtStartup>) {
-    let path = file.path().display().to_string();
-    let stamp = match file.stamp() {
-        Ok(Some(stamp)) => stamp,
-        Ok(None) => return (None, None),
-        Err(e) => {
-            warn!(path, error = %e, "previous zone file is unreadable; it will be replaced");
-            return (None, None);
-        }
-    };
-    let content = match file.read() {
-        Ok(Some(content)) => content,
-        Ok(None) => return (None, None),
-        Err(e) => {
-            warn!(path, error = %e, "previous zone file is unreadable; it will be replaced");
-            return (None, None);
-        }
-    };
-    let serial = match read_serial(&content, &text.origin()) {
-        Ok(serial) => serial,
-        Err(e) => {
-            warn!(path, error = %e,
-                "previous zone file is unusable; it will be replaced and the serial restarts from the clock");
-            return (None, None);
-        }
-    };
-    info!(path, %serial, "found previous zone file");
-    let mut header = String::new();
-    // Writing to a String cannot fail.
-    let _ = text.header(serial, &mut header);
-    let found = content.strip_prefix(header.as_str()).map(|body| {
-        let mut text = TextDigest(hasher.build_hasher());
-        let _ = text.write_str(body);
-        FoundAtStartup {
-            serial,
-            body_text_digest: text.0.finish(),
-            stamp,
-        }
-    });
-    (Some(serial), found)
-}
-
-/// Digest of text written to it, chunk by chunk, as if it were one string.
-struct TextDigest<H: Hasher>(H);
-
-impl<H: Hasher> std::fmt::Write for TextDigest<H> {
-    fn write_str(&mut self, s: &str) -> std::fmt::Result {
-        self.0.write(s.as_bytes());
-        Ok(())
-    }
 }

@@ -1,0 +1,219 @@
+//! One tracked zone file: what is on disk (its serial, the digest of its
+//! records, its stamp), what a previous run left (adopted when it is exactly what
+//! would be written), and the write that keeps serials growing.
+
+use std::fmt::Write;
+use std::hash::{BuildHasher, Hasher, RandomState};
+use std::path::Path;
+use std::time::SystemTime;
+
+use tracing::{info, warn};
+
+use crate::name::Origin;
+use crate::serial::Serial;
+use crate::zone_file::{FileStamp, ZoneFile, ZoneFileError, read_serial};
+
+/// What [`crate::ZoneManager::publish`] did to one zone file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Published {
+    /// The records are what is already on disk: nothing written, serial kept.
+    Unchanged(Serial),
+    /// The file found at startup already holds exactly these records: adopted as is.
+    Adopted(Serial),
+    /// A new zone file with a new serial was renamed into place.
+    Written { serial: Serial, bytes: usize },
+}
+
+impl Published {
+    pub fn serial(self) -> Serial {
+        match self {
+            Published::Unchanged(s) | Published::Adopted(s) => s,
+            Published::Written { serial, .. } => serial,
+        }
+    }
+}
+
+/// What we know is on disk, without keeping 100k VMs' worth of text in memory:
+/// the digest of the records it holds and the file's stamp.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct OnDisk {
+    serial: Serial,
+    /// Digest of the records (not of their text: hashing 100k VMs is far cheaper
+    /// than rendering them, and the text is a function of them).
+    records_digest: u64,
+    stamp: FileStamp,
+}
+
+/// A zone file found at startup that is exactly what we would write with its
+/// serial, but for the records: kept until the first publish compares them.
+#[derive(Clone, Copy, Debug)]
+struct FoundAtStartup {
+    serial: Serial,
+    /// Digest of the text after the header.
+    body_text_digest: u64,
+    stamp: FileStamp,
+}
+
+/// The text of one zone: a header that depends on the serial, and a body.
+pub(crate) trait ZoneText {
+    fn origin(&self) -> Origin;
+    fn header<W: Write + ?Sized>(&self, serial: Serial, out: &mut W) -> std::fmt::Result;
+    fn body<W: Write + ?Sized>(&self, out: &mut W) -> std::fmt::Result;
+}
+
+/// One zone file and what we know of it: serials, what is on disk, what a
+/// previous run left.
+pub(crate) struct TrackedFile {
+    pub(crate) file: ZoneFile,
+    /// The last serial seen or written, so that the next one is greater.
+    last_serial: Option<Serial>,
+    pub(crate) on_disk: Option<OnDisk>,
+    /// The zone file found at startup, until the first publish compares with it.
+    found_at_startup: Option<FoundAtStartup>,
+}
+
+impl TrackedFile {
+    /// Reads back what a previous run left at `<dir>/db.<origin>`.
+    pub(crate) fn open(dir: &Path, text: &impl ZoneText, hasher: &RandomState) -> Self {
+        let file = ZoneFile::new(dir, &text.origin());
+        let (last_serial, found_at_startup) = read_previous_zone(&file, text, hasher);
+        Self {
+            file,
+            last_serial,
+            on_disk: None,
+            found_at_startup,
+        }
+    }
+
+    /// The serial on disk if the file there holds exactly `records_digest`.
+    pub(crate) fn unchanged(&self, records_digest: u64) -> Option<Serial> {
+        self.on_disk
+            .filter(|on_disk| on_disk.records_digest == records_digest)
+            .map(|on_disk| on_disk.serial)
+    }
+
+    /// Writes the zone if its records differ from what is on disk, with a serial
+    /// greater than every serial before it. On error nothing changes on disk or
+    /// here, so calling it again retries.
+    pub(crate) fn publish(
+        &mut self,
+        records_digest: u64,
+        now: SystemTime,
+        text: &impl ZoneText,
+        hasher: &RandomState,
+    ) -> Result<Published, ZoneFileError> {
+        if let Some(serial) = self.unchanged(records_digest) {
+            return Ok(Published::Unchanged(serial));
+        }
+        // A restart with the same records keeps the file and its serial: no
+        // reload, no zone transfer, nothing for anyone to notice.
+        if let Some(found) = self.found_at_startup.take() {
+            let mut digest = TextDigest(hasher.build_hasher());
+            text.body(&mut digest).map_err(|_| self.render_error())?;
+            if digest.0.finish() == found.body_text_digest {
+                self.on_disk = Some(OnDisk {
+                    serial: found.serial,
+                    records_digest,
+                    stamp: found.stamp,
+                });
+                return Ok(Published::Adopted(found.serial));
+            }
+        }
+
+        let serial = Serial::next(self.last_serial, now);
+        let written = self.file.write_atomic_with(|out| {
+            text.header(serial, out)?;
+            text.body(out)
+        })?;
+        self.last_serial = Some(serial);
+        self.on_disk = Some(OnDisk {
+            serial,
+            records_digest,
+            stamp: written.stamp,
+        });
+        Ok(Published::Written {
+            serial,
+            bytes: written.bytes as usize,
+        })
+    }
+
+    fn render_error(&self) -> ZoneFileError {
+        ZoneFileError::Render {
+            path: self.file.path().to_path_buf(),
+        }
+    }
+
+    pub(crate) fn serial(&self) -> Option<Serial> {
+        self.on_disk.map(|d| d.serial).or(self.last_serial)
+    }
+
+    pub(crate) fn is_current(&self) -> Result<bool, ZoneFileError> {
+        let Some(on_disk) = self.on_disk else {
+            return Ok(false);
+        };
+        let stamp = self.file.stamp().map_err(|source| ZoneFileError::Read {
+            path: self.file.path().to_path_buf(),
+            source,
+        })?;
+        Ok(stamp == Some(on_disk.stamp))
+    }
+}
+
+/// Reads back the zone file a previous run left: its serial, so that serials keep
+/// growing, and whether it is exactly what we would write (then it may be kept).
+/// Anything unusable is reported and replaced on the first publish.
+fn read_previous_zone(
+    file: &ZoneFile,
+    text: &impl ZoneText,
+    hasher: &RandomState,
+) -> (Option<Serial>, Option<FoundAtStartup>) {
+    let path = file.path().display().to_string();
+    let stamp = match file.stamp() {
+        Ok(Some(stamp)) => stamp,
+        Ok(None) => return (None, None),
+        Err(e) => {
+            warn!(path, error = %e, "previous zone file is unreadable; it will be replaced");
+            return (None, None);
+        }
+    };
+    let content = match file.read() {
+        Ok(Some(content)) => content,
+        Ok(None) => return (None, None),
+        Err(e) => {
+            warn!(path, error = %e, "previous zone file is unreadable; it will be replaced");
+            return (None, None);
+        }
+    };
+    let serial = match read_serial(&content, &text.origin()) {
+        Ok(serial) => serial,
+        Err(e) => {
+            warn!(path, error = %e,
+                "previous zone file is unusable; it will be replaced and the serial restarts from the clock");
+            return (None, None);
+        }
+    };
+    info!(path, %serial, "found previous zone file");
+    let mut header = String::new();
+    // Writing to a String cannot fail.
+    let _ = text.header(serial, &mut header);
+    let found = content.strip_prefix(header.as_str()).map(|body| {
+        let mut text = TextDigest(hasher.build_hasher());
+        let _ = text.write_str(body);
+        FoundAtStartup {
+            serial,
+            body_text_digest: text.0.finish(),
+            stamp,
+        }
+    });
+    (Some(serial), found)
+}
+
+/// Digest of text written to it, chunk by chunk, as if it were one string.
+struct TextDigest<H: Hasher>(H);
+
+impl<H: Hasher> std::fmt::Write for TextDigest<H> {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        self.0.write(s.as_bytes());
+        Ok(())
+    }
+}
