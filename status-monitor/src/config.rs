@@ -68,6 +68,7 @@ struct Environment {
     http_addr: String,
     debounce_window_ms: Option<u64>,
     debounce_max_delay_ms: Option<u64>,
+    ready_delay_ms: Option<u64>,
     #[serde(default)]
     address_source: String,
     #[serde(default)]
@@ -100,6 +101,10 @@ pub struct Config {
     pub debounce_window: Duration,
     /// ...but no later than this after its first change.
     pub debounce_max_delay: Duration,
+    /// `READY_DELAY_MS`: `/readyz` waits this long after the first complete
+    /// zone is on disk, so that the DNS server beside status-monitor (CoreDNS's
+    /// `auto`, which scans for new files every `reload`) serves it too.
+    pub ready_delay: Duration,
     pub address_source: AddressSource,
     /// `REVERSE_ZONES`: one PTR zone per prefix.
     pub reverse_zones: Vec<ReversePrefix>,
@@ -225,6 +230,7 @@ impl Config {
                 "must not be shorter than DEBOUNCE_WINDOW_MS",
             ));
         }
+        let ready_delay = Duration::from_millis(env.ready_delay_ms.unwrap_or(0));
         let address_source = match env.address_source.trim() {
             "" | "any" => AddressSource::Any,
             "network" => AddressSource::Network,
@@ -254,6 +260,7 @@ impl Config {
             http_addr,
             debounce_window,
             debounce_max_delay,
+            ready_delay,
             address_source,
             reverse_zones,
             dns_endpoints,
@@ -359,8 +366,10 @@ mod tests {
             ("DNS_ENDPOINTS", "true"),
             ("DNS_ENDPOINTS_KEEP_WITHOUT_ADDRESSES", "false"),
             ("VMI_LABEL_SELECTOR", "dns=on"),
+            ("READY_DELAY_MS", "3000"),
         ])
         .unwrap();
+        assert_eq!(c.ready_delay, Duration::from_secs(3));
         assert_eq!(
             c.vmi_selector.map(|s| s.to_string()).as_deref(),
             Some("dns=on")
@@ -440,6 +449,7 @@ mod tests {
         assert!(error(&[("ADDRESS_SOURCE", "guest")]).contains("ADDRESS_SOURCE"));
         assert!(error(&[("HTTP_ADDR", ":http")]).contains("HTTP_ADDR"));
         assert!(error(&[("DEBOUNCE_WINDOW_MS", "fast")]).contains("DEBOUNCE_WINDOW_MS"));
+        assert!(error(&[("READY_DELAY_MS", "-1")]).contains("READY_DELAY_MS"));
         let e = error(&[("REVERSE_ZONES", "10.10.0.0/16,10.0.0.0/12")]);
         assert!(
             e.contains("REVERSE_ZONES") && e.contains("/8, /16 or /24"),

@@ -3,6 +3,7 @@
 
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::State;
@@ -21,25 +22,36 @@ use crate::pipeline::Readiness;
 #[derive(Clone)]
 struct AppState {
     readiness: Readiness,
+    /// `READY_DELAY_MS`: how long the first complete zone must have been on
+    /// disk before `/readyz` says ready.
+    ready_delay: Duration,
     metrics: Arc<Metrics>,
 }
 
-pub fn router(readiness: Readiness, metrics: Arc<Metrics>) -> Router {
+pub fn router(readiness: Readiness, ready_delay: Duration, metrics: Arc<Metrics>) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics_text))
-        .with_state(AppState { readiness, metrics })
+        .with_state(AppState {
+            readiness,
+            ready_delay,
+            metrics,
+        })
 }
 
 async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
-    if state.readiness.is_ready() {
-        (StatusCode::OK, "ready\n")
-    } else {
-        (
+    match state.readiness.ready_for() {
+        Some(on_disk_for) if on_disk_for >= state.ready_delay => (StatusCode::OK, "ready\n"),
+        // The DNS server beside us loads new zone files on its own schedule.
+        Some(_) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "zone written; waiting READY_DELAY_MS for the DNS server to load it\n",
+        ),
+        None => (
             StatusCode::SERVICE_UNAVAILABLE,
             "initial VMI list not written yet\n",
-        )
+        ),
     }
 }
 
@@ -57,6 +69,7 @@ async fn metrics_text(State(state): State<AppState>) -> impl IntoResponse {
 pub async fn serve(
     address: ListenAddress,
     readiness: Readiness,
+    ready_delay: Duration,
     metrics: Arc<Metrics>,
 ) -> std::io::Result<()> {
     let listener = match address {
@@ -70,7 +83,7 @@ pub async fn serve(
         },
     };
     info!(address = %listener.local_addr()?, "serving /healthz, /readyz and /metrics");
-    let app = router(readiness, metrics);
+    let app = router(readiness, ready_delay, metrics);
     tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, app).await {
             tracing::error!(error = %e, "HTTP server stopped");

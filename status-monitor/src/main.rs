@@ -111,7 +111,14 @@ async fn monitor(config: Config, source_dir: Option<PathBuf>) -> ExitCode {
     };
     let metrics = Arc::new(Metrics::new());
     let readiness = Readiness::default();
-    if let Err(e) = http::serve(config.http_addr, readiness.clone(), metrics.clone()).await {
+    if let Err(e) = http::serve(
+        config.http_addr,
+        readiness.clone(),
+        config.ready_delay,
+        metrics.clone(),
+    )
+    .await
+    {
         error!(address = %config.http_addr, error = %e, "cannot serve HTTP (HTTP_ADDR)");
         return ExitCode::FAILURE;
     }

@@ -3,8 +3,7 @@
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant as StdInstant};
 
 use notify::{RecommendedWatcher, RecursiveMode, Watcher};
@@ -46,17 +45,23 @@ pub enum Stopped {
 /// Wait this long after a change in ZONES_DIR before looking at the zone file.
 const HEAL_SETTLE: Duration = Duration::from_millis(100);
 
-/// Readiness: true once the first complete zone is on disk.
+/// Readiness: since when the first complete zone is on disk.
 #[derive(Clone, Debug, Default)]
-pub struct Readiness(Arc<AtomicBool>);
+pub struct Readiness(Arc<OnceLock<StdInstant>>);
 
 impl Readiness {
+    /// The first complete zone is on disk.
     pub fn is_ready(&self) -> bool {
-        self.0.load(Ordering::Relaxed)
+        self.0.get().is_some()
+    }
+
+    /// How long the first complete zone has been on disk.
+    pub fn ready_for(&self) -> Option<std::time::Duration> {
+        self.0.get().map(StdInstant::elapsed)
     }
 
     fn set_ready(&self) {
-        self.0.store(true, Ordering::Relaxed);
+        let _ = self.0.set(StdInstant::now());
     }
 }
 

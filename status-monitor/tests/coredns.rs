@@ -233,3 +233,45 @@ fn a_zone_file_coredns_cannot_parse_shows_in_its_log() {
     assert!(errors[0].contains("db.vm.example.com"), "{errors:?}");
     assert_eq!(coredns.take_zone_file_errors(), errors);
 }
+
+/// The pod's readiness as the Deployment sets it (READY_DELAY_MS over CoreDNS's
+/// reload scan): the moment status-monitor first says ready, CoreDNS, started
+/// on the same empty directory, already answers for the VMs.
+#[test]
+fn when_status_monitor_turns_ready_coredns_already_serves_the_zone() {
+    let source = tempfile::tempdir().unwrap();
+    let zones = tempfile::tempdir().unwrap();
+    write(
+        source.path(),
+        "web.json",
+        &vmi("web", &[("red", &["10.10.0.5"])]),
+    );
+    let Some(coredns) = CoreDns::serve(zones.path()) else {
+        return;
+    };
+    let monitor = Monitor::spawn(
+        zones.path(),
+        &[("READY_DELAY_MS", "3000")],
+        &[OsStr::new("--source-dir"), source.path().as_os_str()],
+    );
+    monitor.wait_for_zone("the first zone", |z| {
+        !z.get(&fqdn("red.web.lab"), "A").is_empty()
+    });
+    assert_eq!(
+        monitor.http_status("/readyz"),
+        503,
+        "the zone is on disk, but CoreDNS may not have scanned for it yet"
+    );
+    common::monitor::wait_until(
+        "readiness",
+        || monitor.log(),
+        || (monitor.http_status("/readyz") == 200).then_some(()),
+    );
+    let response = coredns.dig(&[&fqdn("red.web.lab"), "A"]);
+    assert_eq!(
+        response.answer_data("A"),
+        ["10.10.0.5"],
+        "expected 10.10.0.5 as soon as the pod is ready; {}",
+        shown(&response)
+    );
+}

@@ -212,6 +212,18 @@ fn the_deployment_environment_is_a_valid_configuration() {
     let config = Config::from_vars(vars).unwrap();
     assert_eq!(config.zones_dir, PathBuf::from("/zones"));
     assert_eq!(config.http_addr.port(), 8081);
+    // A pod turns ready only after CoreDNS's next scan of /zones found the zone.
+    let corefile = config_map["data"]["Corefile"].as_str().unwrap();
+    let reload_s: u64 = corefile
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("reload "))
+        .and_then(|d| d.trim_end_matches('s').parse().ok())
+        .expect("a reload interval in seconds");
+    assert!(
+        config.ready_delay > std::time::Duration::from_secs(reload_s),
+        "READY_DELAY_MS {:?} must outlast CoreDNS's reload scan of {reload_s} s",
+        config.ready_delay
+    );
 }
 
 /// An overlay of the base: the rules of every ClusterRole it renders, and
