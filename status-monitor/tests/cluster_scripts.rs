@@ -9,7 +9,7 @@ mod common;
 use std::path::Path;
 use std::process::{Command, Output};
 
-use common::coredns::repo_root;
+use common::cluster::repo_root;
 use serde_json::Value;
 
 fn text(bytes: &[u8]) -> String {

@@ -12,7 +12,8 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::coredns::{self, CoreDns, repo_root};
+use common::cluster::repo_root;
+use common::coredns::{self, CoreDns};
 use serde_json::Value;
 use tempfile::TempDir;
 

@@ -213,17 +213,27 @@ fn the_deployment_environment_is_a_valid_configuration() {
     assert_eq!(config.zones_dir, PathBuf::from("/zones"));
     assert_eq!(config.http_addr.port(), 8081);
     // A pod turns ready only after CoreDNS's next scan of /zones found the zone.
-    let corefile = config_map["data"]["Corefile"].as_str().unwrap();
-    let reload_s: u64 = corefile
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("reload "))
-        .and_then(|d| d.trim_end_matches('s').parse().ok())
-        .expect("a reload interval in seconds");
+    let reload_s = corefile_seconds(config_map["data"]["Corefile"].as_str().unwrap(), "reload");
     assert!(
         config.ready_delay > std::time::Duration::from_secs(reload_s),
         "READY_DELAY_MS {:?} must outlast CoreDNS's reload scan of {reload_s} s",
         config.ready_delay
     );
+}
+
+/// The seconds of a Corefile directive written `<directive> <n>s`.
+fn corefile_seconds(corefile: &str, directive: &str) -> u64 {
+    corefile
+        .lines()
+        .find_map(|l| {
+            l.trim()
+                .strip_prefix(directive)?
+                .trim()
+                .strip_suffix('s')?
+                .parse()
+                .ok()
+        })
+        .unwrap_or_else(|| panic!("`{directive} <n>s` in {corefile}"))
 }
 
 /// An overlay of the base: the rules of every ClusterRole it renders, and
@@ -297,15 +307,10 @@ fn two_replicas_roll_one_at_a_time_spread_over_nodes_behind_a_disruption_budget(
     );
 
     // The grace period outlasts CoreDNS's lameduck, which the Corefile sets.
-    let corefile = object("ConfigMap")["data"]["Corefile"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let lameduck: u64 = corefile
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("lameduck "))
-        .and_then(|d| d.trim_end_matches('s').parse().ok())
-        .expect("a lameduck in seconds");
+    let lameduck = corefile_seconds(
+        object("ConfigMap")["data"]["Corefile"].as_str().unwrap(),
+        "lameduck",
+    );
     assert!(pod["terminationGracePeriodSeconds"].as_u64().unwrap() > lameduck);
 
     let budget = object("PodDisruptionBudget");
