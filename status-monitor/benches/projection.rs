@@ -10,7 +10,7 @@ use divan::counter::{BytesCount, ItemsCount};
 use divan::{Bencher, black_box};
 use status_monitor::metrics::Metrics;
 use status_monitor::projection::Projector;
-use status_monitor::watched::WatchedVmi;
+use status_monitor::vmi::decode::LenientVmi;
 use zone_manager::Origin;
 
 fn main() {
@@ -45,7 +45,7 @@ fn json_to_records(bencher: Bencher) {
         .counter(BytesCount::new(bytes))
         .bench_local(|| {
             for event in &events {
-                let object: WatchedVmi = serde_json::from_slice(event).unwrap();
+                let object: LenientVmi = serde_json::from_slice(event).unwrap();
                 let vm = projector.project(&object.decode().unwrap()).unwrap();
                 black_box(vm.records().count());
             }

@@ -9,7 +9,7 @@ use kube::core::Selector;
 use serde::Deserialize;
 
 use crate::projection::Rules;
-use crate::selection::parse_selector;
+use crate::projection::selection::parse_selector;
 use zone_manager::{Mailbox, Origin, ReversePrefix, ZoneSettings};
 
 /// RFC 2181: TTLs and SOA timers are at most 2^31 - 1 seconds.

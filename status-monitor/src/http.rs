@@ -17,7 +17,7 @@ use tracing::{info, warn};
 use crate::config::ListenAddress;
 
 use crate::metrics::Metrics;
-use crate::pipeline::Readiness;
+use crate::readiness::Readiness;
 
 #[derive(Clone)]
 struct AppState {

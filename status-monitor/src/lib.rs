@@ -1,24 +1,20 @@
 //! status-monitor: watches KubeVirt VirtualMachineInstances, projects each to the
-//! addresses of its secondary interfaces and keeps a DNS zone of them on disk.
+//! addresses of its secondary interfaces and keeps DNS zones of them on disk.
 //!
-//! source (manifests or the Kubernetes API) → [`projection`] → zone-manager
-//! records → render → atomic write.
+//! Data flows one way, one folder per stage:
+//! [`source`] (the Kubernetes API or a manifest directory, decoded by [`vmi`])
+//! → [`projection`] → [`output`] (the zone files; DNSEndpoints when enabled).
+//! [`config`], [`http`], [`metrics`] and [`logging`] serve them all.
 
-pub mod catalog;
 pub mod config;
-pub mod debounce;
-pub mod dns_endpoint;
-pub mod endpoint_sink;
+pub mod file_events;
 pub mod http;
-pub mod kubernetes;
-pub mod local;
 pub mod logging;
-pub mod manifests;
 pub mod metrics;
-pub mod network_status;
-pub mod pipeline;
+pub mod output;
 pub mod projection;
-pub mod publisher;
-pub mod selection;
+pub mod readiness;
+pub mod relist;
+pub mod retry;
+pub mod source;
 pub mod vmi;
-pub mod watched;

@@ -8,13 +8,15 @@ use tokio::sync::mpsc;
 use tracing::{error, info};
 use zone_manager::{Serial, ZoneManager, render_zone};
 
-use status_monitor::catalog::ManifestCatalog;
 use status_monitor::config::{AddressSource, Config};
-use status_monitor::debounce::Debouncer;
 use status_monitor::metrics::Metrics;
-use status_monitor::pipeline::{Pipeline, Readiness, SourceEvent, Stopped};
-use status_monitor::publisher::Publisher;
-use status_monitor::{endpoint_sink, http, kubernetes, local, logging};
+use status_monitor::output::zone::debounce::Debouncer;
+use status_monitor::output::zone::{Stopped, ZoneOutput};
+use status_monitor::output::{self, endpoints};
+use status_monitor::readiness::Readiness;
+use status_monitor::source::directory::catalog::ManifestCatalog;
+use status_monitor::source::{self, KeptAnnotations, SourceEvent};
+use status_monitor::{http, logging};
 
 /// Keeps a DNS zone of KubeVirt VMs' secondary interfaces in ZONES_DIR.
 ///
@@ -124,48 +126,55 @@ async fn monitor(config: Config, source_dir: Option<PathBuf>) -> ExitCode {
     }
 
     // Bounded: a slow disk slows the source down instead of growing memory.
-    let (sink, events) = mpsc::channel::<SourceEvent>(1024);
+    let (source_tx, source_rx) = mpsc::channel::<SourceEvent>(1024);
+    let (zone_tx, zone_rx) = mpsc::channel::<SourceEvent>(1024);
     let origin = config.zone.origin.clone();
     let rules = config.projection_rules();
-    let source = match source_dir {
+    let (source, endpoint_output) = match source_dir {
         Some(dir) => {
             let metrics = metrics.clone();
-            tokio::spawn(async move {
-                if let Err(e) = local::run(dir, origin, rules, sink, metrics).await {
+            let source = tokio::spawn(async move {
+                if let Err(e) = source::directory::run(dir, origin, rules, source_tx, metrics).await
+                {
                     error!(error = %e, "manifest source stopped");
                 }
-            })
+            });
+            (source, None)
         }
         None => match kube::Client::try_default().await {
             Ok(client) => {
-                let endpoint_sink = match config.dns_endpoints {
-                    None => None,
+                let (endpoint_output, kept) = match config.dns_endpoints {
+                    None => (None, KeptAnnotations::default()),
                     Some(settings) => {
-                        if let Err(e) = endpoint_sink::check_available(&client).await {
+                        if let Err(e) = endpoints::check_available(&client).await {
                             error!(error = %e, "cannot start the DNSEndpoint sink");
                             return ExitCode::FAILURE;
                         }
                         // Unbounded so that the sink never slows the zone down; it
                         // drains its queue between API calls.
                         let (tx, rx) = mpsc::unbounded_channel();
-                        tokio::spawn(endpoint_sink::run(
+                        tokio::spawn(endpoints::run(
                             client.clone(),
                             settings,
                             rx,
                             metrics.clone(),
                         ));
-                        Some(tx)
+                        (
+                            Some(tx),
+                            KeptAnnotations(endpoints::KEPT_ANNOTATIONS.to_vec()),
+                        )
                     }
                 };
-                tokio::spawn(kubernetes::run(
+                let source = tokio::spawn(source::kubernetes::run(
                     client,
                     origin,
                     rules,
-                    sink,
+                    source_tx,
                     metrics.clone(),
                     config.address_source,
-                    endpoint_sink,
-                ))
+                    kept,
+                ));
+                (source, endpoint_output)
             }
             Err(e) => {
                 error!(error = %e, "no Kubernetes credentials (in-cluster service account or KUBECONFIG); \
@@ -174,12 +183,14 @@ async fn monitor(config: Config, source_dir: Option<PathBuf>) -> ExitCode {
             }
         },
     };
+    let fan_out = tokio::spawn(output::fan_out(source_rx, zone_tx, endpoint_output));
 
     let debouncer = Debouncer::new(config.debounce_window, config.debounce_max_delay);
-    let stopped = Pipeline::new(Publisher::new(manager), debouncer, metrics, readiness)
-        .run(events, shutdown_signal())
+    let stopped = ZoneOutput::new(manager, debouncer, metrics, readiness)
+        .run(zone_rx, shutdown_signal())
         .await;
     source.abort();
+    fan_out.abort();
     match stopped {
         Stopped::Shutdown => {
             info!("stopped");

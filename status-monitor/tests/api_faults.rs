@@ -17,10 +17,10 @@ use hyper::body::Frame;
 use kube::client::Body;
 use serde_json::json;
 use status_monitor::config::AddressSource;
-use status_monitor::kubernetes;
 use status_monitor::metrics::Metrics;
-use status_monitor::pipeline::SourceEvent;
 use status_monitor::projection::Rules;
+use status_monitor::source::kubernetes;
+use status_monitor::source::{KeptAnnotations, SourceEvent};
 use tokio::sync::mpsc;
 use tower_test::mock::{self, Handle, SendResponse};
 use zone_manager::Origin;
@@ -133,7 +133,7 @@ fn start() -> (
         sink,
         metrics.clone(),
         AddressSource::Any,
-        None,
+        KeptAnnotations::default(),
     ));
     (server, events, metrics, task)
 }
@@ -143,7 +143,9 @@ async fn expect_resync(events: &mut mpsc::Receiver<SourceEvent>) -> Vec<String> 
         .await
         .unwrap()
     {
-        Some(SourceEvent::Resync(vms)) => vms.iter().map(|vm| vm.name().to_string()).collect(),
+        Some(SourceEvent::Resync { vms, .. }) => {
+            vms.iter().map(|vm| vm.name().to_string()).collect()
+        }
         other => panic!("expected the complete list, got {other:?}"),
     }
 }
@@ -213,7 +215,9 @@ async fn a_slow_watch_delivers_its_events_when_they_come() {
         .await
         .unwrap()
     {
-        Some(SourceEvent::Apply { vmi, vm: Some(vm) }) => {
+        Some(SourceEvent::Apply {
+            vmi, vm: Some(vm), ..
+        }) => {
             assert_eq!(vmi.to_string(), "lab/a");
             assert_eq!(
                 vm.interfaces().next().unwrap().ipv4()[0].to_string(),

@@ -7,10 +7,11 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use status_monitor::debounce::Debouncer;
 use status_monitor::metrics::Metrics;
-use status_monitor::pipeline::{Pipeline, Readiness, SourceEvent};
-use status_monitor::publisher::Publisher;
+use status_monitor::output::zone::ZoneOutput;
+use status_monitor::output::zone::debounce::Debouncer;
+use status_monitor::readiness::Readiness;
+use status_monitor::source::SourceEvent;
 use status_monitor::vmi::VmiRef;
 use tokio::sync::{mpsc, oneshot};
 use zone_manager::{InterfaceAddresses, Label, Origin, VmAddresses, ZoneManager, ZoneSettings};
@@ -47,8 +48,8 @@ async fn ten_thousand_events_in_one_window_give_at_most_three_writes() {
     let settings = ZoneSettings::new(Origin::for_domain("example.com").unwrap());
     let manager = ZoneManager::open(settings, dir.path()).unwrap();
     let metrics = Arc::new(Metrics::new());
-    let pipeline = Pipeline::new(
-        Publisher::new(manager),
+    let pipeline = ZoneOutput::new(
+        manager,
         Debouncer::new(WINDOW, WINDOW * 5),
         metrics.clone(),
         Readiness::default(),
@@ -70,7 +71,7 @@ async fn ten_thousand_events_in_one_window_give_at_most_three_writes() {
             .unwrap_or(0)
     };
 
-    events.send(SourceEvent::Resync(Vec::new())).await.unwrap();
+    events.send(SourceEvent::resync(Vec::new())).await.unwrap();
     wait_for("the initial zone", || writes() == 1).await;
 
     let started = Instant::now();
@@ -80,6 +81,7 @@ async fn ten_thousand_events_in_one_window_give_at_most_three_writes() {
             .send(SourceEvent::Apply {
                 vmi,
                 vm: Some(vm(i)),
+                metadata: None,
             })
             .await
             .unwrap();

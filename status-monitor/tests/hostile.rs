@@ -13,7 +13,7 @@ use std::collections::BTreeSet;
 use common::ParsedZone;
 use serde_json::{Value, json};
 use status_monitor::projection::project;
-use status_monitor::watched::WatchedVmi;
+use status_monitor::vmi::decode::LenientVmi;
 use zone_manager::Origin;
 
 /// 60 + 12 octets: long enough that three 63-octet labels overflow 253.
@@ -398,7 +398,7 @@ fn the_corpus_has_at_least_fifty_cases() {
 fn each_case_on_the_watch_path_is_skipped_as_expected_without_panic() {
     let origin = Origin::for_domain(&domain()).unwrap();
     for case in corpus() {
-        let watched: WatchedVmi =
+        let watched: LenientVmi =
             serde_json::from_value(case.object.clone()).expect("any shape deserializes");
         let outcome = match watched.decode() {
             Err(_) => Outcome::Gone,

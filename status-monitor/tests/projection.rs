@@ -3,13 +3,20 @@
 #![allow(clippy::unwrap_used)] // tests may panic on broken fixtures
 
 use serde_json::json;
-use status_monitor::manifests::decode_vmi;
 use status_monitor::projection::{InterfaceSkip, MAX_INTERFACES, Projection, VmiSkip, project};
 use status_monitor::vmi::VirtualMachineInstance;
+use status_monitor::vmi::decode::{DecodeError, LenientVmi};
 use zone_manager::{NameError, Origin};
 
 /// A VMI named `name` in `namespace` with the given `spec.networks` and
 /// `status.interfaces`, as the API server would send it.
+/// Decodes a VMI as both sources do.
+fn decode_vmi(object: serde_json::Value) -> Result<VirtualMachineInstance, DecodeError> {
+    serde_json::from_value::<LenientVmi>(object)
+        .expect("any shape deserializes")
+        .decode()
+}
+
 fn vmi(
     namespace: &str,
     name: &str,
@@ -657,7 +664,8 @@ fn the_vm_name_interface_annotation_chooses_the_addresses_of_the_vm_name() {
 #[test]
 fn a_label_selector_leaves_unselected_vmis_out() {
     use status_monitor::projection::{Projector, Rules};
-    let selector = status_monitor::selection::parse_selector("dns in (on, yes),!legacy").unwrap();
+    let selector =
+        status_monitor::projection::selection::parse_selector("dns in (on, yes),!legacy").unwrap();
     let rules = Rules {
         selector,
         ..Rules::default()

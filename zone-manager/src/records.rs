@@ -183,6 +183,43 @@ impl VmAddresses {
         })
     }
 
+    /// The same VM with only the addresses `keep` accepts (interfaces left
+    /// without any go); a clone of the same allocation when it accepts all.
+    pub fn retain_addresses(&self, mut keep: impl FnMut(&Label, IpAddr) -> bool) -> Self {
+        let mut removed = false;
+        let interfaces: Vec<InterfaceAddresses> = self
+            .interfaces()
+            .map(|interface| {
+                let name = interface.name();
+                let ipv4 = interface.ipv4().iter().map(|a| IpAddr::V4(*a));
+                let ipv6 = interface.ipv6().iter().map(|a| IpAddr::V6(*a));
+                let kept: Vec<IpAddr> = ipv4
+                    .chain(ipv6)
+                    .filter(|address| {
+                        let kept = keep(name, *address);
+                        removed |= !kept;
+                        kept
+                    })
+                    .collect();
+                InterfaceAddresses::new(name.clone(), kept)
+            })
+            .collect();
+        if !removed {
+            return self.clone();
+        }
+        let vm_name_interface = self
+            .0
+            .vm_name_interface
+            .and_then(|index| self.0.interfaces.get(usize::from(index)))
+            .map(|(name, _, _)| name);
+        Self::with_vm_name_interface(
+            self.0.namespace.clone(),
+            self.0.name.clone(),
+            interfaces,
+            vm_name_interface,
+        )
+    }
+
     /// No record at all comes from this VM.
     pub fn is_empty(&self) -> bool {
         self.0.interfaces.is_empty()
@@ -320,6 +357,37 @@ mod tests {
         vm.records()
             .map(|r| format!("{} {}", r.owner, r.data))
             .collect()
+    }
+
+    #[test]
+    fn retaining_addresses_keeps_the_vm_name_interface_and_shares_an_unchanged_vm() {
+        let vm = VmAddresses::with_vm_name_interface(
+            label("ns"),
+            label("vm"),
+            [
+                iface("blue", &["10.0.0.1", "6.6.6.6"]),
+                iface("red", &["10.0.1.1", "fd00::1"]),
+            ],
+            Some(&label("red")),
+        );
+        let all = vm.retain_addresses(|_, _| true);
+        assert!(
+            Arc::ptr_eq(&all.0, &vm.0),
+            "nothing removed: the same allocation"
+        );
+        let cni: IpAddr = "6.6.6.6".parse().unwrap();
+        let kept = vm.retain_addresses(|name, a| !(name.as_str() == "blue" && a == cni));
+        assert_eq!(
+            lines(&kept),
+            [
+                "vm.ns A\t10.0.1.1",
+                "vm.ns AAAA\tfd00::1",
+                "blue.vm.ns A\t10.0.0.1",
+                "red.vm.ns A\t10.0.1.1",
+                "red.vm.ns AAAA\tfd00::1"
+            ]
+        );
+        assert!(vm.retain_addresses(|_, _| false).is_empty());
     }
 
     #[test]

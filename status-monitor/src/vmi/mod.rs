@@ -7,6 +7,10 @@ use std::fmt;
 use kube::CustomResource;
 use serde::{Deserialize, Serialize};
 
+pub mod decode;
+mod document;
+mod pick;
+
 #[derive(CustomResource, Deserialize, Serialize, Clone, Debug, Default, PartialEq)]
 #[kube(
     group = "kubevirt.io",
@@ -168,13 +172,6 @@ impl VmiRef {
             vmi.metadata.namespace.as_deref(),
             vmi.metadata.name.as_deref(),
         )
-    }
-
-    /// Best effort from raw JSON, for objects that do not decode as a VMI.
-    pub fn of_json(value: &serde_json::Value) -> Self {
-        let meta = value.get("metadata");
-        let field = |f: &str| meta.and_then(|m| m.get(f)).and_then(|v| v.as_str());
-        Self::new(field("namespace"), field("name"))
     }
 }
 

@@ -1,16 +1,14 @@
 //! The offline source: VMIs read from manifest files, kept per file so that a
 //! file that stops parsing keeps its last good content.
 
-use std::collections::hash_map::DefaultHasher;
 use std::collections::{BTreeMap, BTreeSet, btree_map::Entry};
-use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use tracing::{info, info_span, warn};
 use zone_manager::{Label, Origin, VmAddresses};
 
-use crate::manifests::{ManifestError, decode_vmi, manifest_files, vmi_objects};
+use super::manifests::{self, manifest_files};
 use crate::metrics::Metrics;
 use crate::projection::{Projector, Rules};
 
@@ -70,29 +68,28 @@ impl ManifestCatalog {
     }
 
     fn refresh_file(&mut self, path: &Path) -> bool {
-        let text = match std::fs::read(path) {
-            Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
-            Err(source) => {
-                let e = ManifestError::Read {
-                    path: path.to_path_buf(),
-                    source,
-                };
-                warn!(error = %e, "keeping the last good content of this file");
-                return false;
-            }
-        };
-        let mut hasher = DefaultHasher::new();
-        text.hash(&mut hasher);
-        let digest = hasher.finish();
-        if self.files.get(path).is_some_and(|f| f.digest == digest) {
-            return false;
-        }
-        match vmi_objects(path, &text) {
-            Ok(objects) => {
-                let mut vms = Vec::with_capacity(objects.len());
-                for object in objects {
-                    vms.extend(self.project_object(path, object));
+        let _span = info_span!("manifest", file = %path.display()).entered();
+        if let Some(known) = self.files.get(path) {
+            match manifests::digest(path) {
+                Ok(digest) if digest == known.digest => return false,
+                Ok(_) => {}
+                Err(e) => {
+                    warn!(error = %e, "keeping the last good content of this file");
+                    return false;
                 }
+            }
+        }
+        let mut vms = Vec::new();
+        let projector = &mut self.projector;
+        let read = manifests::read_vmis(path, |vmi| match vmi {
+            Ok(vmi) => vms.extend(projector.project(&vmi)),
+            Err(e) => {
+                projector.metrics().skip("malformed");
+                warn!(vmi = %e.vmi, reason = %e.message, "skipping malformed VMI");
+            }
+        });
+        match read {
+            Ok(digest) => {
                 self.files
                     .insert(path.to_path_buf(), ParsedFile { digest, vms });
                 true
@@ -101,18 +98,6 @@ impl ManifestCatalog {
                 let kept = self.files.get(path).map_or(0, |f| f.vms.len());
                 warn!(error = %e, kept_vmis = kept, "keeping the last good content of this file");
                 false
-            }
-        }
-    }
-
-    fn project_object(&mut self, path: &Path, object: serde_json::Value) -> Option<VmAddresses> {
-        let _span = info_span!("manifest", file = %path.display()).entered();
-        match decode_vmi(object) {
-            Ok(vmi) => self.projector.project(&vmi),
-            Err(e) => {
-                self.projector.metrics().skip("malformed");
-                warn!(vmi = %e.vmi, reason = %e.message, "skipping malformed VMI");
-                None
             }
         }
     }

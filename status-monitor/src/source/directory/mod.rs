@@ -1,5 +1,8 @@
-//! The local source: a directory of VMI manifests watched with `notify`; every
-//! rescan that finds changed files sends the complete set of VMs.
+//! The directory source: a directory of VMI manifests watched with `notify`;
+//! every rescan that finds changed files sends the complete set of VMs.
+
+pub mod catalog;
+pub mod manifests;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -11,17 +14,18 @@ use tokio::time::{Instant, sleep_until};
 use tracing::{debug, info, warn};
 use zone_manager::Origin;
 
-use crate::catalog::ManifestCatalog;
+use crate::file_events::changes_content;
 use crate::metrics::Metrics;
-use crate::pipeline::{SourceEvent, changes_content};
 use crate::projection::Rules;
+use crate::source::SourceEvent;
+use catalog::ManifestCatalog;
 
 /// Editors save in several steps (truncate, write, rename); wait this long after
 /// the last event before reading, so that a half-saved file is rarely seen.
 const SETTLE: Duration = Duration::from_millis(150);
 
 #[derive(Debug, thiserror::Error)]
-pub enum LocalSourceError {
+pub enum DirectorySourceError {
     #[error("cannot watch {dir}: {source}")]
     Watch { dir: PathBuf, source: notify::Error },
 }
@@ -33,8 +37,8 @@ pub async fn run(
     rules: Rules,
     sink: mpsc::Sender<SourceEvent>,
     metrics: Arc<Metrics>,
-) -> Result<(), LocalSourceError> {
-    let watch_error = |source| LocalSourceError::Watch {
+) -> Result<(), DirectorySourceError> {
+    let watch_error = |source| DirectorySourceError::Watch {
         dir: source_dir.clone(),
         source,
     };
@@ -53,7 +57,7 @@ pub async fn run(
     let mut catalog = ManifestCatalog::new(origin, rules, metrics.clone());
     catalog.scan(&roots);
     metrics.vmis_known.set(catalog.vmi_count() as i64);
-    if sink.send(SourceEvent::Resync(catalog.vms())).await.is_err() {
+    if sink.send(SourceEvent::resync(catalog.vms())).await.is_err() {
         return Ok(());
     }
     let mut rescan_at: Option<Instant> = None;
@@ -73,7 +77,7 @@ pub async fn run(
                 let changed = catalog.scan(&roots);
                 metrics.vmis_known.set(catalog.vmi_count() as i64);
                 debug!(changed, "rescanned manifests");
-                if changed && sink.send(SourceEvent::Resync(catalog.vms())).await.is_err() {
+                if changed && sink.send(SourceEvent::resync(catalog.vms())).await.is_err() {
                     return Ok(());
                 }
             }

@@ -1,0 +1,297 @@
+//! The DNSEndpoint sink's state and work: what VMIs want, which DNSEndpoints
+//! exist, what we applied, and the keys due for a look.
+//!
+//! The work queue is kube-runtime's [`scheduler`]: it dedups keys, delays a
+//! failed key by its backoff, and holds every key until both the VMIs and the
+//! DNSEndpoints are listed. kube's `Controller` is not used: it would watch the
+//! VMIs a second time, while the zone's watch already feeds us.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+
+use futures::channel::mpsc::{UnboundedReceiver, UnboundedSender, unbounded};
+use kube::Client;
+use kube::api::{Api, DeleteParams, Patch, PatchParams, Preconditions};
+use kube::core::PartialObjectMeta;
+use kube::runtime::scheduler::{ScheduleRequest, Scheduler, scheduler};
+use kube::runtime::watcher::Event;
+use tokio::time::Instant;
+use tracing::{debug, info, warn};
+use zone_manager::VmAddresses;
+
+use super::dns_endpoint::{
+    DNSEndpoint, DnsEndpointSpec, EndpointRequest, HOSTNAME_ANNOTATION, MANAGER,
+};
+use super::policy::{Action, Applied, Observed, Wanted, decide, owned_endpoint};
+use crate::config::DnsEndpointSettings;
+use crate::metrics::Metrics;
+use crate::relist::Relist;
+use crate::retry::Backoff;
+use crate::vmi::VmiRef;
+
+/// The keys to look at, deduplicated and delayed.
+pub type Queue = Scheduler<VmiRef, UnboundedReceiver<ScheduleRequest<VmiRef>>>;
+
+/// The sink's state: what VMIs want, which DNSEndpoints exist, what we applied.
+pub struct Sink {
+    client: Client,
+    settings: DnsEndpointSettings,
+    metrics: Arc<Metrics>,
+    wanted: HashMap<VmiRef, Wanted>,
+    observed: Relist<HashMap<VmiRef, Observed>>,
+    applied: HashMap<VmiRef, Applied>,
+    schedule: UnboundedSender<ScheduleRequest<VmiRef>>,
+    /// Keys that failed, with the delay before their next try.
+    backoff: HashMap<VmiRef, Backoff>,
+    /// Foreign DNSEndpoints already reported, so that each is reported once.
+    reported_foreign: BTreeSet<VmiRef>,
+    vmis_listed: bool,
+}
+
+impl Sink {
+    pub fn new(
+        client: Client,
+        settings: DnsEndpointSettings,
+        metrics: Arc<Metrics>,
+    ) -> (Self, Queue) {
+        let (schedule, requests) = unbounded();
+        let sink = Self {
+            client,
+            settings,
+            metrics,
+            wanted: HashMap::new(),
+            observed: Relist::default(),
+            applied: HashMap::new(),
+            schedule,
+            backoff: HashMap::new(),
+            reported_foreign: BTreeSet::new(),
+            vmis_listed: false,
+        };
+        (sink, scheduler(requests))
+    }
+
+    /// Both sides are listed: keys may be worked on.
+    pub fn is_listed(&self) -> bool {
+        self.vmis_listed && self.observed.is_complete()
+    }
+
+    fn mark(&mut self, key: VmiRef) {
+        self.backoff.remove(&key);
+        self.schedule_at(key, Instant::now());
+    }
+
+    fn schedule_at(&self, key: VmiRef, run_at: Instant) {
+        // The queue lives as long as the sink.
+        let _ = self.schedule.unbounded_send(ScheduleRequest {
+            message: key,
+            run_at,
+        });
+    }
+
+    pub fn want(
+        &mut self,
+        vmi: VmiRef,
+        uid: String,
+        request: &EndpointRequest,
+        vm: Option<&VmAddresses>,
+    ) {
+        let wanted = Wanted::new(uid, request, vm);
+        if self.wanted.get(&vmi) != Some(&wanted) {
+            for problem in &request.problems {
+                warn!(vmi = %vmi, annotation = HOSTNAME_ANNOTATION, "{problem}");
+            }
+            self.wanted.insert(vmi.clone(), wanted);
+        }
+        self.mark(vmi);
+    }
+
+    pub fn want_nothing(&mut self, vmi: VmiRef) {
+        self.wanted.remove(&vmi);
+        self.mark(vmi);
+    }
+
+    /// After a (re)list of VMIs: `annotated` is every VMI that wants something.
+    pub fn resync(
+        &mut self,
+        annotated: Vec<(VmiRef, String, EndpointRequest, Option<VmAddresses>)>,
+    ) {
+        let before: Vec<VmiRef> = self.wanted.keys().cloned().collect();
+        let mut seen = BTreeSet::new();
+        for (vmi, uid, request, vm) in annotated {
+            seen.insert(vmi.clone());
+            self.want(vmi, uid, &request, vm.as_ref());
+        }
+        for key in before.into_iter().filter(|k| !seen.contains(k)) {
+            self.want_nothing(key);
+        }
+        // Ours whose VMI lost its annotation while we were away.
+        let ours: Vec<VmiRef> = self
+            .observed
+            .current()
+            .iter()
+            .filter(|(_, o)| o.is_ours())
+            .map(|(k, _)| k.clone())
+            .collect();
+        for key in ours {
+            self.mark(key);
+        }
+        if !self.vmis_listed {
+            info!(
+                annotated = self.wanted.len(),
+                "VMIs listed; DNSEndpoints follow"
+            );
+        }
+        self.vmis_listed = true;
+    }
+
+    pub fn on_endpoint_event(&mut self, event: Event<PartialObjectMeta<DNSEndpoint>>) {
+        match event {
+            Event::Init => self.observed.begin(),
+            Event::InitApply(object) => {
+                if let Some((key, observed)) = Observed::from_meta(&object.metadata) {
+                    self.observed.target().insert(key, observed);
+                }
+            }
+            Event::InitDone => {
+                let before: Vec<VmiRef> = self.observed.current().keys().cloned().collect();
+                let listed = self.observed.finish();
+                let keys: BTreeSet<VmiRef> = listed
+                    .keys()
+                    .cloned()
+                    .chain(before)
+                    .chain(self.wanted.keys().cloned())
+                    .collect();
+                for key in keys {
+                    self.mark(key);
+                }
+            }
+            Event::Apply(object) => {
+                if let Some((key, observed)) = Observed::from_meta(&object.metadata)
+                    && self.observed.current().get(&key) != Some(&observed)
+                {
+                    self.observed.target().insert(key.clone(), observed);
+                    self.mark(key);
+                }
+            }
+            Event::Delete(object) => {
+                if let Some((key, _)) = Observed::from_meta(&object.metadata) {
+                    self.observed.target().remove(&key);
+                    self.applied.remove(&key);
+                    self.mark(key);
+                }
+            }
+        }
+    }
+
+    /// Looks at one key; a failure is tried again after its backoff.
+    pub async fn work(&mut self, key: VmiRef) {
+        if self.reconcile(&key).await {
+            self.backoff.remove(&key);
+        } else {
+            let delay = self.backoff.entry(key.clone()).or_default().next_delay();
+            self.schedule_at(key, Instant::now() + delay);
+        }
+    }
+
+    /// One key; `false` when it must be tried again later.
+    async fn reconcile(&mut self, key: &VmiRef) -> bool {
+        let action = decide(
+            self.wanted.get(key),
+            self.observed.current().get(key),
+            self.applied.get(key),
+            self.settings.keep_without_addresses,
+        );
+        if action != Action::LeaveForeign {
+            self.reported_foreign.remove(key);
+        }
+        let api: Api<DNSEndpoint> = Api::namespaced(self.client.clone(), &key.namespace);
+        match action {
+            Action::Nothing => true,
+            Action::LeaveForeign => {
+                if self.reported_foreign.insert(key.clone()) {
+                    warn!(
+                        "a DNSEndpoint of this name exists and is not ours; leaving it alone, so the VMI's names are not published"
+                    );
+                }
+                true
+            }
+            Action::Create { uid, spec } => self.apply(&api, key, uid, spec, false).await,
+            Action::Update { uid, spec } => self.apply(&api, key, uid, spec, true).await,
+            Action::Delete { uid } => {
+                let params = DeleteParams {
+                    preconditions: Some(Preconditions {
+                        uid: Some(uid),
+                        resource_version: None,
+                    }),
+                    ..DeleteParams::default()
+                };
+                match api.delete(&key.name, &params).await {
+                    Ok(_) => {
+                        self.metrics.endpoint_write("delete", "success");
+                        info!("DNSEndpoint deleted");
+                        self.observed.current_mut().remove(key);
+                        self.applied.remove(key);
+                        true
+                    }
+                    Err(kube::Error::Api(e)) if e.code == 404 => {
+                        self.observed.current_mut().remove(key);
+                        self.applied.remove(key);
+                        true
+                    }
+                    Err(kube::Error::Api(e)) if e.code == 409 => {
+                        // Replaced by another object of the same name: look again
+                        // once the watch shows it.
+                        debug!(error = %e, "DNSEndpoint was replaced; looking again");
+                        false
+                    }
+                    Err(e) => {
+                        self.metrics.endpoint_write("delete", "failure");
+                        warn!(error = %e, "cannot delete the DNSEndpoint; retrying with backoff");
+                        false
+                    }
+                }
+            }
+        }
+    }
+
+    /// Applies our DNSEndpoint for `key` server-side, with `force` only when it
+    /// is already ours. `false` when it must be tried again later.
+    async fn apply(
+        &mut self,
+        api: &Api<DNSEndpoint>,
+        key: &VmiRef,
+        uid: String,
+        spec: DnsEndpointSpec,
+        force: bool,
+    ) -> bool {
+        let object = owned_endpoint(key, &uid, spec.clone());
+        let mut params = PatchParams::apply(MANAGER);
+        params.force = force;
+        match api.patch(&key.name, &params, &Patch::Apply(&object)).await {
+            Ok(written) => {
+                self.metrics.endpoint_write("apply", "success");
+                if let Some((_, observed)) = Observed::from_meta(&written.metadata) {
+                    self.observed.current_mut().insert(key.clone(), observed);
+                }
+                info!(
+                    endpoints = spec.endpoints.len(),
+                    created = !force,
+                    "DNSEndpoint applied"
+                );
+                self.applied.insert(key.clone(), (uid, spec));
+                true
+            }
+            Err(kube::Error::Api(e)) if e.code == 409 && !force => {
+                // Someone created it between our look and our apply.
+                self.metrics.endpoint_write("apply", "conflict");
+                warn!(error = %e, "a DNSEndpoint of this name appeared meanwhile and is not ours; leaving it alone");
+                true
+            }
+            Err(e) => {
+                self.metrics.endpoint_write("apply", "failure");
+                warn!(error = %e, "cannot apply the DNSEndpoint; retrying with backoff");
+                false
+            }
+        }
+    }
+}

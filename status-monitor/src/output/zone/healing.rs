@@ -1,0 +1,69 @@
+//! Self-healing: someone removed or replaced a zone file in ZONES_DIR; it is
+//! written again, with a new serial so that CoreDNS reloads it.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use notify::{RecommendedWatcher, RecursiveMode, Watcher};
+use tokio::sync::mpsc;
+use tracing::warn;
+
+use super::ZoneOutput;
+use crate::file_events::changes_content;
+
+/// Wait this long after a change in ZONES_DIR before looking at the zone file.
+pub const HEAL_SETTLE: Duration = Duration::from_millis(100);
+
+impl ZoneOutput {
+    /// Someone removed or replaced the zone file: write it again, with a new
+    /// serial so that CoreDNS reloads it.
+    pub(super) fn restore_if_tampered(&mut self) {
+        if !self.readiness.is_ready() {
+            return;
+        }
+        match self.manager.on_disk_is_current() {
+            Ok(true) => {}
+            Ok(false) | Err(_) => {
+                warn!(
+                    dir = %self.manager.zone_file().dir().display(),
+                    "a zone file was removed or changed by someone else; writing the zones again"
+                );
+                self.metrics.zone_rewrites_after_tampering.inc();
+                self.manager.forget_on_disk();
+                self.publish();
+            }
+        }
+    }
+}
+
+/// Watches the zone files' directory; each event about one of `zone_paths` (or
+/// an overflow) sends a unit. Returns the watcher, which must be kept alive.
+pub fn watch_zone_dir(
+    zone_paths: Vec<PathBuf>,
+    tx: mpsc::UnboundedSender<()>,
+) -> Option<RecommendedWatcher> {
+    let dir = zone_paths
+        .first()
+        .and_then(|path| path.parent())
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."));
+    let watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+        let relevant = match &event {
+            Ok(e) => {
+                changes_content(e)
+                    && (e.paths.is_empty() || e.paths.iter().any(|p| zone_paths.contains(p)))
+            }
+            Err(_) => true,
+        };
+        if relevant {
+            let _ = tx.send(());
+        }
+    });
+    match watcher.and_then(|mut w| w.watch(&dir, RecursiveMode::NonRecursive).map(|()| w)) {
+        Ok(w) => Some(w),
+        Err(e) => {
+            warn!(dir = %dir.display(), error = %e, "cannot watch ZONES_DIR; a removed zone file is restored only on the next change");
+            None
+        }
+    }
+}

@@ -1,0 +1,343 @@
+//! Reading VMIs from manifest files: YAML (one or many documents) or JSON, single
+//! objects or lists exactly as `kubectl get vmi -A -o yaml|json` prints them.
+//!
+//! Files are streamed: a parser thread reads the file through
+//! [`crate::vmi::decode`] and hands each VMI over a small bounded channel, so
+//! neither the text nor a whole list is ever held, and decoding overlaps with
+//! projecting.
+
+use std::cell::RefCell;
+use std::collections::hash_map::DefaultHasher;
+use std::fs::{self, File};
+use std::hash::Hasher;
+use std::io::{self, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+
+use serde::de::DeserializeSeed;
+use serde::{Deserialize, Deserializer};
+use tracing::info;
+
+use crate::vmi::decode::{DecodeError, ObjectSeed, ObjectSink};
+use crate::vmi::{VirtualMachineInstance, VmiRef};
+
+/// Why a manifest file could not be read at all.
+#[derive(Debug, thiserror::Error)]
+pub enum ManifestError {
+    #[error("cannot read {path}: {source}")]
+    Read { path: PathBuf, source: io::Error },
+    #[error("{path} is not valid YAML: {message}")]
+    Yaml { path: PathBuf, message: String },
+    #[error("{path} is not valid JSON: {source}")]
+    Json {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
+    #[error("the parser of {path} stopped unexpectedly")]
+    ParserGone { path: PathBuf },
+}
+
+/// A VMI read from a manifest, decoded or not.
+pub type ReadVmi = Result<VirtualMachineInstance, DecodeError>;
+
+/// How many decoded VMIs may wait between the parser and the reader.
+const IN_FLIGHT: usize = 256;
+
+/// Files a path stands for: itself, or every `.yaml`, `.yml` and `.json` file
+/// below a directory, in a stable (sorted) order. Hidden files are left out
+/// (editors' swap files, our own staging files).
+pub fn manifest_files(path: &Path) -> Result<Vec<PathBuf>, ManifestError> {
+    let read_error = |source| ManifestError::Read {
+        path: path.to_path_buf(),
+        source,
+    };
+    let meta = fs::metadata(path).map_err(read_error)?;
+    if !meta.is_dir() {
+        return Ok(vec![path.to_path_buf()]);
+    }
+    let mut files = Vec::new();
+    let mut pending = vec![path.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        let entries = fs::read_dir(&dir).map_err(|source| ManifestError::Read {
+            path: dir.clone(),
+            source,
+        })?;
+        for entry in entries {
+            let entry = entry.map_err(|source| ManifestError::Read {
+                path: dir.clone(),
+                source,
+            })?;
+            let path = entry.path();
+            if entry.file_name().to_string_lossy().starts_with('.') {
+                continue;
+            }
+            if path.is_dir() {
+                pending.push(path);
+            } else if is_manifest(&path) {
+                files.push(path);
+            }
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
+/// Whether a file name looks like a manifest.
+pub fn is_manifest(path: &Path) -> bool {
+    matches!(
+        path.extension().and_then(|e| e.to_str()),
+        Some("yaml" | "yml" | "json")
+    )
+}
+
+/// The content digest of a file, as [`read_vmis`] computes it while reading.
+pub fn digest(path: &Path) -> Result<u64, ManifestError> {
+    let read_error = |source| ManifestError::Read {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut reader = Digesting::new(File::open(path).map_err(read_error)?);
+    io::copy(&mut reader, &mut io::sink()).map_err(read_error)?;
+    Ok(reader.finish())
+}
+
+/// Streams the VMIs of one file to `on_vmi`, in file order, and returns the
+/// file's digest. Objects of other kinds are left out with a note. On an error
+/// some VMIs may already have been handed out: the caller keeps them apart
+/// until this returns `Ok`.
+pub fn read_vmis(path: &Path, mut on_vmi: impl FnMut(ReadVmi)) -> Result<u64, ManifestError> {
+    let file = File::open(path).map_err(|source| ManifestError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let is_json = path.extension().is_some_and(|e| e == "json");
+    std::thread::scope(|scope| {
+        let (tx, rx) = sync_channel(IN_FLIGHT);
+        let parser = scope.spawn(move || {
+            let mut sink = ChannelSink { path, tx };
+            let mut reader = Digesting::new(file);
+            if is_json {
+                parse_json(path, &mut reader, &mut sink)?;
+            } else {
+                parse_yaml(path, &mut reader, sink)?;
+            }
+            Ok(reader.finish())
+        });
+        drain(&rx, &mut on_vmi);
+        parser.join().unwrap_or_else(|_| {
+            Err(ManifestError::ParserGone {
+                path: path.to_path_buf(),
+            })
+        })
+    })
+}
+
+fn drain(rx: &Receiver<ReadVmi>, on_vmi: &mut impl FnMut(ReadVmi)) {
+    for vmi in rx {
+        on_vmi(vmi);
+    }
+}
+
+fn parse_json(
+    path: &Path,
+    reader: &mut Digesting<File>,
+    sink: &mut ChannelSink<'_>,
+) -> Result<(), ManifestError> {
+    let json_error = |source| ManifestError::Json {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut deserializer = serde_json::Deserializer::from_reader(BufReader::new(reader));
+    ObjectSeed(sink)
+        .deserialize(&mut deserializer)
+        .map_err(json_error)?;
+    deserializer.end().map_err(json_error)
+}
+
+thread_local! {
+    /// The parser thread's sink for [`YamlDocument`]: serde-saphyr's
+    /// multi-document reader takes a type, not a seed, so the seed's sink is
+    /// handed over here. Set only inside a parser thread, for its lifetime.
+    static YAML_SINK: RefCell<Option<(PathBuf, SyncSender<ReadVmi>)>> = const { RefCell::new(None) };
+}
+
+/// One YAML document, its VMIs sent to the thread's [`YAML_SINK`].
+struct YamlDocument;
+
+impl<'de> Deserialize<'de> for YamlDocument {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let Some((path, tx)) = YAML_SINK.with(|sink| sink.borrow().clone()) else {
+            return Err(serde::de::Error::custom("no sink for YAML documents"));
+        };
+        ObjectSeed(&mut ChannelSink { path: &path, tx }).deserialize(deserializer)?;
+        Ok(YamlDocument)
+    }
+}
+
+fn parse_yaml(
+    path: &Path,
+    reader: &mut Digesting<File>,
+    sink: ChannelSink<'_>,
+) -> Result<(), ManifestError> {
+    YAML_SINK.with(|slot| *slot.borrow_mut() = Some((path.to_path_buf(), sink.tx)));
+    // Lists of 100k VMIs are legitimate here; depth, alias and anchor limits
+    // keep their defaults against hostile files.
+    let options = serde_saphyr::options! {
+        budget: serde_saphyr::budget! {
+            max_reader_input_bytes: None,
+            max_events: usize::MAX,
+            max_nodes: usize::MAX,
+            max_documents: usize::MAX,
+            max_total_scalar_bytes: usize::MAX,
+        },
+    };
+    let mut reader = BufReader::new(reader);
+    let result = serde_saphyr::read_with_options::<_, YamlDocument>(&mut reader, options)
+        .find_map(Result::err)
+        .map_or(Ok(()), |e| {
+            Err(ManifestError::Yaml {
+                path: path.to_path_buf(),
+                message: e.to_string(),
+            })
+        });
+    YAML_SINK.with(|slot| slot.borrow_mut().take());
+    result
+}
+
+/// Sends a file's VMIs to the reading thread; notes the other objects.
+struct ChannelSink<'p> {
+    path: &'p Path,
+    tx: SyncSender<ReadVmi>,
+}
+
+impl ObjectSink for ChannelSink<'_> {
+    fn vmi(&mut self, vmi: ReadVmi) {
+        // The reader is gone only when it is no longer interested.
+        let _ = self.tx.send(vmi);
+    }
+
+    fn other(&mut self, kind: &str, object: VmiRef) {
+        info!(
+            file = %self.path.display(),
+            kind = kind.escape_debug().to_string(),
+            %object,
+            "ignoring an object that is not a VirtualMachineInstance"
+        );
+    }
+}
+
+/// A reader that digests what passes through it.
+struct Digesting<R> {
+    inner: R,
+    hasher: DefaultHasher,
+}
+
+impl<R> Digesting<R> {
+    fn new(inner: R) -> Self {
+        Self {
+            inner,
+            hasher: DefaultHasher::new(),
+        }
+    }
+
+    fn finish(&self) -> u64 {
+        self.hasher.finish()
+    }
+}
+
+impl<R: Read> Read for Digesting<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.write(&buf[..n]);
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vmi_json(i: usize) -> String {
+        format!(
+            r#"{{"apiVersion": "kubevirt.io/v1", "kind": "VirtualMachineInstance",
+                "metadata": {{"name": "vm-{i}", "namespace": "ns", "managedFields": [{{"manager": "x"}}]}},
+                "spec": {{"networks": [{{"name": "red", "multus": {{"networkName": "r"}}}}]}},
+                "status": {{"interfaces": [{{"name": "red", "ipAddress": "10.0.0.1"}}]}}}}"#
+        )
+    }
+
+    fn read_all(path: &Path) -> Result<(Vec<String>, Vec<String>, u64), ManifestError> {
+        let (mut good, mut bad) = (Vec::new(), Vec::new());
+        let digest = read_vmis(path, |vmi| match vmi {
+            Ok(vmi) => good.push(vmi.metadata.name.unwrap_or_default()),
+            Err(e) => bad.push(e.vmi.to_string()),
+        })?;
+        Ok((good, bad, digest))
+    }
+
+    #[test]
+    fn a_json_list_streams_its_items_whatever_the_key_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("list.json");
+        // kubectl prints keys in order: items come before kind.
+        let items: Vec<String> = (0..3).map(vmi_json).collect();
+        let bad = r#"{"apiVersion": "kubevirt.io/v1", "kind": "VirtualMachineInstance",
+                      "metadata": {"name": "broken", "namespace": "ns", "labels": {"a": 1}}}"#;
+        let pod = r#"{"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}}"#;
+        let text = format!(
+            r#"{{"apiVersion": "v1", "items": [{}, {bad}, {pod}], "kind": "List", "metadata": {{}}}}"#,
+            items.join(",")
+        );
+        fs::write(&path, &text).unwrap();
+        let (good, bad, digest) = read_all(&path).unwrap();
+        assert_eq!(good, ["vm-0", "vm-1", "vm-2"]);
+        assert_eq!(
+            bad,
+            ["ns/broken"],
+            "a VMI of the wrong shape is named, the rest read"
+        );
+        assert_eq!(
+            digest,
+            super::digest(&path).unwrap(),
+            "one digest, however read"
+        );
+    }
+
+    #[test]
+    fn a_yaml_list_larger_than_the_default_budget_is_read() {
+        // 8000 items are over 250k YAML nodes, serde-saphyr's default limit.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("list.yaml");
+        let mut text = String::from("apiVersion: v1\nkind: List\nitems:\n");
+        for i in 0..8_000 {
+            text.push_str(&format!(
+                "- apiVersion: kubevirt.io/v1\n  kind: VirtualMachineInstance\n  metadata: {{name: vm-{i}, namespace: ns, labels: {{a: b, c: d}}}}\n  spec: {{networks: [{{name: red, multus: {{networkName: r}}}}]}}\n  status: {{interfaces: [{{name: red, ipAddress: 10.0.0.1, mac: 'aa'}}]}}\n"
+            ));
+        }
+        text.push_str("---\napiVersion: kubevirt.io/v1\nkind: VirtualMachineInstance\nmetadata: {name: last}\n");
+        fs::write(&path, &text).unwrap();
+        let (good, bad, _) = read_all(&path).unwrap();
+        assert_eq!(good.len(), 8_001);
+        assert_eq!(good.last().map(String::as_str), Some("last"));
+        assert!(bad.is_empty());
+    }
+
+    #[test]
+    fn a_file_cut_short_is_an_error_after_the_items_before_the_cut() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("cut.json");
+        let text = format!(
+            r#"{{"kind": "List", "items": [{}, {}"#,
+            vmi_json(0),
+            vmi_json(1)
+        );
+        fs::write(&path, &text[..text.len() - 20]).unwrap();
+        let mut seen = 0;
+        let result = read_vmis(&path, |_| seen += 1);
+        assert!(
+            matches!(result, Err(ManifestError::Json { .. })),
+            "{result:?}"
+        );
+        assert_eq!(seen, 1, "the caller keeps what came before the error apart");
+    }
+}
