@@ -26,6 +26,11 @@ pub enum ConfigError {
         value: String,
         reason: String,
     },
+    #[error("invalid configuration: {} cannot be used with {}: {reason}", settings[0], settings[1])]
+    Conflict {
+        settings: [&'static str; 2],
+        reason: &'static str,
+    },
 }
 
 /// Whose addresses are published (`ADDRESS_SOURCE`).
@@ -79,6 +84,7 @@ struct Environment {
     dns_endpoints_keep_without_addresses: String,
     #[serde(default)]
     vmi_label_selector: String,
+    vmi_source_dir: Option<PathBuf>,
 }
 
 fn default_http_addr() -> String {
@@ -112,7 +118,31 @@ pub struct Config {
     pub dns_endpoints: Option<DnsEndpointSettings>,
     /// `VMI_LABEL_SELECTOR`: only the VMIs it selects are published.
     pub vmi_selector: Option<Selector>,
+    /// `VMI_SOURCE_DIR` (or `--source-dir`): read VMIs from manifests there
+    /// instead of the Kubernetes API.
+    pub source_dir: Option<PathBuf>,
 }
+
+/// Two settings that cannot be used together, declared once: [`Config`]
+/// checks every pair after reading the environment and the command line.
+struct Conflict {
+    settings: [&'static str; 2],
+    applies: fn(&Config) -> bool,
+    reason: &'static str,
+}
+
+const CONFLICTS: [Conflict; 2] = [
+    Conflict {
+        settings: ["VMI_SOURCE_DIR (--source-dir)", "ADDRESS_SOURCE=network"],
+        applies: |c| c.source_dir.is_some() && c.address_source == AddressSource::Network,
+        reason: "ADDRESS_SOURCE=network needs the virt-launcher pods of the Kubernetes API; manifests have none",
+    },
+    Conflict {
+        settings: ["VMI_SOURCE_DIR (--source-dir)", "DNS_ENDPOINTS=true"],
+        applies: |c| c.source_dir.is_some() && c.dns_endpoints.is_some(),
+        reason: "DNS_ENDPOINTS=true writes DNSEndpoints to the Kubernetes API; it cannot run with --source-dir",
+    },
+];
 
 /// Where the HTTP endpoints listen (`HTTP_ADDR`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -168,6 +198,26 @@ impl Config {
 
     pub fn from_env() -> Result<Self, ConfigError> {
         Self::from_vars(std::env::vars())
+    }
+
+    /// `--source-dir` given on the command line, over `VMI_SOURCE_DIR`; the
+    /// combination is checked again.
+    pub fn with_source_dir(mut self, dir: Option<PathBuf>) -> Result<Self, ConfigError> {
+        if dir.is_some() {
+            self.source_dir = dir;
+        }
+        self.check_conflicts()?;
+        Ok(self)
+    }
+
+    fn check_conflicts(&self) -> Result<(), ConfigError> {
+        match CONFLICTS.iter().find(|conflict| (conflict.applies)(self)) {
+            None => Ok(()),
+            Some(conflict) => Err(ConfigError::Conflict {
+                settings: conflict.settings,
+                reason: conflict.reason,
+            }),
+        }
     }
 
     pub fn from_vars(
@@ -252,7 +302,8 @@ impl Config {
             .transpose()?;
         let vmi_selector = parse_selector(&env.vmi_label_selector)
             .map_err(|reason| invalid("VMI_LABEL_SELECTOR", &env.vmi_label_selector, reason))?;
-        Ok(Self {
+        let config = Self {
+            source_dir: env.vmi_source_dir.filter(|dir| !dir.as_os_str().is_empty()),
             vmi_selector,
             zone,
             zones_dir: env.zones_dir,
@@ -264,7 +315,9 @@ impl Config {
             address_source,
             reverse_zones,
             dns_endpoints,
-        })
+        };
+        config.check_conflicts()?;
+        Ok(config)
     }
 }
 
@@ -325,6 +378,24 @@ mod tests {
 
     fn error(vars: &[(&str, &str)]) -> String {
         config(vars).expect_err("should be rejected").to_string()
+    }
+
+    #[test]
+    fn conflicting_settings_stop_startup_naming_both() {
+        let e = error(&[("VMI_SOURCE_DIR", "/vmis"), ("ADDRESS_SOURCE", "network")]);
+        assert!(
+            e.contains("VMI_SOURCE_DIR") && e.contains("ADDRESS_SOURCE=network"),
+            "{e}"
+        );
+        let e = error(&[("VMI_SOURCE_DIR", "/vmis"), ("DNS_ENDPOINTS", "true")]);
+        assert!(e.contains("DNS_ENDPOINTS=true"), "{e}");
+        // The command line's directory is checked the same way.
+        let network = config(&[("ADDRESS_SOURCE", "network")]).unwrap();
+        assert!(network.with_source_dir(Some("/vmis".into())).is_err());
+        let plain = config(&[("VMI_SOURCE_DIR", "/vmis")]).unwrap();
+        assert_eq!(plain.source_dir, Some(PathBuf::from("/vmis")));
+        let overridden = plain.with_source_dir(Some("/other".into())).unwrap();
+        assert_eq!(overridden.source_dir, Some(PathBuf::from("/other")));
     }
 
     #[test]

@@ -8,7 +8,7 @@ use tokio::sync::mpsc;
 use tracing::{error, info};
 use zone_manager::{Serial, ZoneManager, render_zone};
 
-use status_monitor::config::{AddressSource, Config};
+use status_monitor::config::Config;
 use status_monitor::metrics::Metrics;
 use status_monitor::output::zone::debounce::Debouncer;
 use status_monitor::output::zone::{Stopped, ZoneOutput};
@@ -30,7 +30,8 @@ struct Cli {
     /// Read VMIs from manifest files in this directory (YAML or JSON, as
     /// `kubectl get vmi -A -o yaml` prints them) and follow its changes,
     /// instead of watching the Kubernetes API.
-    #[arg(long, env = "VMI_SOURCE_DIR", value_name = "DIR")]
+    /// Overrides VMI_SOURCE_DIR.
+    #[arg(long, value_name = "DIR")]
     source_dir: Option<PathBuf>,
     #[command(subcommand)]
     command: Option<Command>,
@@ -50,7 +51,7 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let config = match Config::from_env() {
+    let config = match Config::from_env().and_then(|c| c.with_source_dir(cli.source_dir)) {
         Ok(config) => config,
         Err(e) => {
             eprintln!("status-monitor: {e}");
@@ -61,7 +62,7 @@ fn main() -> ExitCode {
     match cli.command {
         Some(Command::Render { serial, paths }) => render(&config, serial, &paths),
         None => match tokio::runtime::Runtime::new() {
-            Ok(runtime) => runtime.block_on(monitor(config, cli.source_dir)),
+            Ok(runtime) => runtime.block_on(monitor(config)),
             Err(e) => {
                 error!(error = %e, "cannot start the async runtime");
                 ExitCode::FAILURE
@@ -87,19 +88,7 @@ fn render(config: &Config, serial: Option<u32>, paths: &[PathBuf]) -> ExitCode {
 }
 
 /// The long-running monitor: one source → the zone pipeline, plus HTTP.
-async fn monitor(config: Config, source_dir: Option<PathBuf>) -> ExitCode {
-    if source_dir.is_some() && config.address_source == AddressSource::Network {
-        error!(
-            "ADDRESS_SOURCE=network needs the virt-launcher pods of the Kubernetes API; manifests have none"
-        );
-        return ExitCode::from(2);
-    }
-    if source_dir.is_some() && config.dns_endpoints.is_some() {
-        error!(
-            "DNS_ENDPOINTS=true writes DNSEndpoints to the Kubernetes API; it cannot run with --source-dir"
-        );
-        return ExitCode::from(2);
-    }
+async fn monitor(config: Config) -> ExitCode {
     let manager = match ZoneManager::open_with_reverse(
         config.zone.clone(),
         &config.reverse_zones,
@@ -130,7 +119,7 @@ async fn monitor(config: Config, source_dir: Option<PathBuf>) -> ExitCode {
     let (zone_tx, zone_rx) = mpsc::channel::<SourceEvent>(1024);
     let origin = config.zone.origin.clone();
     let rules = config.projection_rules();
-    let (source, endpoint_output) = match source_dir {
+    let (source, endpoint_output) = match config.source_dir.clone() {
         Some(dir) => {
             let metrics = metrics.clone();
             let source = tokio::spawn(async move {

@@ -7,28 +7,68 @@
 //! ([`NetworkCandidate`]); the CNI's sets filter it whenever either side
 //! changes, so the VMI itself is never kept.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashSet;
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use zone_manager::{Label, VmAddresses};
 
 use crate::vmi::VirtualMachineInstance;
 
-/// CNI-assigned addresses by network (`<namespace>/<attachment>`).
-pub type NetworkAddresses = HashMap<String, BTreeSet<IpAddr>>;
+/// A network as Multus names it, `<namespace>/<attachment>`; shared.
+pub type NetworkName = Arc<str>;
+
+/// Shares the network names of many VMIs and pods.
+#[derive(Debug, Default)]
+pub struct NetworkNames(HashSet<NetworkName>);
+
+impl NetworkNames {
+    pub fn get(&mut self, name: &str) -> NetworkName {
+        if let Some(shared) = self.0.get(name) {
+            return shared.clone();
+        }
+        let shared: NetworkName = name.into();
+        self.0.insert(shared.clone());
+        shared
+    }
+
+    /// Drops names no VMI or pod uses any more; call after a relist.
+    pub fn forget_unused(&mut self) {
+        self.0.retain(|name| Arc::strong_count(name) > 1);
+    }
+}
+
+/// What the CNI assigned to one pod: (network, address) pairs, sorted.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CniAddresses(Box<[(NetworkName, IpAddr)]>);
+
+impl CniAddresses {
+    pub fn new(pairs: impl IntoIterator<Item = (NetworkName, IpAddr)>) -> Self {
+        let mut pairs: Vec<_> = pairs.into_iter().collect();
+        pairs.sort();
+        pairs.dedup();
+        Self(pairs.into_boxed_slice())
+    }
+
+    pub fn contains(&self, network: &str, address: IpAddr) -> bool {
+        self.0
+            .binary_search_by(|(n, a)| (&**n, *a).cmp(&(network, address)))
+            .is_ok()
+    }
+}
 
 /// A VMI's projection with every reported address, and the Multus network of
 /// each of its interfaces.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NetworkCandidate {
     vm: VmAddresses,
-    attachments: Vec<(Label, String)>,
+    attachments: Box<[(Label, NetworkName)]>,
 }
 
 impl NetworkCandidate {
     /// `vm` is the VMI's projection; interfaces on no Multus network will
     /// publish nothing.
-    pub fn new(vmi: &VirtualMachineInstance, vm: VmAddresses) -> Self {
+    pub fn new(vmi: &VirtualMachineInstance, vm: VmAddresses, names: &mut NetworkNames) -> Self {
         let namespace = vmi.metadata.namespace.as_deref().unwrap_or("default");
         let attachments = vm
             .interfaces()
@@ -43,9 +83,9 @@ impl NetworkCandidate {
                 // "nad" in spec.networks means the VMI's own namespace; Multus
                 // always says "ns/nad".
                 let qualified = if attachment.contains('/') {
-                    attachment.to_owned()
+                    names.get(attachment)
                 } else {
-                    format!("{namespace}/{attachment}")
+                    names.get(&format!("{namespace}/{attachment}"))
                 };
                 Some((interface.name().clone(), qualified))
             })
@@ -54,14 +94,14 @@ impl NetworkCandidate {
     }
 
     /// The VM with, on each interface, only the addresses the network layer
-    /// assigned on that interface's network; `None` when nothing is left.
-    pub fn publishable(&self, cni: &NetworkAddresses) -> Option<VmAddresses> {
+    /// assigned on that interface's network (`assigned(network, address)`);
+    /// `None` when nothing is left.
+    pub fn publishable(&self, assigned: impl Fn(&str, IpAddr) -> bool) -> Option<VmAddresses> {
         let vm = self.vm.retain_addresses(|interface, address| {
             self.attachments
                 .iter()
                 .find(|(name, _)| name == interface)
-                .and_then(|(_, network)| cni.get(network))
-                .is_some_and(|assigned| assigned.contains(&address))
+                .is_some_and(|(_, network)| assigned(network, address))
         });
         (!vm.is_empty()).then_some(vm)
     }
@@ -76,6 +116,7 @@ mod tests {
     use zone_manager::Origin;
 
     fn candidate(interfaces: serde_json::Value) -> NetworkCandidate {
+        let names = &mut NetworkNames::default();
         let object: LenientVmi = serde_json::from_value(json!({
             "apiVersion": "kubevirt.io/v1", "kind": "VirtualMachineInstance",
             "metadata": {"name": "vm", "namespace": "lab"},
@@ -90,17 +131,18 @@ mod tests {
         let vmi = object.decode().unwrap();
         let origin = Origin::for_domain("example.com").unwrap();
         let vm = project(&vmi, &origin).unwrap().vm;
-        NetworkCandidate::new(&vmi, vm)
+        NetworkCandidate::new(&vmi, vm, names)
     }
 
-    fn cni() -> NetworkAddresses {
-        let set = |ips: &[&str]| ips.iter().map(|ip| ip.parse().unwrap()).collect();
-        [
-            ("ovn-kubernetes".to_owned(), set(&["10.244.0.5"])),
-            ("lab/red-net".to_owned(), set(&["10.10.0.5", "fd10::5"])),
-            ("shared/blue-net".to_owned(), set(&["10.20.0.5"])),
-        ]
-        .into()
+    fn cni() -> impl Fn(&str, IpAddr) -> bool {
+        let pairs = [
+            ("ovn-kubernetes", "10.244.0.5"),
+            ("lab/red-net", "10.10.0.5"),
+            ("lab/red-net", "fd10::5"),
+            ("shared/blue-net", "10.20.0.5"),
+        ];
+        let assigned = CniAddresses::new(pairs.map(|(n, a)| (n.into(), a.parse().unwrap())));
+        move |network, address| assigned.contains(network, address)
     }
 
     fn addresses(vm: Option<&VmAddresses>, interface: &str) -> Vec<String> {
@@ -122,7 +164,7 @@ mod tests {
              "ipAddresses": ["10.10.0.5", "fd10::5", "192.0.2.66", "fe80::1"]},
             {"name": "blue", "infoSource": "domain, guest-agent", "ipAddress": "10.20.0.5"}
         ]));
-        let kept = reported.publishable(&cni());
+        let kept = reported.publishable(cni());
         assert_eq!(addresses(kept.as_ref(), "red"), ["10.10.0.5", "fd10::5"]);
         assert_eq!(
             addresses(kept.as_ref(), "blue"),
@@ -134,13 +176,13 @@ mod tests {
     #[test]
     fn a_network_the_cni_did_not_report_publishes_nothing() {
         let reported = candidate(json!([{"name": "red", "ipAddresses": ["10.10.0.5"]}]));
-        assert!(reported.publishable(&NetworkAddresses::new()).is_none());
+        assert!(reported.publishable(|_, _| false).is_none());
     }
 
     #[test]
     fn an_address_of_another_network_does_not_count() {
         // The guest claims blue's address on red.
         let reported = candidate(json!([{"name": "red", "ipAddresses": ["10.20.0.5"]}]));
-        assert!(addresses(reported.publishable(&cni()).as_ref(), "red").is_empty());
+        assert!(addresses(reported.publishable(cni()).as_ref(), "red").is_empty());
     }
 }

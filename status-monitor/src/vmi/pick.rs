@@ -52,8 +52,13 @@ impl<'de> Visitor<'de> for PickPaths<'_> {
                 wanted.iter().map(|&i| &self.0[i][1..]).collect();
             if deeper.iter().any(|path| path.is_empty()) {
                 let value: Value = map.next_value()?;
-                for &i in &wanted {
-                    picked[i] = Picked::Found(value.clone());
+                // Two paths ending at the same key share the value: clone it
+                // for all but the last.
+                if let Some((&last, others)) = wanted.split_last() {
+                    for &i in others {
+                        picked[i] = Picked::Found(value.clone());
+                    }
+                    picked[last] = Picked::Found(value);
                 }
             } else {
                 let inner = map.next_value_seed(PickPaths(&deeper))?;

@@ -40,8 +40,13 @@ pub enum ManifestError {
 /// A VMI read from a manifest, decoded or not.
 pub type ReadVmi = Result<VirtualMachineInstance, DecodeError>;
 
-/// How many decoded VMIs may wait between the parser and the reader.
-const IN_FLIGHT: usize = 256;
+/// VMIs go from the parser to the reader in batches of this many: one
+/// hand-over per VMI would cost more in thread wake-ups than the decoding.
+const BATCH: usize = 256;
+/// Files are read this much at a time.
+const READ_BUFFER: usize = 1 << 20;
+/// How many batches may wait between the parser and the reader.
+const IN_FLIGHT: usize = 4;
 
 /// Files a path stands for: itself, or every `.yaml`, `.yml` and `.json` file
 /// below a directory, in a stable (sorted) order. Hidden files are left out
@@ -114,7 +119,7 @@ pub fn read_vmis(path: &Path, mut on_vmi: impl FnMut(ReadVmi)) -> Result<u64, Ma
     std::thread::scope(|scope| {
         let (tx, rx) = sync_channel(IN_FLIGHT);
         let parser = scope.spawn(move || {
-            let mut sink = ChannelSink { path, tx };
+            let mut sink = ChannelSink::new(path, tx);
             let mut reader = Digesting::new(file);
             if is_json {
                 parse_json(path, &mut reader, &mut sink)?;
@@ -132,9 +137,9 @@ pub fn read_vmis(path: &Path, mut on_vmi: impl FnMut(ReadVmi)) -> Result<u64, Ma
     })
 }
 
-fn drain(rx: &Receiver<ReadVmi>, on_vmi: &mut impl FnMut(ReadVmi)) {
-    for vmi in rx {
-        on_vmi(vmi);
+fn drain(rx: &Receiver<Vec<ReadVmi>>, on_vmi: &mut impl FnMut(ReadVmi)) {
+    for batch in rx {
+        batch.into_iter().for_each(&mut *on_vmi);
     }
 }
 
@@ -147,7 +152,8 @@ fn parse_json(
         path: path.to_path_buf(),
         source,
     };
-    let mut deserializer = serde_json::Deserializer::from_reader(BufReader::new(reader));
+    let mut deserializer =
+        serde_json::Deserializer::from_reader(BufReader::with_capacity(READ_BUFFER, reader));
     ObjectSeed(sink)
         .deserialize(&mut deserializer)
         .map_err(json_error)?;
@@ -158,7 +164,7 @@ thread_local! {
     /// The parser thread's sink for [`YamlDocument`]: serde-saphyr's
     /// multi-document reader takes a type, not a seed, so the seed's sink is
     /// handed over here. Set only inside a parser thread, for its lifetime.
-    static YAML_SINK: RefCell<Option<(PathBuf, SyncSender<ReadVmi>)>> = const { RefCell::new(None) };
+    static YAML_SINK: RefCell<Option<(PathBuf, SyncSender<Vec<ReadVmi>>)>> = const { RefCell::new(None) };
 }
 
 /// One YAML document, its VMIs sent to the thread's [`YAML_SINK`].
@@ -169,7 +175,7 @@ impl<'de> Deserialize<'de> for YamlDocument {
         let Some((path, tx)) = YAML_SINK.with(|sink| sink.borrow().clone()) else {
             return Err(serde::de::Error::custom("no sink for YAML documents"));
         };
-        ObjectSeed(&mut ChannelSink { path: &path, tx }).deserialize(deserializer)?;
+        ObjectSeed(&mut ChannelSink::new(&path, tx)).deserialize(deserializer)?;
         Ok(YamlDocument)
     }
 }
@@ -179,7 +185,8 @@ fn parse_yaml(
     reader: &mut Digesting<File>,
     sink: ChannelSink<'_>,
 ) -> Result<(), ManifestError> {
-    YAML_SINK.with(|slot| *slot.borrow_mut() = Some((path.to_path_buf(), sink.tx)));
+    YAML_SINK.with(|slot| *slot.borrow_mut() = Some((path.to_path_buf(), sink.tx.clone())));
+    drop(sink);
     // Lists of 100k VMIs are legitimate here; depth, alias and anchor limits
     // keep their defaults against hostile files.
     let options = serde_saphyr::options! {
@@ -191,7 +198,7 @@ fn parse_yaml(
             max_total_scalar_bytes: usize::MAX,
         },
     };
-    let mut reader = BufReader::new(reader);
+    let mut reader = BufReader::with_capacity(READ_BUFFER, reader);
     let result = serde_saphyr::read_with_options::<_, YamlDocument>(&mut reader, options)
         .find_map(Result::err)
         .map_or(Ok(()), |e| {
@@ -204,16 +211,44 @@ fn parse_yaml(
     result
 }
 
-/// Sends a file's VMIs to the reading thread; notes the other objects.
+/// Sends a file's VMIs to the reading thread, in batches (the last one when
+/// dropped); notes the other objects.
 struct ChannelSink<'p> {
     path: &'p Path,
-    tx: SyncSender<ReadVmi>,
+    tx: SyncSender<Vec<ReadVmi>>,
+    batch: Vec<ReadVmi>,
+}
+
+impl<'p> ChannelSink<'p> {
+    fn new(path: &'p Path, tx: SyncSender<Vec<ReadVmi>>) -> Self {
+        Self {
+            path,
+            tx,
+            batch: Vec::with_capacity(BATCH),
+        }
+    }
+
+    fn flush(&mut self) {
+        if !self.batch.is_empty() {
+            let batch = std::mem::replace(&mut self.batch, Vec::with_capacity(BATCH));
+            // The reader is gone only when it is no longer interested.
+            let _ = self.tx.send(batch);
+        }
+    }
+}
+
+impl Drop for ChannelSink<'_> {
+    fn drop(&mut self) {
+        self.flush();
+    }
 }
 
 impl ObjectSink for ChannelSink<'_> {
     fn vmi(&mut self, vmi: ReadVmi) {
-        // The reader is gone only when it is no longer interested.
-        let _ = self.tx.send(vmi);
+        self.batch.push(vmi);
+        if self.batch.len() == BATCH {
+            self.flush();
+        }
     }
 
     fn other(&mut self, kind: &str, object: VmiRef) {

@@ -11,7 +11,7 @@ use kube::runtime::watcher::Event;
 use serde::Deserialize;
 use tracing::warn;
 
-pub use crate::projection::network::NetworkAddresses;
+use crate::projection::network::{CniAddresses, NetworkNames};
 use crate::relist::Relist;
 use crate::vmi::VmiRef;
 
@@ -26,8 +26,14 @@ pub const LAUNCHER_SELECTOR: &str = "kubevirt.io=virt-launcher";
 /// has two pods during a live migration).
 #[derive(Default)]
 pub struct LauncherPods {
-    pods: Relist<HashMap<VmiRef, HashMap<String, NetworkAddresses>>>,
+    /// By VMI: each pod's name (hashed: only told apart, never shown) and
+    /// CNI addresses; boxed slices, as a VMI rarely has more than one pod.
+    pods: Relist<HashMap<VmiRef, PodsOfVmi>>,
+    names: NetworkNames,
 }
+
+/// The pods of one VMI: (hashed pod name, CNI addresses).
+type PodsOfVmi = Box<[(u64, CniAddresses)]>;
 
 /// What a pod event means for the VMIs.
 #[derive(Debug, PartialEq, Eq)]
@@ -45,23 +51,13 @@ impl LauncherPods {
         self.pods.is_complete()
     }
 
-    /// The CNI addresses of every pod of `vmi` (two during a live migration).
-    pub fn addresses_of(&self, vmi: &VmiRef) -> NetworkAddresses {
-        let mut all = NetworkAddresses::new();
-        for networks in self
-            .pods
+    /// Whether a pod of `vmi` (two during a live migration) has `address`
+    /// on `network`.
+    pub fn is_assigned(&self, vmi: &VmiRef, network: &str, address: IpAddr) -> bool {
+        self.pods
             .current()
             .get(vmi)
-            .into_iter()
-            .flat_map(HashMap::values)
-        {
-            for (network, addresses) in networks {
-                all.entry(network.clone())
-                    .or_default()
-                    .extend(addresses.iter().copied());
-            }
-        }
-        all
+            .is_some_and(|pods| pods.iter().any(|(_, cni)| cni.contains(network, address)))
     }
 
     pub fn handle(&mut self, event: Event<PartialObjectMeta<Pod>>) -> PodChange {
@@ -71,43 +67,51 @@ impl LauncherPods {
                 PodChange::Nothing
             }
             Event::InitApply(pod) => {
-                if let Some((vmi, pod, networks)) = pod_entry(&pod) {
-                    self.pods
-                        .target()
-                        .entry(vmi)
-                        .or_default()
-                        .insert(pod, networks);
+                if let Some((vmi, pod, cni)) = pod_entry(&pod, &mut self.names) {
+                    let pods = self.pods.target().entry(vmi).or_default();
+                    *pods = with_pod(pods, pod, cni);
                 }
                 PodChange::Nothing
             }
             Event::InitDone => {
                 self.pods.finish();
+                self.names.forget_unused();
                 PodChange::Listed
             }
             Event::Apply(pod) => {
-                let Some((vmi, pod, networks)) = pod_entry(&pod) else {
+                let Some((vmi, pod, cni)) = pod_entry(&pod, &mut self.names) else {
                     return PodChange::Nothing;
                 };
                 let pods = self.pods.target().entry(vmi.clone()).or_default();
-                if pods.get(&pod) == Some(&networks) {
+                if pods
+                    .iter()
+                    .any(|(name, known)| *name == pod && *known == cni)
+                {
                     return PodChange::Nothing;
                 }
-                pods.insert(pod, networks);
+                *pods = with_pod(pods, pod, cni);
                 PodChange::Vmi(vmi)
             }
             Event::Delete(pod) => {
-                let Some((vmi, pod, _)) = pod_entry(&pod) else {
+                let Some((vmi, pod, _)) = pod_entry(&pod, &mut self.names) else {
                     return PodChange::Nothing;
                 };
                 let all = self.pods.target();
                 let Some(pods) = all.get_mut(&vmi) else {
                     return PodChange::Nothing;
                 };
-                if pods.remove(&pod).is_none() {
+                if !pods.iter().any(|(name, _)| *name == pod) {
                     return PodChange::Nothing;
                 }
-                if pods.is_empty() {
+                let rest: Box<[_]> = pods
+                    .iter()
+                    .filter(|(name, _)| *name != pod)
+                    .cloned()
+                    .collect();
+                if rest.is_empty() {
                     all.remove(&vmi);
+                } else {
+                    *pods = rest;
                 }
                 PodChange::Vmi(vmi)
             }
@@ -115,46 +119,75 @@ impl LauncherPods {
     }
 }
 
-/// A virt-launcher pod as (its VMI, pod name, CNI addresses).
-fn pod_entry(pod: &PartialObjectMeta<Pod>) -> Option<(VmiRef, String, NetworkAddresses)> {
+/// `pods` with `pod`'s addresses added or replaced.
+fn with_pod(
+    pods: &[(u64, CniAddresses)],
+    pod: u64,
+    cni: CniAddresses,
+) -> Box<[(u64, CniAddresses)]> {
+    pods.iter()
+        .filter(|(name, _)| *name != pod)
+        .cloned()
+        .chain([(pod, cni)])
+        .collect()
+}
+
+/// A virt-launcher pod as (its VMI, hashed pod name, CNI addresses).
+fn pod_entry(
+    pod: &PartialObjectMeta<Pod>,
+    names: &mut NetworkNames,
+) -> Option<(VmiRef, u64, CniAddresses)> {
     let meta = &pod.metadata;
     let namespace = meta.namespace.as_deref()?;
-    let name = meta.name.clone()?;
+    let name = meta.name.as_deref()?;
     let vmi = VmiRef::new(
         Some(namespace),
         Some(meta.labels.as_ref()?.get(VMI_NAME_LABEL)?),
     );
-    let networks = match meta
+    let entries = match meta
         .annotations
         .as_ref()
         .and_then(|a| a.get(NETWORK_STATUS_ANNOTATION))
     {
-        None => NetworkAddresses::new(),
+        None => Vec::new(),
         Some(text) => parse_network_status(text).unwrap_or_else(|e| {
             warn!(pod = %format!("{namespace}/{name}"), error = %e,
                 "unreadable network-status annotation; no addresses from it");
-            NetworkAddresses::new()
+            Vec::new()
         }),
     };
-    Some((vmi, name, networks))
+    // The pod network's addresses are never published: not kept.
+    let cni = CniAddresses::new(entries.into_iter().filter(|entry| !entry.default).flat_map(
+        |entry| {
+            let network = names.get(&entry.name);
+            let addresses = entry
+                .ips
+                .into_iter()
+                .filter_map(|ip| ip.parse::<IpAddr>().ok());
+            addresses.map(move |address| (network.clone(), address))
+        },
+    ));
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    std::hash::Hash::hash(name, &mut hasher);
+    Some((vmi, std::hash::Hasher::finish(&hasher), cni))
 }
 
-#[derive(Deserialize)]
-struct NetworkStatusEntry {
-    name: String,
+/// One network of a pod's `network-status` annotation.
+#[derive(Debug, Deserialize)]
+pub struct NetworkStatusEntry {
+    pub name: String,
     #[serde(default)]
-    ips: Vec<String>,
+    pub ips: Vec<String>,
+    /// The pod network.
+    #[serde(default)]
+    pub default: bool,
 }
 
-/// The addresses of a pod's `network-status` annotation, by network name.
-pub fn parse_network_status(annotation: &str) -> Result<NetworkAddresses, serde_json::Error> {
-    let entries: Vec<NetworkStatusEntry> = serde_json::from_str(annotation)?;
-    let mut networks = NetworkAddresses::new();
-    for entry in entries {
-        let addresses = entry.ips.iter().filter_map(|ip| ip.parse::<IpAddr>().ok());
-        networks.entry(entry.name).or_default().extend(addresses);
-    }
-    Ok(networks)
+/// The networks of a pod's `network-status` annotation.
+pub fn parse_network_status(
+    annotation: &str,
+) -> Result<Vec<NetworkStatusEntry>, serde_json::Error> {
+    serde_json::from_str(annotation)
 }
 
 #[cfg(test)]
@@ -165,9 +198,7 @@ mod tests {
     fn a_malformed_annotation_is_an_error() {
         assert!(parse_network_status("{not json").is_err());
         assert!(parse_network_status(r#"[{"name": 5}]"#).is_err());
-        assert_eq!(
-            parse_network_status(r#"[{"name": "a/b"}]"#).unwrap()["a/b"].len(),
-            0
-        );
+        let entries = parse_network_status(r#"[{"name": "a/b"}]"#).unwrap();
+        assert_eq!((entries[0].name.as_str(), entries[0].ips.len()), ("a/b", 0));
     }
 }

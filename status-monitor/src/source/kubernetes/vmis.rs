@@ -2,7 +2,7 @@
 //! projection of each event and, with `ADDRESS_SOURCE=network`, the join with
 //! the virt-launcher pods' CNI addresses.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::Pod;
@@ -14,7 +14,7 @@ use zone_manager::VmAddresses;
 use super::launcher_pods::{LauncherPods, PodChange};
 use crate::metrics::Metrics;
 use crate::projection::Projector;
-use crate::projection::network::NetworkCandidate;
+use crate::projection::network::{NetworkCandidate, NetworkNames};
 use crate::relist::Relist;
 use crate::source::{KeptAnnotations, SourceEvent, VmiMetadata};
 use crate::vmi::VmiRef;
@@ -23,11 +23,11 @@ use crate::vmi::decode::LenientVmi;
 /// Every VMI of the watch, whether or not it gives records.
 #[derive(Default)]
 struct VmiSet {
-    keys: HashSet<VmiRef>,
+    /// With `ADDRESS_SOURCE=network`, each VMI's projection before the CNI
+    /// filter, if it gives records.
+    vmis: HashMap<VmiRef, Option<NetworkCandidate>>,
     /// The kept metadata of the VMIs that have some.
     metadata: HashMap<VmiRef, VmiMetadata>,
-    /// `ADDRESS_SOURCE=network`: each VMI's projection before the CNI filter.
-    candidates: HashMap<VmiRef, NetworkCandidate>,
     /// While listing, in the `any` mode: the projections, sent at the end.
     listed: Vec<VmAddresses>,
 }
@@ -41,6 +41,7 @@ pub struct VmiWatch {
     lists: u64,
     /// With `ADDRESS_SOURCE=network`: the virt-launcher pods.
     pods: Option<LauncherPods>,
+    networks: NetworkNames,
 }
 
 impl VmiWatch {
@@ -58,12 +59,13 @@ impl VmiWatch {
             vmis: Relist::default(),
             lists: 0,
             pods: network.then(LauncherPods::default),
+            networks: NetworkNames::default(),
         }
     }
 
     /// VMIs in the watch.
     pub fn known(&self) -> usize {
-        self.vmis.current().keys.len()
+        self.vmis.current().vmis.len()
     }
 
     /// Projects one object into the set being filled; `None` if it gives no
@@ -72,7 +74,7 @@ impl VmiWatch {
         let span = info_span!("vmi", namespace = %vmi_ref.namespace, name = %vmi_ref.name);
         let _entered = span.enter();
         let set = self.vmis.target();
-        set.keys.insert(vmi_ref.clone());
+        set.vmis.insert(vmi_ref.clone(), None);
         match self.kept.of(&object.metadata) {
             Some(metadata) => set.metadata.insert(vmi_ref.clone(), metadata),
             None => set.metadata.remove(vmi_ref),
@@ -82,7 +84,6 @@ impl VmiWatch {
             Err(e) => {
                 self.metrics.skip("malformed");
                 warn!(vmi = %e.vmi, error = %e.message, "skipping VMI whose JSON does not fit");
-                set.candidates.remove(vmi_ref);
                 return None;
             }
         };
@@ -90,19 +91,14 @@ impl VmiWatch {
         let Some(pods) = &self.pods else {
             return vm;
         };
-        let set = self.vmis.target();
-        match vm {
-            Some(vm) => {
-                let candidate = NetworkCandidate::new(&vmi, vm);
-                let publishable = candidate.publishable(&pods.addresses_of(vmi_ref));
-                set.candidates.insert(vmi_ref.clone(), candidate);
-                publishable
-            }
-            None => {
-                set.candidates.remove(vmi_ref);
-                None
-            }
-        }
+        let candidate = NetworkCandidate::new(&vmi, vm?, &mut self.networks);
+        let publishable =
+            candidate.publishable(|network, address| pods.is_assigned(vmi_ref, network, address));
+        self.vmis
+            .target()
+            .vmis
+            .insert(vmi_ref.clone(), Some(candidate));
+        publishable
     }
 
     /// Turns one watcher event into what the outputs need to hear, if anything.
@@ -128,9 +124,10 @@ impl VmiWatch {
             Event::InitDone => {
                 let set = self.vmis.finish();
                 let vms = std::mem::take(&mut set.listed);
-                info!(vmis = set.keys.len(), "VMI list complete");
+                info!(vmis = set.vmis.len(), "VMI list complete");
                 self.metrics.vmis_known.set(self.known() as i64);
                 self.projector.forget_unused_labels();
+                self.networks.forget_unused();
                 match &self.pods {
                     None => Some(self.resync(vms)),
                     // Publishing now would drop every address: the pod list's
@@ -153,9 +150,8 @@ impl VmiWatch {
             Event::Delete(object) => {
                 let vmi_ref = object.vmi_ref();
                 let set = self.vmis.target();
-                set.keys.remove(&vmi_ref);
+                set.vmis.remove(&vmi_ref);
                 set.metadata.remove(&vmi_ref);
-                set.candidates.remove(&vmi_ref);
                 self.metrics.vmis_known.set(self.known() as i64);
                 Some(SourceEvent::Delete(vmi_ref))
             }
@@ -172,9 +168,10 @@ impl VmiWatch {
             PodChange::Listed => self.vmis.is_complete().then(|| self.network_resync()),
             PodChange::Vmi(vmi) => {
                 let set = self.vmis.current();
-                let candidate = set.candidates.get(&vmi)?;
+                let candidate = set.vmis.get(&vmi)?.as_ref()?;
                 Some(SourceEvent::Apply {
-                    vm: candidate.publishable(&pods.addresses_of(&vmi)),
+                    vm: candidate
+                        .publishable(|network, address| pods.is_assigned(&vmi, network, address)),
                     metadata: set.metadata.get(&vmi).cloned(),
                     vmi,
                 })
@@ -197,9 +194,13 @@ impl VmiWatch {
             Some(pods) => self
                 .vmis
                 .current()
-                .candidates
+                .vmis
                 .iter()
-                .filter_map(|(vmi, candidate)| candidate.publishable(&pods.addresses_of(vmi)))
+                .filter_map(|(vmi, candidate)| {
+                    candidate
+                        .as_ref()?
+                        .publishable(|network, address| pods.is_assigned(vmi, network, address))
+                })
                 .collect(),
         };
         self.resync(vms)
