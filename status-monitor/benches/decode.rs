@@ -75,6 +75,7 @@ fn median_of_three(mut run: impl FnMut() -> (Duration, u64)) -> (Duration, u64) 
 fn render(path: &Path, vmis: usize) -> (Duration, u64) {
     let out = tempfile::tempfile().unwrap();
     let started = Instant::now();
+    #[allow(clippy::zombie_processes)] // reaped by wait4, which also gives its rusage
     let child = Command::new(env!("CARGO_BIN_EXE_status-monitor"))
         .args(["render", "--serial", "1"])
         .arg(path)
