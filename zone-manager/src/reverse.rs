@@ -113,9 +113,12 @@ impl ReversePrefix {
     /// The most specific prefix holding `address`: the zone its PTR belongs to
     /// (a record in a less specific zone would sit below a zone cut and never be
     /// served).
-    pub fn most_specific(prefixes: &[Self], address: IpAddr) -> Option<usize> {
+    pub fn most_specific<'p>(
+        prefixes: impl IntoIterator<Item = &'p Self>,
+        address: IpAddr,
+    ) -> Option<usize> {
         prefixes
-            .iter()
+            .into_iter()
             .enumerate()
             .filter(|(_, prefix)| prefix.contains(address))
             .max_by_key(|(_, prefix)| prefix.len)
@@ -237,12 +240,12 @@ impl Ptr<'_> {
 /// Calls `f` with the PTR of every interface address of `vm`, with the index of
 /// the prefix (most specific) it belongs to; addresses outside every prefix
 /// give none.
-pub fn for_each_ptr<'a>(
-    prefixes: &[ReversePrefix],
+pub fn for_each_ptr<'a, 'p>(
+    prefixes: impl Iterator<Item = &'p ReversePrefix> + Clone,
     vm: &'a VmAddresses,
     mut f: impl FnMut(usize, Ptr<'a>),
 ) {
-    if prefixes.is_empty() {
+    if prefixes.clone().next().is_none() {
         return;
     }
     for interface in vm.interfaces() {
@@ -252,7 +255,7 @@ pub fn for_each_ptr<'a>(
             .map(|a| IpAddr::V4(*a))
             .chain(interface.ipv6().iter().map(|a| IpAddr::V6(*a)));
         for address in addresses {
-            if let Some(zone) = ReversePrefix::most_specific(prefixes, address) {
+            if let Some(zone) = ReversePrefix::most_specific(prefixes.clone(), address) {
                 f(
                     zone,
                     Ptr {

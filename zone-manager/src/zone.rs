@@ -92,7 +92,7 @@ impl ZoneText for ReverseText<'_> {
 /// A reverse zone: its prefix, its file and a digest of its PTRs kept up to date
 /// like the forward zone's.
 struct ReverseZone {
-    /// The origin of the prefix at the same index in `ZoneManager::prefixes`.
+    prefix: ReversePrefix,
     origin: Origin,
     tracked: TrackedFile,
     records_digest: u64,
@@ -106,8 +106,7 @@ pub struct ZoneManager {
     forward: TrackedFile,
     /// namespace → VM name → addresses; iteration order is canonical DNS order.
     vms: BTreeMap<Label, BTreeMap<Label, VmAddresses>>,
-    /// The reverse zones' prefixes, and the zones in the same order.
-    prefixes: Vec<ReversePrefix>,
+    /// The reverse zones, in the order of their prefixes.
     reverse: Vec<ReverseZone>,
     /// Digest of the records: the sum of each VM's keyed hash, kept up to date by
     /// every change, so that "did anything change since the last write?" costs
@@ -176,6 +175,7 @@ impl ZoneManager {
                     &hasher,
                 );
                 ReverseZone {
+                    prefix: *prefix,
                     origin,
                     tracked,
                     records_digest: 0,
@@ -187,7 +187,6 @@ impl ZoneManager {
             settings,
             forward,
             vms,
-            prefixes: prefixes.to_vec(),
             reverse,
             records_digest: 0,
             counts: RecordCounts::default(),
@@ -280,10 +279,15 @@ impl ZoneManager {
             }
             Ok::<(), ()>(())
         });
-        let (hasher, reverse) = (&self.hasher, &mut self.reverse);
-        for_each_ptr(&self.prefixes, vm, |zone, ptr| {
-            let zone = &mut reverse[zone];
-            let hash = hasher.hash_one(ptr.sort_key());
+        let mut ptrs = Vec::new();
+        let prefixes = self.reverse.iter().map(|zone| &zone.prefix);
+        for_each_ptr(prefixes, vm, |zone, ptr| {
+            ptrs.push((zone, self.hasher.hash_one(ptr.sort_key())));
+        });
+        for (zone, hash) in ptrs {
+            let Some(zone) = self.reverse.get_mut(zone) else {
+                continue;
+            };
             match tally {
                 Tally::Add => {
                     zone.records_digest = zone.records_digest.wrapping_add(hash);
@@ -294,7 +298,7 @@ impl ZoneManager {
                     zone.ptrs -= 1;
                 }
             }
-        });
+        }
         match tally {
             Tally::Add => {
                 self.records_digest = self.records_digest.wrapping_add(hash);
@@ -356,17 +360,19 @@ impl ZoneManager {
         );
         let mut reverse_error = None;
         let mut reverse = Vec::with_capacity(self.reverse.len());
-        for (index, zone) in self.reverse.iter_mut().enumerate() {
-            let outcome = match zone.tracked.unchanged(zone.records_digest) {
+        for index in 0..self.reverse.len() {
+            let digest = self.reverse[index].records_digest;
+            let outcome = match self.reverse[index].tracked.unchanged(digest) {
                 Some(serial) => Ok(Published::Unchanged(serial)),
                 None => {
-                    let ptrs = collect_ptrs(&self.prefixes, index, &self.vms);
+                    let ptrs = collect_ptrs(&self.reverse, index, &self.vms);
+                    let zone = &mut self.reverse[index];
                     zone.tracked.publish(
-                        zone.records_digest,
+                        digest,
                         now,
                         &ReverseText {
                             settings: &self.settings,
-                            prefix: &self.prefixes[index],
+                            prefix: &zone.prefix,
                             origin: &zone.origin,
                             ptrs: &ptrs,
                         },
@@ -375,7 +381,7 @@ impl ZoneManager {
                 }
             };
             match outcome {
-                Ok(published) => reverse.push((zone.origin.clone(), published)),
+                Ok(published) => reverse.push((self.reverse[index].origin.clone(), published)),
                 Err(e) => {
                     reverse_error.get_or_insert(e);
                 }
@@ -410,16 +416,16 @@ impl ZoneManager {
     }
 }
 
-/// The PTRs of reverse zone `index`, sorted so that the file is the same for the
+/// The PTRs of reverse zone `index` of `zones`, sorted so that the file is the same for the
 /// same records.
 fn collect_ptrs<'a>(
-    prefixes: &[ReversePrefix],
+    zones: &[ReverseZone],
     index: usize,
     vms: &'a BTreeMap<Label, BTreeMap<Label, VmAddresses>>,
 ) -> Vec<Ptr<'a>> {
     let mut ptrs = Vec::new();
     for vm in vms.values().flat_map(BTreeMap::values) {
-        for_each_ptr(prefixes, vm, |zone, ptr| {
+        for_each_ptr(zones.iter().map(|zone| &zone.prefix), vm, |zone, ptr| {
             if zone == index {
                 ptrs.push(ptr);
             }
