@@ -7,11 +7,11 @@ use std::path::Path;
 use std::sync::Arc;
 
 use libfuzzer_sys::fuzz_target;
-use status_monitor::manifests::{decode_vmi, vmi_objects};
 use status_monitor::metrics::Metrics;
 use status_monitor::projection::Projector;
+use status_monitor::source::directory::manifests::{Format, read_vmis_from};
 use status_monitor::vmi::VirtualMachineInstance;
-use status_monitor::watched::WatchedVmi;
+use status_monitor::vmi::decode::LenientVmi;
 use zone_manager::parsed::ParsedZone;
 use zone_manager::{Origin, Serial, ZoneSettings, render_zone};
 
@@ -55,19 +55,18 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     if mode % 2 == 0 {
-        if let Ok(watched) = serde_json::from_slice::<WatchedVmi>(rest)
+        if let Ok(watched) = serde_json::from_slice::<LenientVmi>(rest)
             && let Ok(vmi) = watched.decode()
         {
             check(vec![vmi]);
         }
-    } else if let Ok(text) = std::str::from_utf8(rest)
-        && let Ok(objects) = vmi_objects(Path::new("fuzz.yaml"), text)
-    {
-        check(
-            objects
-                .into_iter()
-                .filter_map(|o| decode_vmi(o).ok())
-                .collect(),
-        );
+    } else {
+        let mut vmis = Vec::new();
+        let read = read_vmis_from(Path::new("fuzz.yaml"), rest, Format::Yaml, |vmi| {
+            vmis.extend(vmi.ok());
+        });
+        if read.is_ok() {
+            check(vmis);
+        }
     }
 });

@@ -110,21 +110,41 @@ pub fn digest(path: &Path) -> Result<u64, ManifestError> {
 /// file's digest. Objects of other kinds are left out with a note. On an error
 /// some VMIs may already have been handed out: the caller keeps them apart
 /// until this returns `Ok`.
-pub fn read_vmis(path: &Path, mut on_vmi: impl FnMut(ReadVmi)) -> Result<u64, ManifestError> {
+pub fn read_vmis(path: &Path, on_vmi: impl FnMut(ReadVmi)) -> Result<u64, ManifestError> {
     let file = File::open(path).map_err(|source| ManifestError::Read {
         path: path.to_path_buf(),
         source,
     })?;
-    let is_json = path.extension().is_some_and(|e| e == "json");
+    let format = if path.extension().is_some_and(|e| e == "json") {
+        Format::Json
+    } else {
+        Format::Yaml
+    };
+    read_vmis_from(path, file, format, on_vmi)
+}
+
+/// How a manifest is written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    Json,
+    /// One or many documents.
+    Yaml,
+}
+
+/// [`read_vmis`] from any reader; `path` names it in messages.
+pub fn read_vmis_from(
+    path: &Path,
+    reader: impl Read + Send,
+    format: Format,
+    mut on_vmi: impl FnMut(ReadVmi),
+) -> Result<u64, ManifestError> {
     std::thread::scope(|scope| {
         let (tx, rx) = sync_channel(IN_FLIGHT);
         let parser = scope.spawn(move || {
-            let mut sink = ChannelSink::new(path, tx);
-            let mut reader = Digesting::new(file);
-            if is_json {
-                parse_json(path, &mut reader, &mut sink)?;
-            } else {
-                parse_yaml(path, &mut reader, sink)?;
+            let mut reader = Digesting::new(reader);
+            match format {
+                Format::Json => parse_json(path, &mut reader, &mut ChannelSink::new(path, tx))?,
+                Format::Yaml => parse_yaml(path, &mut reader, ChannelSink::new(path, tx))?,
             }
             Ok(reader.finish())
         });
@@ -145,7 +165,7 @@ fn drain(rx: &Receiver<Vec<ReadVmi>>, on_vmi: &mut impl FnMut(ReadVmi)) {
 
 fn parse_json(
     path: &Path,
-    reader: &mut Digesting<File>,
+    reader: &mut Digesting<impl Read>,
     sink: &mut ChannelSink<'_>,
 ) -> Result<(), ManifestError> {
     let json_error = |source| ManifestError::Json {
@@ -182,7 +202,7 @@ impl<'de> Deserialize<'de> for YamlDocument {
 
 fn parse_yaml(
     path: &Path,
-    reader: &mut Digesting<File>,
+    reader: &mut Digesting<impl Read>,
     sink: ChannelSink<'_>,
 ) -> Result<(), ManifestError> {
     YAML_SINK.with(|slot| *slot.borrow_mut() = Some((path.to_path_buf(), sink.tx.clone())));
