@@ -1,9 +1,9 @@
 //! Memory of the Kubernetes source's state with `ADDRESS_SOURCE=network`
 //! against `any`: 100k VMIs (and, for `network`, their virt-launcher pods
 //! with Multus' network-status) fed to the source's watch state as the
-//! watcher would, the published VMs held as the zone holds them. Each mode
-//! runs in a process of its own; the figure is its resident memory after the
-//! lists, and its peak.
+//! watcher would, the published VMs held by a zone manager as in the monitor.
+//! Each mode runs in a process of its own; the figures are its resident
+//! memory after the lists (all of it, and what the lists added), and its peak.
 //!
 //! `cargo bench -p status-monitor --bench network_memory` (VMIS=N for another size).
 
@@ -21,7 +21,7 @@ use status_monitor::projection::{Projector, Rules};
 use status_monitor::source::kubernetes::VmiWatch;
 use status_monitor::source::{KeptAnnotations, SourceEvent};
 use status_monitor::vmi::decode::LenientVmi;
-use zone_manager::Origin;
+use zone_manager::{Origin, ZoneManager, ZoneSettings};
 
 mod support;
 
@@ -100,12 +100,17 @@ fn measure(vmis: usize, network: bool) {
     }
     let published = published.expect("a complete set");
     assert_eq!(published.len(), vmis, "every VM published");
+    let zones = tempfile::tempdir().unwrap();
+    let settings = ZoneSettings::new(Origin::for_domain("example.com").unwrap());
+    let mut zone = ZoneManager::open(settings, zones.path()).unwrap();
+    zone.replace_all(published);
     let after = support::status_field(pid, "VmRSS:");
     println!(
-        "network_memory: ADDRESS_SOURCE={}: {vmis} VMIs: {:.1} MiB held by the source and the published VMs (peak RSS {:.1} MiB)",
+        "network_memory: ADDRESS_SOURCE={}: {vmis} VMIs: RSS {:.1} MiB, of which the source and the zone manager {:.1} MiB (peak RSS {:.1} MiB)",
         if network { "network" } else { "any" },
+        after as f64 / 1024.0,
         (after - before) as f64 / 1024.0,
         support::status_field(pid, "VmHWM:") as f64 / 1024.0,
     );
-    drop(published);
+    drop(zone);
 }

@@ -7,53 +7,30 @@
 //! ([`NetworkCandidate`]); the CNI's sets filter it whenever either side
 //! changes, so the VMI itself is never kept.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::Arc;
 
 use zone_manager::{Label, VmAddresses};
 
 use crate::vmi::VirtualMachineInstance;
 
-/// A network as Multus names it, `<namespace>/<attachment>`; shared.
-pub type NetworkName = Arc<str>;
+/// A network as Multus names it (`<namespace>/<attachment>`), by number.
+pub type NetworkId = u32;
 
-/// Shares the network names of many VMIs and pods.
+/// Numbers the networks of every VMI and pod, so that each of them holds a
+/// number, not the name. Networks are few (one per attachment definition), so
+/// none is ever forgotten.
 #[derive(Debug, Default)]
-pub struct NetworkNames(HashSet<NetworkName>);
+pub struct NetworkIds(HashMap<Box<str>, NetworkId>);
 
-impl NetworkNames {
-    pub fn get(&mut self, name: &str) -> NetworkName {
-        if let Some(shared) = self.0.get(name) {
-            return shared.clone();
+impl NetworkIds {
+    pub fn id(&mut self, name: &str) -> NetworkId {
+        if let Some(id) = self.0.get(name) {
+            return *id;
         }
-        let shared: NetworkName = name.into();
-        self.0.insert(shared.clone());
-        shared
-    }
-
-    /// Drops names no VMI or pod uses any more; call after a relist.
-    pub fn forget_unused(&mut self) {
-        self.0.retain(|name| Arc::strong_count(name) > 1);
-    }
-}
-
-/// What the CNI assigned to one pod: (network, address) pairs, sorted.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct CniAddresses(Box<[(NetworkName, IpAddr)]>);
-
-impl CniAddresses {
-    pub fn new(pairs: impl IntoIterator<Item = (NetworkName, IpAddr)>) -> Self {
-        let mut pairs: Vec<_> = pairs.into_iter().collect();
-        pairs.sort();
-        pairs.dedup();
-        Self(pairs.into_boxed_slice())
-    }
-
-    pub fn contains(&self, network: &str, address: IpAddr) -> bool {
-        self.0
-            .binary_search_by(|(n, a)| (&**n, *a).cmp(&(network, address)))
-            .is_ok()
+        let id = NetworkId::try_from(self.0.len()).unwrap_or(NetworkId::MAX);
+        self.0.insert(name.into(), id);
+        id
     }
 }
 
@@ -62,13 +39,13 @@ impl CniAddresses {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NetworkCandidate {
     vm: VmAddresses,
-    attachments: Box<[(Label, NetworkName)]>,
+    attachments: Box<[(Label, NetworkId)]>,
 }
 
 impl NetworkCandidate {
     /// `vm` is the VMI's projection; interfaces on no Multus network will
     /// publish nothing.
-    pub fn new(vmi: &VirtualMachineInstance, vm: VmAddresses, names: &mut NetworkNames) -> Self {
+    pub fn new(vmi: &VirtualMachineInstance, vm: VmAddresses, networks: &mut NetworkIds) -> Self {
         let namespace = vmi.metadata.namespace.as_deref().unwrap_or("default");
         let attachments = vm
             .interfaces()
@@ -83,9 +60,9 @@ impl NetworkCandidate {
                 // "nad" in spec.networks means the VMI's own namespace; Multus
                 // always says "ns/nad".
                 let qualified = if attachment.contains('/') {
-                    names.get(attachment)
+                    networks.id(attachment)
                 } else {
-                    names.get(&format!("{namespace}/{attachment}"))
+                    networks.id(&format!("{namespace}/{attachment}"))
                 };
                 Some((interface.name().clone(), qualified))
             })
@@ -96,12 +73,12 @@ impl NetworkCandidate {
     /// The VM with, on each interface, only the addresses the network layer
     /// assigned on that interface's network (`assigned(network, address)`);
     /// `None` when nothing is left.
-    pub fn publishable(&self, assigned: impl Fn(&str, IpAddr) -> bool) -> Option<VmAddresses> {
+    pub fn publishable(&self, assigned: impl Fn(NetworkId, IpAddr) -> bool) -> Option<VmAddresses> {
         let vm = self.vm.retain_addresses(|interface, address| {
             self.attachments
                 .iter()
                 .find(|(name, _)| name == interface)
-                .is_some_and(|(_, network)| assigned(network, address))
+                .is_some_and(|(_, network)| assigned(*network, address))
         });
         (!vm.is_empty()).then_some(vm)
     }
@@ -115,8 +92,8 @@ mod tests {
     use serde_json::json;
     use zone_manager::Origin;
 
-    fn candidate(interfaces: serde_json::Value) -> NetworkCandidate {
-        let names = &mut NetworkNames::default();
+    fn candidate(interfaces: serde_json::Value) -> (NetworkCandidate, NetworkIds) {
+        let mut networks = NetworkIds::default();
         let object: LenientVmi = serde_json::from_value(json!({
             "apiVersion": "kubevirt.io/v1", "kind": "VirtualMachineInstance",
             "metadata": {"name": "vm", "namespace": "lab"},
@@ -131,18 +108,21 @@ mod tests {
         let vmi = object.decode().unwrap();
         let origin = Origin::for_domain("example.com").unwrap();
         let vm = project(&vmi, &origin).unwrap().vm;
-        NetworkCandidate::new(&vmi, vm, names)
+        (NetworkCandidate::new(&vmi, vm, &mut networks), networks)
     }
 
-    fn cni() -> impl Fn(&str, IpAddr) -> bool {
+    fn cni(networks: &mut NetworkIds) -> impl Fn(NetworkId, IpAddr) -> bool {
         let pairs = [
             ("ovn-kubernetes", "10.244.0.5"),
             ("lab/red-net", "10.10.0.5"),
             ("lab/red-net", "fd10::5"),
             ("shared/blue-net", "10.20.0.5"),
         ];
-        let assigned = CniAddresses::new(pairs.map(|(n, a)| (n.into(), a.parse().unwrap())));
-        move |network, address| assigned.contains(network, address)
+        let assigned: Vec<(NetworkId, IpAddr)> = pairs
+            .iter()
+            .map(|(n, a)| (networks.id(n), a.parse().unwrap()))
+            .collect();
+        move |network, address| assigned.contains(&(network, address))
     }
 
     fn addresses(vm: Option<&VmAddresses>, interface: &str) -> Vec<String> {
@@ -159,12 +139,12 @@ mod tests {
 
     #[test]
     fn guest_reported_addresses_outside_the_cni_assignment_are_dropped() {
-        let reported = candidate(json!([
+        let (reported, mut networks) = candidate(json!([
             {"name": "red", "infoSource": "domain, guest-agent, multus-status",
              "ipAddresses": ["10.10.0.5", "fd10::5", "192.0.2.66", "fe80::1"]},
             {"name": "blue", "infoSource": "domain, guest-agent", "ipAddress": "10.20.0.5"}
         ]));
-        let kept = reported.publishable(cni());
+        let kept = reported.publishable(cni(&mut networks));
         assert_eq!(addresses(kept.as_ref(), "red"), ["10.10.0.5", "fd10::5"]);
         assert_eq!(
             addresses(kept.as_ref(), "blue"),
@@ -175,14 +155,15 @@ mod tests {
 
     #[test]
     fn a_network_the_cni_did_not_report_publishes_nothing() {
-        let reported = candidate(json!([{"name": "red", "ipAddresses": ["10.10.0.5"]}]));
+        let (reported, _) = candidate(json!([{"name": "red", "ipAddresses": ["10.10.0.5"]}]));
         assert!(reported.publishable(|_, _| false).is_none());
     }
 
     #[test]
     fn an_address_of_another_network_does_not_count() {
         // The guest claims blue's address on red.
-        let reported = candidate(json!([{"name": "red", "ipAddresses": ["10.20.0.5"]}]));
-        assert!(addresses(reported.publishable(cni()).as_ref(), "red").is_empty());
+        let (reported, mut networks) =
+            candidate(json!([{"name": "red", "ipAddresses": ["10.20.0.5"]}]));
+        assert!(addresses(reported.publishable(cni(&mut networks)).as_ref(), "red").is_empty());
     }
 }

@@ -27,6 +27,7 @@ use crate::source::{KeptAnnotations, SourceEvent};
 use crate::vmi::decode::LenientVmi;
 
 pub mod launcher_pods;
+mod table;
 mod vmis;
 
 pub use vmis::VmiWatch;

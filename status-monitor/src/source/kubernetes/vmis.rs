@@ -1,6 +1,6 @@
-//! The VMIs of the watch and where each one stands: the relist buffer, the
+//! The VMIs of the watch and where each one stands: the relist buffers, the
 //! projection of each event and, with `ADDRESS_SOURCE=network`, the join with
-//! the virt-launcher pods' CNI addresses.
+//! the virt-launcher pods' CNI addresses ([`VmiTable`]).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -11,37 +11,30 @@ use kube::runtime::watcher::Event;
 use tracing::{info, info_span, warn};
 use zone_manager::VmAddresses;
 
-use super::launcher_pods::{LauncherPods, PodChange};
+use super::launcher_pods::pod_entry;
+use super::table::{PodsChanged, VmiTable};
 use crate::metrics::Metrics;
 use crate::projection::Projector;
-use crate::projection::network::{NetworkCandidate, NetworkNames};
+use crate::projection::network::{NetworkCandidate, NetworkIds};
 use crate::relist::Relist;
 use crate::source::{KeptAnnotations, SourceEvent, VmiMetadata};
 use crate::vmi::VmiRef;
 use crate::vmi::decode::LenientVmi;
-
-/// Every VMI of the watch, whether or not it gives records.
-#[derive(Default)]
-struct VmiSet {
-    /// With `ADDRESS_SOURCE=network`, each VMI's projection before the CNI
-    /// filter, if it gives records.
-    vmis: HashMap<VmiRef, Option<NetworkCandidate>>,
-    /// The kept metadata of the VMIs that have some.
-    metadata: HashMap<VmiRef, VmiMetadata>,
-    /// While listing, in the `any` mode: the projections, sent at the end.
-    listed: Vec<VmAddresses>,
-}
 
 /// The VMI watch's state: turns watcher events into [`SourceEvent`]s.
 pub struct VmiWatch {
     projector: Projector,
     metrics: Arc<Metrics>,
     kept: KeptAnnotations,
-    vmis: Relist<VmiSet>,
+    table: VmiTable,
+    /// The kept metadata of the VMIs that have some.
+    metadata: Relist<HashMap<VmiRef, VmiMetadata>>,
+    /// While listing, in the `any` mode: the projections, sent at the end.
+    listed: Vec<VmAddresses>,
     lists: u64,
-    /// With `ADDRESS_SOURCE=network`: the virt-launcher pods.
-    pods: Option<LauncherPods>,
-    networks: NetworkNames,
+    /// `ADDRESS_SOURCE=network`: publish only CNI-assigned addresses.
+    network: bool,
+    networks: NetworkIds,
 }
 
 impl VmiWatch {
@@ -56,16 +49,18 @@ impl VmiWatch {
             projector,
             metrics,
             kept,
-            vmis: Relist::default(),
+            table: VmiTable::default(),
+            metadata: Relist::default(),
+            listed: Vec::new(),
             lists: 0,
-            pods: network.then(LauncherPods::default),
-            networks: NetworkNames::default(),
+            network,
+            networks: NetworkIds::default(),
         }
     }
 
     /// VMIs in the watch.
     pub fn known(&self) -> usize {
-        self.vmis.current().vmis.len()
+        self.table.vmi_count()
     }
 
     /// Projects one object into the set being filled; `None` if it gives no
@@ -73,31 +68,30 @@ impl VmiWatch {
     fn project(&mut self, vmi_ref: &VmiRef, object: LenientVmi) -> Option<VmAddresses> {
         let span = info_span!("vmi", namespace = %vmi_ref.namespace, name = %vmi_ref.name);
         let _entered = span.enter();
-        let set = self.vmis.target();
-        set.vmis.insert(vmi_ref.clone(), None);
         match self.kept.of(&object.metadata) {
-            Some(metadata) => set.metadata.insert(vmi_ref.clone(), metadata),
-            None => set.metadata.remove(vmi_ref),
+            Some(metadata) => self.metadata.target().insert(vmi_ref.clone(), metadata),
+            None => self.metadata.target().remove(vmi_ref),
         };
         let vmi = match object.decode() {
             Ok(vmi) => vmi,
             Err(e) => {
                 self.metrics.skip("malformed");
                 warn!(vmi = %e.vmi, error = %e.message, "skipping VMI whose JSON does not fit");
+                self.table.set_vmi(vmi_ref, None);
                 return None;
             }
         };
         let vm = self.projector.project(&vmi).filter(|vm| !vm.is_empty());
-        let Some(pods) = &self.pods else {
+        if !self.network {
+            self.table.set_vmi(vmi_ref, None);
             return vm;
-        };
-        let candidate = NetworkCandidate::new(&vmi, vm?, &mut self.networks);
-        let publishable =
-            candidate.publishable(|network, address| pods.is_assigned(vmi_ref, network, address));
-        self.vmis
-            .target()
-            .vmis
-            .insert(vmi_ref.clone(), Some(candidate));
+        }
+        let candidate = vm.map(|vm| NetworkCandidate::new(&vmi, vm, &mut self.networks));
+        let publishable = candidate.as_ref().and_then(|candidate| {
+            candidate
+                .publishable(|network, address| self.table.is_assigned(vmi_ref, network, address))
+        });
+        self.table.set_vmi(vmi_ref, candidate);
         publishable
     }
 
@@ -110,37 +104,41 @@ impl VmiWatch {
                     self.metrics.watch_restarts.inc();
                     info!("relisting VMIs");
                 }
-                self.vmis.begin();
+                self.table.begin_vmis();
+                self.metadata.begin();
+                self.listed.clear();
                 None
             }
             Event::InitApply(object) => {
                 let vmi_ref = object.vmi_ref();
                 let vm = self.project(&vmi_ref, object);
-                if self.pods.is_none() {
-                    self.vmis.target().listed.extend(vm);
+                if !self.network {
+                    self.listed.extend(vm);
                 }
                 None
             }
             Event::InitDone => {
-                let set = self.vmis.finish();
-                let vms = std::mem::take(&mut set.listed);
-                info!(vmis = set.vmis.len(), "VMI list complete");
+                self.table.finish_vmis();
+                self.metadata.finish();
+                let vms = std::mem::take(&mut self.listed);
+                info!(vmis = self.known(), "VMI list complete");
                 self.metrics.vmis_known.set(self.known() as i64);
                 self.projector.forget_unused_labels();
-                self.networks.forget_unused();
-                match &self.pods {
-                    None => Some(self.resync(vms)),
+                if !self.network {
+                    Some(self.resync(vms))
+                } else if self.table.pods_listed() {
+                    Some(self.network_resync())
+                } else {
                     // Publishing now would drop every address: the pod list's
                     // end sends the complete set.
-                    Some(pods) if !pods.is_listed() => None,
-                    Some(_) => Some(self.network_resync()),
+                    None
                 }
             }
             Event::Apply(object) => {
                 let vmi_ref = object.vmi_ref();
                 let vm = self.project(&vmi_ref, object);
                 self.metrics.vmis_known.set(self.known() as i64);
-                let metadata = self.vmis.current().metadata.get(&vmi_ref).cloned();
+                let metadata = self.metadata.current().get(&vmi_ref).cloned();
                 Some(SourceEvent::Apply {
                     vmi: vmi_ref,
                     vm,
@@ -149,9 +147,8 @@ impl VmiWatch {
             }
             Event::Delete(object) => {
                 let vmi_ref = object.vmi_ref();
-                let set = self.vmis.target();
-                set.vmis.remove(&vmi_ref);
-                set.metadata.remove(&vmi_ref);
+                self.table.remove_vmi(&vmi_ref);
+                self.metadata.target().remove(&vmi_ref);
                 self.metrics.vmis_known.set(self.known() as i64);
                 Some(SourceEvent::Delete(vmi_ref))
             }
@@ -160,27 +157,50 @@ impl VmiWatch {
 
     /// Turns one virt-launcher pod event into the VMI changes it causes.
     pub fn handle_pod(&mut self, event: Event<PartialObjectMeta<Pod>>) -> Option<SourceEvent> {
-        let pods = self.pods.as_mut()?;
-        match pods.handle(event) {
-            PodChange::Nothing => None,
-            // Once the VMIs are listed too, everything is filtered again: the
-            // CNI addresses may have changed while the pod watch was away.
-            PodChange::Listed => self.vmis.is_complete().then(|| self.network_resync()),
-            PodChange::Vmi(vmi) => {
-                let set = self.vmis.current();
-                let candidate = set.vmis.get(&vmi)?.as_ref()?;
-                Some(SourceEvent::Apply {
-                    vm: candidate
-                        .publishable(|network, address| pods.is_assigned(&vmi, network, address)),
-                    metadata: set.metadata.get(&vmi).cloned(),
-                    vmi,
-                })
-            }
+        if !self.network {
+            return None;
         }
+        let (vmi, changed) = match event {
+            Event::Init => {
+                self.table.begin_pods();
+                return None;
+            }
+            Event::InitApply(pod) => {
+                let (vmi, pod, addresses) = pod_entry(&pod, &mut self.networks)?;
+                self.table.set_pod(&vmi, pod, &addresses);
+                return None;
+            }
+            Event::InitDone => {
+                self.table.finish_pods();
+                // Once the VMIs are listed too, everything is filtered again: the
+                // CNI addresses may have changed while the pod watch was away.
+                return self.table.vmis_complete().then(|| self.network_resync());
+            }
+            Event::Apply(pod) => {
+                let (vmi, pod, addresses) = pod_entry(&pod, &mut self.networks)?;
+                let changed = self.table.set_pod(&vmi, pod, &addresses);
+                (vmi, changed)
+            }
+            Event::Delete(pod) => {
+                let (vmi, pod, _) = pod_entry(&pod, &mut self.networks)?;
+                let changed = self.table.remove_pod(&vmi, pod);
+                (vmi, changed)
+            }
+        };
+        if changed == PodsChanged::No || !self.table.pods_listed() {
+            return None;
+        }
+        let candidate = self.table.candidate(&vmi)?;
+        Some(SourceEvent::Apply {
+            vm: candidate
+                .publishable(|network, address| self.table.is_assigned(&vmi, network, address)),
+            metadata: self.metadata.current().get(&vmi).cloned(),
+            vmi,
+        })
     }
 
     fn resync(&self, vms: Vec<VmAddresses>) -> SourceEvent {
-        let metadata = self.vmis.current().metadata.iter();
+        let metadata = self.metadata.current().iter();
         SourceEvent::Resync {
             vms,
             metadata: metadata.map(|(k, m)| (k.clone(), m.clone())).collect(),
@@ -189,20 +209,16 @@ impl VmiWatch {
 
     /// Every known VMI filtered again with the current CNI addresses.
     fn network_resync(&self) -> SourceEvent {
-        let vms = match &self.pods {
-            None => Vec::new(),
-            Some(pods) => self
-                .vmis
-                .current()
-                .vmis
-                .iter()
-                .filter_map(|(vmi, candidate)| {
-                    candidate
-                        .as_ref()?
-                        .publishable(|network, address| pods.is_assigned(vmi, network, address))
+        let vms = self
+            .table
+            .candidates()
+            .filter_map(|(_, candidate, pods)| {
+                candidate.publishable(|network, address| {
+                    pods.iter()
+                        .any(|a| a.network == network && a.address == address)
                 })
-                .collect(),
-        };
+            })
+            .collect();
         self.resync(vms)
     }
 }
