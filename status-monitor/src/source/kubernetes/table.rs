@@ -245,7 +245,7 @@ mod tests {
         assert_eq!(table.vmi_count(), 1);
         assert!(table.is_assigned(&vmi("kept"), 0, "10.0.0.1".parse().unwrap()));
         assert!(
-            table.entries.get(&vmi("gone")).is_none(),
+            !table.entries.contains_key(&vmi("gone")),
             "nothing left of it"
         );
     }
