@@ -16,13 +16,10 @@ use std::time::{Duration, Instant};
 mod support;
 
 fn main() {
-    let size = |var: &str, default: usize| {
-        std::env::var(var)
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(default)
-    };
-    let (vmis, dir_vmis) = (size("VMIS", 100_000), size("DIR_VMIS", 10_000));
+    let (vmis, dir_vmis) = (
+        support::size("VMIS", 100_000),
+        support::size("DIR_VMIS", 10_000),
+    );
     if let Some(dir) = std::env::var_os("GENERATE_INTO") {
         let dir = Path::new(&dir);
         fs::write(dir.join("vmis.json"), support::kubectl_json_list(0..vmis)).unwrap();

@@ -12,10 +12,7 @@ use std::fs;
 mod support;
 
 fn main() {
-    let vmis: usize = std::env::var("VMIS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(100_000);
+    let vmis = support::size("VMIS", 100_000);
     let per_file = 1000.min(vmis);
     let source = tempfile::tempdir().unwrap();
     for file in 0..vmis.div_ceil(per_file) {

@@ -26,10 +26,7 @@ use zone_manager::{Origin, ZoneManager, ZoneSettings};
 mod support;
 
 fn main() {
-    let vmis: usize = std::env::var("VMIS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(100_000);
+    let vmis = support::size("VMIS", 100_000);
     match std::env::var("MODE").as_deref() {
         Ok("any") => measure(vmis, false),
         Ok("network") => measure(vmis, true),

@@ -14,6 +14,7 @@ pub mod records;
 pub mod render;
 pub mod reverse;
 pub mod serial;
+mod texts;
 mod tracked;
 pub mod zone;
 pub mod zone_file;

@@ -1,7 +1,6 @@
 //! The zone manager: the VMs' addresses in, one atomically written zone file out.
 
 use std::collections::BTreeMap;
-use std::fmt::Write;
 use std::hash::{BuildHasher, RandomState};
 use std::path::PathBuf;
 use std::time::SystemTime;
@@ -10,12 +9,11 @@ use tracing::{info, warn};
 
 use crate::name::{Label, Origin};
 use crate::records::{RecordData, VmAddresses};
-use crate::render::{
-    ZoneSettings, render_body, render_header, render_reverse_body, render_reverse_header,
-};
-use crate::reverse::{Ptr, ReversePrefix, for_each_ptr};
+use crate::render::ZoneSettings;
+use crate::reverse::{ReversePrefix, for_each_ptr};
 use crate::serial::Serial;
-use crate::tracked::{Published, TrackedFile, ZoneText};
+use crate::texts::{ForwardText, ReverseText, collect_ptrs};
+use crate::tracked::{Published, TrackedFile};
 use crate::zone_file::{ZoneFile, ZoneFileError};
 
 /// Record counts by type, for metrics and logs.
@@ -46,46 +44,6 @@ impl Publication {
         std::iter::once(&self.forward)
             .chain(self.reverse.iter().map(|(_, p)| p))
             .any(|p| matches!(p, Published::Written { .. }))
-    }
-}
-
-struct ForwardText<'a> {
-    settings: &'a ZoneSettings,
-    vms: &'a BTreeMap<Label, BTreeMap<Label, VmAddresses>>,
-}
-
-impl ZoneText for ForwardText<'_> {
-    fn origin(&self) -> Origin {
-        self.settings.origin.clone()
-    }
-    fn header<W: Write + ?Sized>(&self, serial: Serial, out: &mut W) -> std::fmt::Result {
-        render_header(self.settings, serial, out)
-    }
-    fn body<W: Write + ?Sized>(&self, out: &mut W) -> std::fmt::Result {
-        render_body(
-            self.settings,
-            self.vms.values().flat_map(BTreeMap::values),
-            out,
-        )
-    }
-}
-
-struct ReverseText<'a> {
-    settings: &'a ZoneSettings,
-    prefix: &'a ReversePrefix,
-    origin: &'a Origin,
-    ptrs: &'a [Ptr<'a>],
-}
-
-impl ZoneText for ReverseText<'_> {
-    fn origin(&self) -> Origin {
-        self.origin.clone()
-    }
-    fn header<W: Write + ?Sized>(&self, serial: Serial, out: &mut W) -> std::fmt::Result {
-        render_reverse_header(self.settings, self.origin, serial, out)
-    }
-    fn body<W: Write + ?Sized>(&self, out: &mut W) -> std::fmt::Result {
-        render_reverse_body(self.settings, self.prefix, self.ptrs, out)
     }
 }
 
@@ -365,7 +323,8 @@ impl ZoneManager {
             let outcome = match self.reverse[index].tracked.unchanged(digest) {
                 Some(serial) => Ok(Published::Unchanged(serial)),
                 None => {
-                    let ptrs = collect_ptrs(&self.reverse, index, &self.vms);
+                    let prefixes = self.reverse.iter().map(|zone| &zone.prefix);
+                    let ptrs = collect_ptrs(prefixes, index, &self.vms);
                     let zone = &mut self.reverse[index];
                     zone.tracked.publish(
                         digest,
@@ -414,23 +373,4 @@ impl ZoneManager {
             zone.tracked.on_disk = None;
         }
     }
-}
-
-/// The PTRs of reverse zone `index` of `zones`, sorted so that the file is the same for the
-/// same records.
-fn collect_ptrs<'a>(
-    zones: &[ReverseZone],
-    index: usize,
-    vms: &'a BTreeMap<Label, BTreeMap<Label, VmAddresses>>,
-) -> Vec<Ptr<'a>> {
-    let mut ptrs = Vec::new();
-    for vm in vms.values().flat_map(BTreeMap::values) {
-        for_each_ptr(zones.iter().map(|zone| &zone.prefix), vm, |zone, ptr| {
-            if zone == index {
-                ptrs.push(ptr);
-            }
-        });
-    }
-    ptrs.sort_unstable_by(|a, b| a.sort_key().cmp(&b.sort_key()));
-    ptrs
 }

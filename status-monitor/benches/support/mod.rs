@@ -60,6 +60,14 @@ pub fn kubectl_yaml_list(range: std::ops::Range<usize>) -> String {
     out
 }
 
+/// A size from the environment (`VMIS=...`), else `default`.
+pub fn size(variable: &str, default: usize) -> usize {
+    std::env::var(variable)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
 pub fn status_field(pid: u32, field: &str) -> u64 {
     let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
     let line = status.lines().find(|l| l.starts_with(field)).unwrap();
