@@ -59,11 +59,13 @@ integration: ## Integration tier: real etcd + kube-apiserver (built once, cached
 	$(CARGO) test --locked -p status-monitor --test integration -- --ignored --test-threads=1
 
 .PHONY: bench
-bench: ## Benchmarks: render+write 1k/10k/100k, one change in 100k, projection, burst, memory (BENCHMARKS.md)
+bench: ## Benchmarks: render+write 1k/10k/100k, one change in 100k, projection, burst, memory, the streaming decoder, network-mode memory (BENCHMARKS.md)
 	$(CARGO) bench --locked -p zone-manager --bench zone
 	$(CARGO) bench --locked -p status-monitor --bench projection
 	$(CARGO) test --locked --release -p status-monitor --test burst -- --nocapture
 	$(CARGO) bench --locked -p status-monitor --bench memory
+	$(CARGO) bench --locked -p status-monitor --bench decode
+	$(CARGO) bench --locked -p status-monitor --bench network_memory
 
 .PHONY: bench-e2e
 bench-e2e: ## End to end with CoreDNS: VMI change → answer, first answer, peak RSS (BENCH_E2E_SIZES; BENCHMARKS.md)
