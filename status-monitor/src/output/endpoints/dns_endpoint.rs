@@ -1,6 +1,6 @@
 //! What the external-dns DNSEndpoint sink publishes for one VMI: the
 //! `DNSEndpoint` type (externaldns.k8s.io/v1alpha1), the annotations a VMI asks
-//! with, and the endpoints they give. Pure: the API calls live in `endpoint_sink`.
+//! with, and the endpoints they give. Pure: the API calls live in the sink (`sink.rs`).
 
 use std::net::IpAddr;
 
