@@ -2,9 +2,10 @@
 //! objects or lists exactly as `kubectl get vmi -A -o yaml|json` prints them.
 //!
 //! Files are streamed: a parser thread reads the file through
-//! [`crate::vmi::decode`] and hands each VMI over a small bounded channel, so
-//! neither the text nor a whole list is ever held, and decoding overlaps with
-//! projecting.
+//! [`crate::vmi::decode`] and hands VMIs over a small bounded channel, so
+//! neither the text nor a whole list is ever held. The items of a JSON list
+//! go over as text, which the reading thread decodes: scanning the file and
+//! decoding its items then run on two cores.
 
 use std::cell::RefCell;
 use std::collections::hash_map::DefaultHasher;
@@ -16,6 +17,7 @@ use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 
 use serde::de::DeserializeSeed;
 use serde::{Deserialize, Deserializer};
+use serde_json::value::RawValue;
 use tracing::info;
 
 use crate::vmi::decode::{DecodeError, ObjectSeed, ObjectSink};
@@ -143,24 +145,83 @@ pub fn read_vmis_from(
         let parser = scope.spawn(move || {
             let mut reader = Digesting::new(reader);
             match format {
-                Format::Json => parse_json(path, &mut reader, &mut ChannelSink::new(path, tx))?,
+                Format::Json => {
+                    let mut sink = ChannelSink::new(path, tx);
+                    sink.raw_items = true;
+                    parse_json(path, &mut reader, &mut sink)?;
+                }
                 Format::Yaml => parse_yaml(path, &mut reader, ChannelSink::new(path, tx))?,
             }
             Ok(reader.finish())
         });
-        drain(&rx, &mut on_vmi);
-        parser.join().unwrap_or_else(|_| {
+        let drained = drain(path, &rx, &mut on_vmi);
+        // Stops the parser early if the reading side failed.
+        drop(rx);
+        let digest = parser.join().unwrap_or_else(|_| {
             Err(ManifestError::ParserGone {
                 path: path.to_path_buf(),
             })
-        })
+        });
+        drained.and(digest)
     })
 }
 
-fn drain(rx: &Receiver<Vec<ReadVmi>>, on_vmi: &mut impl FnMut(ReadVmi)) {
+/// What the parser thread hands over.
+enum Parsed {
+    Vmi(Box<ReadVmi>),
+    /// An item of a JSON list, as text.
+    JsonItem(Box<RawValue>),
+}
+
+/// Hands every VMI to `on_vmi`, decoding the JSON list items here.
+fn drain(
+    path: &Path,
+    rx: &Receiver<Vec<Parsed>>,
+    on_vmi: &mut impl FnMut(ReadVmi),
+) -> Result<(), ManifestError> {
+    let mut sink = LocalSink { path, on_vmi };
     for batch in rx {
-        batch.into_iter().for_each(&mut *on_vmi);
+        for parsed in batch {
+            match parsed {
+                Parsed::Vmi(vmi) => (sink.on_vmi)(*vmi),
+                Parsed::JsonItem(item) => {
+                    let mut deserializer = serde_json::Deserializer::from_str(item.get());
+                    ObjectSeed(&mut sink)
+                        .deserialize(&mut deserializer)
+                        .map_err(|source| ManifestError::Json {
+                            path: path.to_path_buf(),
+                            source,
+                        })?;
+                }
+            }
+        }
     }
+    Ok(())
+}
+
+/// Decodes JSON list items on the reading thread.
+struct LocalSink<'p, F> {
+    path: &'p Path,
+    on_vmi: F,
+}
+
+impl<F: FnMut(ReadVmi)> ObjectSink for LocalSink<'_, F> {
+    fn vmi(&mut self, vmi: ReadVmi) {
+        (self.on_vmi)(vmi);
+    }
+
+    fn other(&mut self, kind: &str, object: VmiRef) {
+        note_other(self.path, kind, &object);
+    }
+}
+
+fn note_other(path: &Path, kind: &str, object: &VmiRef) {
+    info!(
+        file = %path.display(),
+        kind = kind.escape_debug().to_string(),
+        %object,
+        "ignoring an object that is not a VirtualMachineInstance"
+    );
 }
 
 fn parse_json(
@@ -184,7 +245,7 @@ thread_local! {
     /// The parser thread's sink for [`YamlDocument`]: serde-saphyr's
     /// multi-document reader takes a type, not a seed, so the seed's sink is
     /// handed over here. Set only inside a parser thread, for its lifetime.
-    static YAML_SINK: RefCell<Option<(PathBuf, SyncSender<Vec<ReadVmi>>)>> = const { RefCell::new(None) };
+    static YAML_SINK: RefCell<Option<(PathBuf, SyncSender<Vec<Parsed>>)>> = const { RefCell::new(None) };
 }
 
 /// One YAML document, its VMIs sent to the thread's [`YAML_SINK`].
@@ -235,16 +296,26 @@ fn parse_yaml(
 /// dropped); notes the other objects.
 struct ChannelSink<'p> {
     path: &'p Path,
-    tx: SyncSender<Vec<ReadVmi>>,
-    batch: Vec<ReadVmi>,
+    tx: SyncSender<Vec<Parsed>>,
+    batch: Vec<Parsed>,
+    /// JSON: list items go over as text.
+    raw_items: bool,
 }
 
 impl<'p> ChannelSink<'p> {
-    fn new(path: &'p Path, tx: SyncSender<Vec<ReadVmi>>) -> Self {
+    fn new(path: &'p Path, tx: SyncSender<Vec<Parsed>>) -> Self {
         Self {
             path,
             tx,
             batch: Vec::with_capacity(BATCH),
+            raw_items: false,
+        }
+    }
+
+    fn push(&mut self, parsed: Parsed) {
+        self.batch.push(parsed);
+        if self.batch.len() == BATCH {
+            self.flush();
         }
     }
 
@@ -265,19 +336,19 @@ impl Drop for ChannelSink<'_> {
 
 impl ObjectSink for ChannelSink<'_> {
     fn vmi(&mut self, vmi: ReadVmi) {
-        self.batch.push(vmi);
-        if self.batch.len() == BATCH {
-            self.flush();
-        }
+        self.push(Parsed::Vmi(Box::new(vmi)));
     }
 
     fn other(&mut self, kind: &str, object: VmiRef) {
-        info!(
-            file = %self.path.display(),
-            kind = kind.escape_debug().to_string(),
-            %object,
-            "ignoring an object that is not a VirtualMachineInstance"
-        );
+        note_other(self.path, kind, &object);
+    }
+
+    fn takes_raw_items(&self) -> bool {
+        self.raw_items
+    }
+
+    fn raw_item(&mut self, item: Box<RawValue>) {
+        self.push(Parsed::JsonItem(item));
     }
 }
 
