@@ -155,7 +155,7 @@ pub fn read_vmis_from(
             Ok(reader.finish())
         });
         let drained = drain(path, &rx, &mut on_vmi);
-        // Stops the parser early if the reading side failed.
+        // Unblocks the parser if the reading side stopped early.
         drop(rx);
         let digest = parser.join().unwrap_or_else(|_| {
             Err(ManifestError::ParserGone {
