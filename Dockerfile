@@ -12,7 +12,8 @@ COPY zone-manager/Cargo.toml zone-manager/
 COPY status-monitor/Cargo.toml status-monitor/
 RUN for target in zone-manager/src/lib.rs zone-manager/benches/zone.rs \
       status-monitor/src/lib.rs status-monitor/src/main.rs \
-      status-monitor/benches/memory.rs status-monitor/benches/projection.rs; do \
+      status-monitor/benches/memory.rs status-monitor/benches/projection.rs \
+      status-monitor/benches/decode.rs status-monitor/benches/network_memory.rs; do \
       mkdir -p "$(dirname "$target")" && echo 'fn main() {}' >"$target"; \
     done \
  && cargo build --release --locked -p status-monitor \
