@@ -87,7 +87,8 @@ fn render(config: &Config, serial: Option<u32>, paths: &[PathBuf]) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-/// The long-running monitor: one source → the zone pipeline, plus HTTP.
+/// The long-running monitor: one source → fan-out → the zone output (and the
+/// DNSEndpoint output when enabled), plus HTTP.
 async fn monitor(config: Config) -> ExitCode {
     let manager = match ZoneManager::open_with_reverse(
         config.zone.clone(),
