@@ -39,18 +39,9 @@ impl<T: Default> Relist<T> {
         &mut self.current
     }
 
-    pub fn is_listing(&self) -> bool {
-        self.listing.is_some()
-    }
-
     /// At least one list was completed: the current set is complete.
     pub fn is_complete(&self) -> bool {
-        self.completed > 0 && !self.is_listing()
-    }
-
-    /// How many lists were completed.
-    pub fn completed(&self) -> u64 {
-        self.completed
+        self.completed > 0 && self.listing.is_none()
     }
 }
 

@@ -197,12 +197,9 @@ impl VmiTable {
 
     /// Whether a pod of `vmi` has `address` on `network`.
     pub fn is_assigned(&self, vmi: &VmiRef, network: NetworkId, address: IpAddr) -> bool {
-        self.entries.get(vmi).is_some_and(|entry| {
-            entry
-                .pods
-                .iter()
-                .any(|a| a.network == network && a.address == address)
-        })
+        self.entries
+            .get(vmi)
+            .is_some_and(|entry| assigned(&entry.pods, network, address))
     }
 
     /// Every VMI in the watch with records, and its pods' addresses.
@@ -211,6 +208,12 @@ impl VmiTable {
             .iter()
             .filter_map(|(vmi, entry)| Some((vmi, entry.vmi.as_ref()?.as_ref()?, &*entry.pods)))
     }
+}
+
+/// Whether one of `pods` has `address` on `network`.
+pub fn assigned(pods: &[CniAddress], network: NetworkId, address: IpAddr) -> bool {
+    pods.iter()
+        .any(|a| a.network == network && a.address == address)
 }
 
 #[cfg(test)]

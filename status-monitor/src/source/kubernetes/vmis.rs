@@ -12,7 +12,7 @@ use tracing::{info, info_span, warn};
 use zone_manager::VmAddresses;
 
 use super::launcher_pods::pod_entry;
-use super::table::{PodsChanged, VmiTable};
+use super::table::{PodsChanged, VmiTable, assigned};
 use crate::metrics::Metrics;
 use crate::projection::Projector;
 use crate::projection::network::{NetworkCandidate, NetworkIds};
@@ -213,10 +213,7 @@ impl VmiWatch {
             .table
             .candidates()
             .filter_map(|(_, candidate, pods)| {
-                candidate.publishable(|network, address| {
-                    pods.iter()
-                        .any(|a| a.network == network && a.address == address)
-                })
+                candidate.publishable(|network, address| assigned(pods, network, address))
             })
             .collect();
         self.resync(vms)
