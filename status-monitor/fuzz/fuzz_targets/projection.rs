@@ -1,6 +1,7 @@
-//! Arbitrary bytes as a watched VMI (JSON) or as a manifest file (YAML): never a
-//! panic, and whatever is projected renders to a zone a real parser accepts,
-//! with only the owner names the projection allows.
+//! Arbitrary bytes as a watched VMI (JSON) or as a manifest file (YAML or
+//! JSON): never a panic, a JSON manifest is read if and only if it parses, and
+//! whatever is projected renders to a zone a real parser accepts, with only
+//! the owner names the projection allows.
 #![no_main]
 
 use std::path::Path;
@@ -54,19 +55,34 @@ fuzz_target!(|data: &[u8]| {
     let Some((&mode, rest)) = data.split_first() else {
         return;
     };
-    if mode % 2 == 0 {
-        if let Ok(watched) = serde_json::from_slice::<LenientVmi>(rest)
-            && let Ok(vmi) = watched.decode()
-        {
-            check(vec![vmi]);
+    match mode % 3 {
+        0 => {
+            if let Ok(watched) = serde_json::from_slice::<LenientVmi>(rest)
+                && let Ok(vmi) = watched.decode()
+            {
+                check(vec![vmi]);
+            }
         }
-    } else {
-        let mut vmis = Vec::new();
-        let read = read_vmis_from(Path::new("fuzz.yaml"), rest, Format::Yaml, |vmi| {
-            vmis.extend(vmi.ok());
-        });
-        if read.is_ok() {
-            check(vmis);
+        format => {
+            let format = if format == 1 { Format::Yaml } else { Format::Json };
+            let mut vmis = Vec::new();
+            let read = read_vmis_from(Path::new("fuzz"), rest, format, |vmi| {
+                vmis.extend(vmi.ok());
+            });
+            if format == Format::Json {
+                // The JSON splitter accepts exactly what serde_json accepts
+                // (but for its nesting limit, which applies to each item).
+                match serde_json::from_slice::<serde::de::IgnoredAny>(rest) {
+                    Ok(_) => assert!(read.is_ok(), "valid JSON refused: {read:?}"),
+                    Err(e) => assert!(
+                        read.is_err() || e.to_string().contains("recursion limit"),
+                        "invalid JSON accepted: {e}"
+                    ),
+                }
+            }
+            if read.is_ok() {
+                check(vmis);
+            }
         }
     }
 });

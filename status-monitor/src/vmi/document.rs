@@ -6,7 +6,6 @@ use std::fmt;
 use serde::Deserialize;
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
-use serde_json::value::RawValue;
 
 use super::decode::{
     DecodeError, LenientVmi, METADATA_PATHS, SPEC_PATHS, STATUS_PATHS, SpecFields, StatusFields,
@@ -59,15 +58,6 @@ pub trait ObjectSink {
     fn vmi(&mut self, vmi: Result<VirtualMachineInstance, DecodeError>);
     /// An object of another kind, left out.
     fn other(&mut self, kind: &str, object: VmiRef);
-    /// Whether the items of a JSON list are handed over as text
-    /// ([`Self::raw_item`]), to be read elsewhere (another thread), instead of
-    /// read here.
-    fn takes_raw_items(&self) -> bool {
-        false
-    }
-    /// One item of a JSON list, as text, when [`Self::takes_raw_items`].
-    #[allow(clippy::boxed_local)] // the sinks that take items keep the box
-    fn raw_item(&mut self, _item: Box<RawValue>) {}
 }
 
 /// Reads one manifest document: a VMI, or a list (kubectl's `List`, the API's
@@ -112,13 +102,7 @@ impl<'de> Visitor<'de> for ItemsSeed<'_> {
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<bool, A::Error> {
-        if self.0.takes_raw_items() {
-            while let Some(item) = seq.next_element::<Box<RawValue>>()? {
-                self.0.raw_item(item);
-            }
-        } else {
-            while seq.next_element_seed(ObjectSeed(&mut *self.0))?.is_some() {}
-        }
+        while seq.next_element_seed(ObjectSeed(&mut *self.0))?.is_some() {}
         Ok(true)
     }
 

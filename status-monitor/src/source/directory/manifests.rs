@@ -3,9 +3,9 @@
 //!
 //! Files are streamed: a parser thread reads the file through
 //! [`crate::vmi::decode`] and hands VMIs over a small bounded channel, so
-//! neither the text nor a whole list is ever held. The items of a JSON list
-//! go over as text, which the reading thread decodes: scanning the file and
-//! decoding its items then run on two cores.
+//! neither the text nor a whole list is ever held, and decoding runs beside
+//! what the reader does with the VMIs. A JSON list is split into its items
+//! first (see [`super::json_split`]), each then decoded from its own text.
 
 use std::cell::RefCell;
 use std::collections::hash_map::DefaultHasher;
@@ -13,13 +13,13 @@ use std::fs::{self, File};
 use std::hash::Hasher;
 use std::io::{self, BufReader, Read};
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::sync::mpsc::{SyncSender, TrySendError, sync_channel};
 
 use serde::de::DeserializeSeed;
 use serde::{Deserialize, Deserializer};
-use serde_json::value::RawValue;
 use tracing::info;
 
+use super::json_split::split_json;
 use crate::vmi::decode::{DecodeError, ObjectSeed, ObjectSink};
 use crate::vmi::{VirtualMachineInstance, VmiRef};
 
@@ -145,16 +145,24 @@ pub fn read_vmis_from(
         let parser = scope.spawn(move || {
             let mut reader = Digesting::new(reader);
             match format {
-                Format::Json => {
-                    let mut sink = ChannelSink::new(path, tx);
-                    sink.raw_items = true;
-                    parse_json(path, &mut reader, &mut sink)?;
-                }
+                Format::Json => parse_json(path, &mut reader, tx)?,
                 Format::Yaml => parse_yaml(path, &mut reader, ChannelSink::new(path, tx))?,
             }
             Ok(reader.finish())
         });
-        let drained = drain(path, &rx, &mut on_vmi);
+        let drained = rx.iter().try_for_each(|batch| {
+            let vmis = match batch {
+                Batch::Decoded(vmis) => vmis,
+                Batch::Pieces(pieces) => {
+                    pieces.decode(path).map_err(|source| ManifestError::Json {
+                        path: path.to_path_buf(),
+                        source,
+                    })?
+                }
+            };
+            vmis.into_iter().for_each(&mut on_vmi);
+            Ok(())
+        });
         // Unblocks the parser if the reading side stopped early.
         drop(rx);
         let digest = parser.join().unwrap_or_else(|_| {
@@ -166,48 +174,55 @@ pub fn read_vmis_from(
     })
 }
 
-/// What the parser thread hands over.
-enum Parsed {
-    Vmi(Box<ReadVmi>),
-    /// An item of a JSON list, as text.
-    JsonItem(Box<RawValue>),
+/// What the parser thread hands over, in file order.
+enum Batch {
+    Decoded(Vec<ReadVmi>),
+    /// Items of a JSON list, for the reader to decode.
+    Pieces(JsonPieces),
 }
 
-/// Hands every VMI to `on_vmi`, decoding the JSON list items here.
-fn drain(
-    path: &Path,
-    rx: &Receiver<Vec<Parsed>>,
-    on_vmi: &mut impl FnMut(ReadVmi),
-) -> Result<(), ManifestError> {
-    let mut sink = LocalSink { path, on_vmi };
-    for batch in rx {
-        for parsed in batch {
-            match parsed {
-                Parsed::Vmi(vmi) => (sink.on_vmi)(*vmi),
-                Parsed::JsonItem(item) => {
-                    let mut deserializer = serde_json::Deserializer::from_str(item.get());
-                    ObjectSeed(&mut sink)
-                        .deserialize(&mut deserializer)
-                        .map_err(|source| ManifestError::Json {
-                            path: path.to_path_buf(),
-                            source,
-                        })?;
-                }
-            }
-        }
+/// JSON texts, back to back, each one object (see [`split_json`]).
+#[derive(Default)]
+struct JsonPieces {
+    text: Vec<u8>,
+    ends: Vec<usize>,
+}
+
+impl JsonPieces {
+    fn push(&mut self, piece: &[u8]) {
+        self.text.extend_from_slice(piece);
+        self.ends.push(self.text.len());
     }
-    Ok(())
+
+    fn decode(&self, path: &Path) -> Result<Vec<ReadVmi>, serde_json::Error> {
+        let mut sink = VecSink {
+            path,
+            vmis: Vec::with_capacity(self.ends.len()),
+        };
+        let starts = std::iter::once(0).chain(self.ends.iter().copied());
+        for (start, &end) in starts.zip(&self.ends) {
+            let mut deserializer = serde_json::Deserializer::from_slice(&self.text[start..end]);
+            ObjectSeed(&mut sink).deserialize(&mut deserializer)?;
+            deserializer.end()?;
+        }
+        Ok(sink.vmis)
+    }
 }
 
-/// Decodes JSON list items on the reading thread.
-struct LocalSink<'p, F> {
+/// The reader stopped on an error of its own, which is the one reported.
+fn reader_stopped() -> serde_json::Error {
+    serde::de::Error::custom("the reader stopped")
+}
+
+/// Collects the VMIs of JSON pieces; notes the other objects.
+struct VecSink<'p> {
     path: &'p Path,
-    on_vmi: F,
+    vmis: Vec<ReadVmi>,
 }
 
-impl<F: FnMut(ReadVmi)> ObjectSink for LocalSink<'_, F> {
+impl ObjectSink for VecSink<'_> {
     fn vmi(&mut self, vmi: ReadVmi) {
-        (self.on_vmi)(vmi);
+        self.vmis.push(vmi);
     }
 
     fn other(&mut self, kind: &str, object: VmiRef) {
@@ -224,28 +239,44 @@ fn note_other(path: &Path, kind: &str, object: &VmiRef) {
     );
 }
 
+/// Splits a JSON file into its list items (see [`split_json`]) and hands them
+/// over as text while the reader keeps up; when it does not, the parser
+/// decodes a batch itself. Decoding is most of the work, so this keeps both
+/// cores busy whichever side is slower.
 fn parse_json(
     path: &Path,
     reader: &mut Digesting<impl Read>,
-    sink: &mut ChannelSink<'_>,
+    tx: SyncSender<Batch>,
 ) -> Result<(), ManifestError> {
-    let json_error = |source| ManifestError::Json {
+    let hand_over = |pieces: JsonPieces| {
+        let batch = match tx.try_send(Batch::Pieces(pieces)) {
+            Ok(()) => return Ok(()),
+            Err(TrySendError::Full(Batch::Pieces(pieces))) => Batch::Decoded(pieces.decode(path)?),
+            Err(_) => return Err(reader_stopped()),
+        };
+        tx.send(batch).map_err(|_| reader_stopped())
+    };
+    let mut pieces = JsonPieces::default();
+    let split = split_json(reader, |piece| {
+        pieces.push(piece);
+        if pieces.ends.len() < BATCH {
+            return Ok(());
+        }
+        hand_over(std::mem::take(&mut pieces))
+    });
+    // What came before an error goes over too, as with every stream.
+    let last = hand_over(pieces);
+    split.and(last).map_err(|source| ManifestError::Json {
         path: path.to_path_buf(),
         source,
-    };
-    let mut deserializer =
-        serde_json::Deserializer::from_reader(BufReader::with_capacity(READ_BUFFER, reader));
-    ObjectSeed(sink)
-        .deserialize(&mut deserializer)
-        .map_err(json_error)?;
-    deserializer.end().map_err(json_error)
+    })
 }
 
 thread_local! {
     /// The parser thread's sink for [`YamlDocument`]: serde-saphyr's
     /// multi-document reader takes a type, not a seed, so the seed's sink is
     /// handed over here. Set only inside a parser thread, for its lifetime.
-    static YAML_SINK: RefCell<Option<(PathBuf, SyncSender<Vec<Parsed>>)>> = const { RefCell::new(None) };
+    static YAML_SINK: RefCell<Option<(PathBuf, SyncSender<Batch>)>> = const { RefCell::new(None) };
 }
 
 /// One YAML document, its VMIs sent to the thread's [`YAML_SINK`].
@@ -296,24 +327,21 @@ fn parse_yaml(
 /// dropped); notes the other objects.
 struct ChannelSink<'p> {
     path: &'p Path,
-    tx: SyncSender<Vec<Parsed>>,
-    batch: Vec<Parsed>,
-    /// JSON: list items go over as text.
-    raw_items: bool,
+    tx: SyncSender<Batch>,
+    batch: Vec<ReadVmi>,
 }
 
 impl<'p> ChannelSink<'p> {
-    fn new(path: &'p Path, tx: SyncSender<Vec<Parsed>>) -> Self {
+    fn new(path: &'p Path, tx: SyncSender<Batch>) -> Self {
         Self {
             path,
             tx,
             batch: Vec::with_capacity(BATCH),
-            raw_items: false,
         }
     }
 
-    fn push(&mut self, parsed: Parsed) {
-        self.batch.push(parsed);
+    fn push(&mut self, vmi: ReadVmi) {
+        self.batch.push(vmi);
         if self.batch.len() == BATCH {
             self.flush();
         }
@@ -323,7 +351,7 @@ impl<'p> ChannelSink<'p> {
         if !self.batch.is_empty() {
             let batch = std::mem::replace(&mut self.batch, Vec::with_capacity(BATCH));
             // The reader is gone only when it is no longer interested.
-            let _ = self.tx.send(batch);
+            let _ = self.tx.send(Batch::Decoded(batch));
         }
     }
 }
@@ -336,19 +364,11 @@ impl Drop for ChannelSink<'_> {
 
 impl ObjectSink for ChannelSink<'_> {
     fn vmi(&mut self, vmi: ReadVmi) {
-        self.push(Parsed::Vmi(Box::new(vmi)));
+        self.push(vmi);
     }
 
     fn other(&mut self, kind: &str, object: VmiRef) {
         note_other(self.path, kind, &object);
-    }
-
-    fn takes_raw_items(&self) -> bool {
-        self.raw_items
-    }
-
-    fn raw_item(&mut self, item: Box<RawValue>) {
-        self.push(Parsed::JsonItem(item));
     }
 }
 
@@ -427,6 +447,30 @@ mod tests {
             super::digest(&path).unwrap(),
             "one digest, however read"
         );
+    }
+
+    #[test]
+    fn a_long_json_list_keeps_its_order_whichever_side_decodes() {
+        // A slow reader fills the channel: the parser then decodes batches
+        // itself, between the batches of text it handed over before.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("list.json");
+        let items: Vec<String> = (0..3_000).map(vmi_json).collect();
+        fs::write(
+            &path,
+            format!(r#"{{"kind": "List", "items": [{}]}}"#, items.join(",")),
+        )
+        .unwrap();
+        let mut names = Vec::new();
+        read_vmis(&path, |vmi| {
+            if names.len() % 1_000 == 0 {
+                std::thread::sleep(std::time::Duration::from_millis(30));
+            }
+            names.push(vmi.unwrap().metadata.name.unwrap());
+        })
+        .unwrap();
+        let expected: Vec<String> = (0..3_000).map(|i| format!("vm-{i}")).collect();
+        assert_eq!(names, expected);
     }
 
     #[test]

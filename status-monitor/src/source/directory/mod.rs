@@ -2,6 +2,7 @@
 //! every rescan that finds changed files sends the complete set of VMs.
 
 pub mod catalog;
+mod json_split;
 pub mod manifests;
 
 use std::path::PathBuf;
