@@ -10,7 +10,7 @@ use serde::Deserialize;
 
 use crate::projection::Rules;
 use crate::projection::selection::parse_selector;
-use zone_manager::{Mailbox, Origin, ReversePrefix, ZoneSettings};
+use zone_manager::{Mailbox, Origin, ReversePrefix, ZoneLayout, ZoneSettings};
 
 /// RFC 2181: TTLs and SOA timers are at most 2^31 - 1 seconds.
 const MAX_SECONDS: u32 = i32::MAX as u32;
@@ -79,6 +79,8 @@ struct Environment {
     #[serde(default)]
     reverse_zones: String,
     #[serde(default)]
+    zone_layout: String,
+    #[serde(default)]
     dns_endpoints: String,
     #[serde(default)]
     dns_endpoints_keep_without_addresses: String,
@@ -114,6 +116,8 @@ pub struct Config {
     pub address_source: AddressSource,
     /// `REVERSE_ZONES`: one PTR zone per prefix.
     pub reverse_zones: Vec<ReversePrefix>,
+    /// `ZONE_LAYOUT`: a zone per namespace (the default), or one zone.
+    pub zone_layout: ZoneLayout,
     /// `DNS_ENDPOINTS=true`: the external-dns DNSEndpoint sink.
     pub dns_endpoints: Option<DnsEndpointSettings>,
     /// `VMI_LABEL_SELECTOR`: only the VMIs it selects are published.
@@ -288,6 +292,17 @@ impl Config {
         };
         let reverse_zones = ReversePrefix::parse_list(&env.reverse_zones)
             .map_err(|e| invalid("REVERSE_ZONES", &env.reverse_zones, e))?;
+        let zone_layout = match env.zone_layout.trim() {
+            "" | "namespace" => ZoneLayout::Namespace,
+            "single" => ZoneLayout::Single,
+            other => {
+                return Err(invalid(
+                    "ZONE_LAYOUT",
+                    other,
+                    "expected namespace or single",
+                ));
+            }
+        };
         let dns_endpoints = parse_bool("DNS_ENDPOINTS", &env.dns_endpoints, false)?
             .then(|| {
                 parse_bool(
@@ -314,6 +329,7 @@ impl Config {
             ready_delay,
             address_source,
             reverse_zones,
+            zone_layout,
             dns_endpoints,
         };
         config.check_conflicts()?;
@@ -413,7 +429,19 @@ mod tests {
         assert_eq!(c.debounce_max_delay, Duration::from_secs(2));
         assert_eq!(c.address_source, AddressSource::Any);
         assert_eq!(c.reverse_zones, []);
+        assert_eq!(c.zone_layout, ZoneLayout::Namespace);
         assert_eq!(c.dns_endpoints, None);
+    }
+
+    #[test]
+    fn zone_layout_is_namespace_or_single() {
+        let single = config(&[("ZONE_LAYOUT", "single")]).unwrap();
+        assert_eq!(single.zone_layout, ZoneLayout::Single);
+        let e = error(&[("ZONE_LAYOUT", "per-namespace")]);
+        assert!(
+            e.contains("ZONE_LAYOUT") && e.contains("namespace or single"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -1,12 +1,12 @@
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use clap::{Parser, Subcommand};
 use tokio::sync::mpsc;
 use tracing::{error, info};
-use zone_manager::{Serial, ZoneManager, render_zone};
+use zone_manager::{Serial, VmAddresses, ZoneManager, render_zone};
 
 use status_monitor::config::Config;
 use status_monitor::metrics::Metrics;
@@ -39,11 +39,16 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Print the zone for the VMIs in PATH (files or directories) and exit.
+    /// Print the zone for the VMIs in PATH (files or directories) and exit:
+    /// one zone with every record, for reading and diffing.
     Render {
         /// SOA serial to print; defaults to the current Unix time.
         #[arg(long)]
         serial: Option<u32>,
+        /// Write the zone files the monitor would write (ZONE_LAYOUT,
+        /// REVERSE_ZONES) into DIR instead of printing one zone.
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
         #[arg(required = true, value_name = "PATH")]
         paths: Vec<PathBuf>,
     },
@@ -60,7 +65,7 @@ fn main() -> ExitCode {
     };
     logging::init(config.log_format);
     match cli.command {
-        Some(Command::Render { serial, paths }) => render(&config, serial, &paths),
+        Some(Command::Render { serial, out, paths }) => render(&config, serial, out, &paths),
         None => match tokio::runtime::Runtime::new() {
             Ok(runtime) => runtime.block_on(monitor(config)),
             Err(e) => {
@@ -71,7 +76,12 @@ fn main() -> ExitCode {
     }
 }
 
-fn render(config: &Config, serial: Option<u32>, paths: &[PathBuf]) -> ExitCode {
+fn render(
+    config: &Config,
+    serial: Option<u32>,
+    out: Option<PathBuf>,
+    paths: &[PathBuf],
+) -> ExitCode {
     if let Some(missing) = paths.iter().find(|p| !p.exists()) {
         error!(path = %missing.display(), "no such file or directory");
         return ExitCode::from(2);
@@ -82,16 +92,52 @@ fn render(config: &Config, serial: Option<u32>, paths: &[PathBuf]) -> ExitCode {
         Arc::new(Metrics::new()),
     );
     catalog.scan(paths);
-    let serial = serial.map_or_else(|| Serial::next(None, SystemTime::now()), Serial::new);
-    print!("{}", render_zone(&config.zone, serial, &catalog.vms()));
-    ExitCode::SUCCESS
+    match out {
+        Some(dir) => write_zone_files(config, serial, &dir, catalog.vms()),
+        None => {
+            let serial = serial.map_or_else(|| Serial::next(None, SystemTime::now()), Serial::new);
+            print!("{}", render_zone(&config.zone, serial, &catalog.vms()));
+            ExitCode::SUCCESS
+        }
+    }
+}
+
+/// `render --out DIR`: what the monitor would write, through the same zone
+/// manager; `serial` stands for the clock.
+fn write_zone_files(
+    config: &Config,
+    serial: Option<u32>,
+    dir: &Path,
+    vms: Vec<VmAddresses>,
+) -> ExitCode {
+    let now = serial.map_or_else(SystemTime::now, |serial| {
+        UNIX_EPOCH + Duration::from_secs(u64::from(serial))
+    });
+    let written = ZoneManager::open_with(
+        config.zone.clone(),
+        config.zone_layout,
+        &config.reverse_zones,
+        dir,
+    )
+    .and_then(|mut manager| {
+        manager.replace_all(vms);
+        manager.publish_all(now)
+    });
+    match written {
+        Ok(_) => ExitCode::SUCCESS,
+        Err(e) => {
+            error!(dir = %dir.display(), error = %e, "cannot write the zone files");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 /// The long-running monitor: one source → fan-out → the zone output (and the
 /// DNSEndpoint output when enabled), plus HTTP.
 async fn monitor(config: Config) -> ExitCode {
-    let manager = match ZoneManager::open_with_reverse(
+    let manager = match ZoneManager::open_with(
         config.zone.clone(),
+        config.zone_layout,
         &config.reverse_zones,
         &config.zones_dir,
     ) {

@@ -9,7 +9,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
-use zone_manager::RecordCounts;
+use zone_manager::{Publication, Published, RecordCounts};
 
 const PREFIX: &str = "kubevirt_dns";
 
@@ -21,6 +21,11 @@ pub struct TypeLabel {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ResultLabel {
     pub result: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct KindLabel {
+    pub kind: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -41,6 +46,8 @@ pub struct Metrics {
     pub vms_published: Gauge,
     pub records: Family<TypeLabel, Gauge>,
     pub zone_writes: Family<ResultLabel, Counter>,
+    pub zone_files: Gauge,
+    pub zone_file_writes: Family<KindLabel, Counter>,
     pub publish_duration: Histogram,
     pub watch_restarts: Counter,
     pub watch_errors: Counter,
@@ -65,6 +72,8 @@ impl Metrics {
             vms_published: Gauge::default(),
             records: Family::default(),
             zone_writes: Family::default(),
+            zone_files: Gauge::default(),
+            zone_file_writes: Family::default(),
             // 100 µs to ~13 s.
             publish_duration: Histogram::new(exponential_buckets(0.0001, 2.0, 18)),
             watch_restarts: Counter::default(),
@@ -95,6 +104,16 @@ impl Metrics {
             "zone_writes",
             "Zone file writes, by result",
             m.zone_writes.clone(),
+        );
+        registry.register(
+            "zone_files",
+            "Zone files status-monitor keeps: vm.<DOMAIN>, the namespace zones and the reverse zones",
+            m.zone_files.clone(),
+        );
+        registry.register(
+            "zone_file_writes",
+            "Zone files written, by kind: parent (vm.<DOMAIN>, the only forward zone with ZONE_LAYOUT=single), namespace or reverse",
+            m.zone_file_writes.clone(),
         );
         registry.register(
             "zone_publish_duration_seconds",
@@ -186,6 +205,36 @@ impl Metrics {
             .get_or_create(&TypeLabel { r#type: "PTR" })
             .set(ptr as i64);
         self.vms_published.set(vms as i64);
+    }
+
+    /// What one publish wrote, by zone kind, and how many zone files there are.
+    pub fn zone_files_written(&self, publication: &Publication, files: usize) {
+        let written = |outcome: &Published| matches!(outcome, Published::Written { .. });
+        let kinds = [
+            ("parent", usize::from(written(&publication.forward))),
+            (
+                "namespace",
+                publication
+                    .namespaces
+                    .iter()
+                    .filter(|(_, p)| written(p))
+                    .count(),
+            ),
+            (
+                "reverse",
+                publication
+                    .reverse
+                    .iter()
+                    .filter(|(_, p)| written(p))
+                    .count(),
+            ),
+        ];
+        for (kind, count) in kinds {
+            self.zone_file_writes
+                .get_or_create(&KindLabel { kind })
+                .inc_by(count as u64);
+        }
+        self.zone_files.set(files as i64);
     }
 
     /// The text exposition format.

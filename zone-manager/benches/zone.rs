@@ -9,7 +9,8 @@ use std::time::SystemTime;
 use divan::Bencher;
 use tempfile::TempDir;
 use zone_manager::{
-    InterfaceAddresses, Label, Origin, ReversePrefix, VmAddresses, ZoneManager, ZoneSettings,
+    InterfaceAddresses, Label, Origin, ReversePrefix, VmAddresses, ZoneLayout, ZoneManager,
+    ZoneSettings,
 };
 
 fn main() {
@@ -94,7 +95,8 @@ fn render_and_write_with_reverse_zones_100k(bencher: Bencher) {
     let mut settings = ZoneSettings::new(Origin::for_domain("example.com").unwrap());
     settings.set_name_servers(["192.0.2.53".parse().unwrap()]);
     let prefixes = ReversePrefix::parse_list("10.0.0.0/8,fd00::/16").unwrap();
-    let mut zone = ZoneManager::open_with_reverse(settings, &prefixes, dir.path()).unwrap();
+    let mut zone =
+        ZoneManager::open_with(settings, ZoneLayout::Single, &prefixes, dir.path()).unwrap();
     zone.replace_all((0..100_000).map(|i| vm(i, 0)));
     zone.publish_all(SystemTime::now()).unwrap();
     bencher.bench_local(|| {

@@ -3,8 +3,11 @@
 //!
 //! Data flows one way: [`VmAddresses`] (one VM's projection) → [`ZoneManager`]
 //! (all VMs, canonical order) → [`render_zone`] (text) → [`ZoneFile`] (atomic write).
-//! With [`ReversePrefix`]es the same VMs also give one PTR zone per prefix.
+//! With [`ZoneLayout::Namespace`] each namespace gets a zone of its own,
+//! delegated from the parent; with [`ReversePrefix`]es the same VMs also give
+//! one PTR zone per prefix.
 
+pub mod layout;
 pub mod name;
 /// The zone parser the tests (and fuzz targets) read zones back with; not part
 /// of the library: enable the `test-support` feature to get it.
@@ -19,11 +22,12 @@ mod tracked;
 pub mod zone;
 pub mod zone_file;
 
+pub use layout::{NAME_SERVER_LABEL, ZoneLayout};
 pub use name::{Label, LabelInterner, Mailbox, NameError, Origin};
 pub use records::{Interface, InterfaceAddresses, OwnerName, Record, RecordData, VmAddresses};
 pub use render::{
-    ZoneSettings, render_body, render_header, render_reverse_body, render_reverse_header,
-    render_zone,
+    ZoneSettings, render_body, render_header, render_namespace_body, render_parent_body,
+    render_reverse_body, render_reverse_header, render_zone,
 };
 pub use reverse::{PrefixError, Ptr, ReversePrefix};
 pub use serial::Serial;

@@ -151,6 +151,16 @@ impl Origin {
         Self { labels }
     }
 
+    /// The origin one label below this one: a namespace's zone
+    /// `<namespace>.vm.<DOMAIN>.`. Its length is not checked: every name of
+    /// a VM in that namespace is longer, and was checked with [`Self::check_fits`].
+    pub fn child(&self, label: &Label) -> Self {
+        let mut labels = Vec::with_capacity(self.labels.len() + 1);
+        labels.push(label.clone());
+        labels.extend(self.labels.iter().cloned());
+        Self { labels }
+    }
+
     /// Length of the origin in presentation form without the final dot.
     pub fn text_len(&self) -> usize {
         self.labels.iter().map(Label::len).sum::<usize>() + self.labels.len() - 1

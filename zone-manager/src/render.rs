@@ -4,7 +4,7 @@
 use std::fmt::{self, Write};
 use std::net::{IpAddr, Ipv4Addr};
 
-use crate::name::{Mailbox, Origin};
+use crate::name::{Label, Mailbox, Origin};
 use crate::records::{Record, RecordData, VmAddresses};
 use crate::reverse::{Ptr, ReversePrefix};
 use crate::serial::Serial;
@@ -88,7 +88,7 @@ pub fn render_reverse_header(
     write_header(settings, origin, serial, out)
 }
 
-fn write_header(
+pub(crate) fn write_header(
     settings: &ZoneSettings,
     origin: &Origin,
     serial: Serial,
@@ -118,6 +118,18 @@ pub fn render_body<'a>(
     vms: impl IntoIterator<Item = &'a VmAddresses>,
     out: &mut (impl Write + ?Sized),
 ) -> fmt::Result {
+    render_parent_body(settings, std::iter::empty(), vms, out)
+}
+
+/// The body of `vm.<DOMAIN>` when namespaces have zones of their own: name
+/// server and glue, one delegation per namespace zone in `delegated` (only with
+/// a name server to delegate to), then the records of the VMs kept here.
+pub fn render_parent_body<'a>(
+    settings: &ZoneSettings,
+    delegated: impl IntoIterator<Item = &'a Label>,
+    vms: impl IntoIterator<Item = &'a VmAddresses>,
+    out: &mut (impl Write + ?Sized),
+) -> fmt::Result {
     if !settings.name_servers.is_empty() {
         writeln!(out, "@\tIN\tNS\tns.{origin}", origin = settings.origin)?;
     }
@@ -125,8 +137,34 @@ pub fn render_body<'a>(
         let rtype = if address.is_ipv4() { "A" } else { "AAAA" };
         writeln!(out, "ns\tIN\t{rtype}\t{address}")?;
     }
+    if !settings.name_servers.is_empty() {
+        for namespace in delegated {
+            writeln!(
+                out,
+                "{namespace}\tIN\tNS\tns.{origin}",
+                origin = settings.origin
+            )?;
+        }
+    }
     for vm in vms {
-        vm.try_for_each_record(|record| push_record(out, &record))?;
+        vm.try_for_each_record(|record| push_record(out, &record, Owner::InParent))?;
+    }
+    Ok(())
+}
+
+/// The body of a namespace's zone `<namespace>.vm.<DOMAIN>`: its name server
+/// (whose address is in the parent zone), then the records of `vms`, all of
+/// that namespace, named relative to the zone.
+pub fn render_namespace_body<'a>(
+    settings: &ZoneSettings,
+    vms: impl IntoIterator<Item = &'a VmAddresses>,
+    out: &mut (impl Write + ?Sized),
+) -> fmt::Result {
+    if !settings.name_servers.is_empty() {
+        writeln!(out, "@\tIN\tNS\tns.{origin}", origin = settings.origin)?;
+    }
+    for vm in vms {
+        vm.try_for_each_record(|record| push_record(out, &record, Owner::InNamespaceZone))?;
     }
     Ok(())
 }
@@ -160,17 +198,28 @@ pub fn render_reverse_body(
     Ok(())
 }
 
+/// Which zone a record line is written in, so relative to which origin.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Owner {
+    /// `vm.<DOMAIN>`: `<iface>.<vm>.<namespace>`
+    InParent,
+    /// `<namespace>.vm.<DOMAIN>`: `<iface>.<vm>`
+    InNamespaceZone,
+}
+
 /// One record line, written piece by piece: this runs 600k times for 100k VMs,
 /// and `write!` costs several times more than `write_str`.
-fn push_record(out: &mut (impl Write + ?Sized), record: &Record<'_>) -> fmt::Result {
+fn push_record(out: &mut (impl Write + ?Sized), record: &Record<'_>, zone: Owner) -> fmt::Result {
     let owner = record.owner;
     if let Some(interface) = owner.interface {
         out.write_str(interface.as_str())?;
         out.write_char('.')?;
     }
     out.write_str(owner.vm.as_str())?;
-    out.write_char('.')?;
-    out.write_str(owner.namespace.as_str())?;
+    if zone == Owner::InParent {
+        out.write_char('.')?;
+        out.write_str(owner.namespace.as_str())?;
+    }
     match record.data {
         RecordData::A(address) => {
             out.write_str("\tIN\tA\t")?;

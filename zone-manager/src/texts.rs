@@ -1,24 +1,30 @@
 //! What each zone file holds, for [`crate::tracked::TrackedFile`] to write:
-//! the forward zone's text and each reverse zone's.
+//! the forward zone's text (one zone, or the parent and a zone per
+//! namespace) and each reverse zone's.
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
+use crate::layout::ZoneLayout;
 use crate::name::{Label, Origin};
 use crate::records::VmAddresses;
 use crate::render::{
-    ZoneSettings, render_body, render_header, render_reverse_body, render_reverse_header,
+    ZoneSettings, render_header, render_namespace_body, render_parent_body, render_reverse_body,
+    render_reverse_header, write_header,
 };
 use crate::reverse::{Ptr, ReversePrefix, for_each_ptr};
 use crate::serial::Serial;
 use crate::tracked::ZoneText;
 
-pub(crate) struct ForwardText<'a> {
+/// `vm.<DOMAIN>`: every record, or with zones per namespace their
+/// delegations and the records kept here.
+pub(crate) struct ParentText<'a> {
     pub(crate) settings: &'a ZoneSettings,
     pub(crate) vms: &'a BTreeMap<Label, BTreeMap<Label, VmAddresses>>,
+    pub(crate) layout: ZoneLayout,
 }
 
-impl ZoneText for ForwardText<'_> {
+impl ZoneText for ParentText<'_> {
     fn origin(&self) -> Origin {
         self.settings.origin.clone()
     }
@@ -26,9 +32,36 @@ impl ZoneText for ForwardText<'_> {
         render_header(self.settings, serial, out)
     }
     fn body<W: Write + ?Sized>(&self, out: &mut W) -> std::fmt::Result {
-        render_body(
+        let layout = self.layout;
+        let delegated = self.vms.keys().filter(|ns| layout.has_own_zone(ns));
+        let kept = self.vms.iter().filter(|(ns, _)| !layout.has_own_zone(ns));
+        render_parent_body(
             self.settings,
-            self.vms.values().flat_map(BTreeMap::values),
+            delegated,
+            kept.flat_map(|(_, by_name)| by_name.values()),
+            out,
+        )
+    }
+}
+
+/// `<namespace>.vm.<DOMAIN>`.
+pub(crate) struct NamespaceText<'a> {
+    pub(crate) settings: &'a ZoneSettings,
+    pub(crate) origin: &'a Origin,
+    pub(crate) vms: Option<&'a BTreeMap<Label, VmAddresses>>,
+}
+
+impl ZoneText for NamespaceText<'_> {
+    fn origin(&self) -> Origin {
+        self.origin.clone()
+    }
+    fn header<W: Write + ?Sized>(&self, serial: Serial, out: &mut W) -> std::fmt::Result {
+        write_header(self.settings, self.origin, serial, out)
+    }
+    fn body<W: Write + ?Sized>(&self, out: &mut W) -> std::fmt::Result {
+        render_namespace_body(
+            self.settings,
+            self.vms.into_iter().flat_map(BTreeMap::values),
             out,
         )
     }

@@ -1,18 +1,22 @@
-//! The zone manager: the VMs' addresses in, one atomically written zone file out.
+//! The zone manager: the VMs' addresses in, atomically written zone files out:
+//! the forward zone (one, or a parent and one per namespace) and the reverse
+//! zones.
 
 use std::collections::BTreeMap;
-use std::hash::{BuildHasher, RandomState};
-use std::path::PathBuf;
+use std::hash::{BuildHasher, Hash, Hasher, RandomState};
+use std::io;
+use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use tracing::{info, warn};
 
+use crate::layout::{ZoneLayout, namespace_zone_files};
 use crate::name::{Label, Origin};
 use crate::records::{RecordData, VmAddresses};
 use crate::render::ZoneSettings;
 use crate::reverse::{ReversePrefix, for_each_ptr};
 use crate::serial::Serial;
-use crate::texts::{ForwardText, ReverseText, collect_ptrs};
+use crate::texts::{NamespaceText, ParentText, ReverseText, collect_ptrs};
 use crate::tracked::{Published, TrackedFile};
 use crate::zone_file::{ZoneFile, ZoneFileError};
 
@@ -32,19 +36,33 @@ enum Tally {
 /// What [`ZoneManager::publish_all`] did to each zone file.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Publication {
+    /// `vm.<DOMAIN>`: the one forward zone, or the parent of the namespace zones.
     pub forward: Published,
+    /// One per namespace zone, in namespace order.
+    pub namespaces: Vec<(Origin, Published)>,
+    /// Namespace zones whose files were removed: their namespace is gone (or,
+    /// at startup, was gone already).
+    pub removed: Vec<Origin>,
     /// One per reverse zone, in the order of the prefixes given to
-    /// [`ZoneManager::open_with_reverse`].
+    /// [`ZoneManager::open_with`].
     pub reverse: Vec<(Origin, Published)>,
 }
 
 impl Publication {
-    /// Whether any zone file was written.
+    /// Whether any zone file was written or removed.
     pub fn wrote(&self) -> bool {
-        std::iter::once(&self.forward)
-            .chain(self.reverse.iter().map(|(_, p)| p))
-            .any(|p| matches!(p, Published::Written { .. }))
+        !self.removed.is_empty()
+            || std::iter::once(&self.forward)
+                .chain(self.namespaces.iter().map(|(_, p)| p))
+                .chain(self.reverse.iter().map(|(_, p)| p))
+                .any(|p| matches!(p, Published::Written { .. }))
     }
+}
+
+/// A namespace's own zone, `<namespace>.vm.<DOMAIN>`.
+struct NamespaceZone {
+    origin: Origin,
+    tracked: TrackedFile,
 }
 
 /// A reverse zone: its prefix, its file and a digest of its PTRs kept up to date
@@ -57,11 +75,19 @@ struct ReverseZone {
     ptrs: usize,
 }
 
-/// Keeps the records of every VM and publishes them as one forward zone file and,
-/// with reverse prefixes, one reverse zone file per prefix.
+/// Keeps the records of every VM and publishes them as forward zone files (as
+/// the [`ZoneLayout`] says) and, with reverse prefixes, one reverse zone file
+/// per prefix.
 pub struct ZoneManager {
     settings: ZoneSettings,
+    layout: ZoneLayout,
+    dir: PathBuf,
     forward: TrackedFile,
+    /// The namespace zones on disk or to be written, by namespace.
+    namespaces: BTreeMap<Label, NamespaceZone>,
+    /// Namespace zone files a previous run left are looked for once, after
+    /// the first publish of the parent.
+    left_over_checked: bool,
     /// namespace → VM name → addresses; iteration order is canonical DNS order.
     vms: BTreeMap<Label, BTreeMap<Label, VmAddresses>>,
     /// The reverse zones, in the order of their prefixes.
@@ -70,6 +96,8 @@ pub struct ZoneManager {
     /// every change, so that "did anything change since the last write?" costs
     /// nothing even with 100k VMs (and a change undone is no change).
     records_digest: u64,
+    /// The same digest per namespace, for the namespace zones.
+    namespace_digests: BTreeMap<Label, u64>,
     /// Records by type, kept up to date like the digest.
     counts: RecordCounts,
     /// Keyed hashing: tenants cannot craft two zones with the same digest.
@@ -85,12 +113,14 @@ impl ZoneManager {
         settings: ZoneSettings,
         zones_dir: impl Into<PathBuf>,
     ) -> Result<Self, ZoneFileError> {
-        Self::open_with_reverse(settings, &[], zones_dir)
+        Self::open_with(settings, ZoneLayout::Single, &[], zones_dir)
     }
 
-    /// Like [`Self::open`], with a reverse zone `db.<reverse origin>` for each prefix.
-    pub fn open_with_reverse(
+    /// Like [`Self::open`], with the forward records split as `layout` says
+    /// and a reverse zone `db.<reverse origin>` for each prefix.
+    pub fn open_with(
         settings: ZoneSettings,
+        layout: ZoneLayout,
         prefixes: &[ReversePrefix],
         zones_dir: impl Into<PathBuf>,
     ) -> Result<Self, ZoneFileError> {
@@ -103,9 +133,10 @@ impl ZoneManager {
         let vms = BTreeMap::new();
         let forward = TrackedFile::open(
             &dir,
-            &ForwardText {
+            &ParentText {
                 settings: &settings,
                 vms: &vms,
+                layout,
             },
             &hasher,
         );
@@ -143,10 +174,15 @@ impl ZoneManager {
             .collect();
         Ok(Self {
             settings,
+            layout,
+            dir,
             forward,
+            namespaces: BTreeMap::new(),
+            left_over_checked: false,
             vms,
             reverse,
             records_digest: 0,
+            namespace_digests: BTreeMap::new(),
             counts: RecordCounts::default(),
             hasher,
         })
@@ -159,6 +195,16 @@ impl ZoneManager {
     /// The forward zone's file.
     pub fn zone_file(&self) -> &ZoneFile {
         &self.forward.file
+    }
+
+    pub fn layout(&self) -> ZoneLayout {
+        self.layout
+    }
+
+    /// How many zone files there are: the forward zone or the parent, the
+    /// namespace zones and the reverse zones.
+    pub fn zone_file_count(&self) -> usize {
+        1 + self.namespaces.len() + self.reverse.len()
     }
 
     /// The reverse zones' files, in the order of their prefixes.
@@ -213,6 +259,7 @@ impl ZoneManager {
         let changed = next != self.vms;
         self.vms = next;
         self.records_digest = 0;
+        self.namespace_digests.clear();
         self.counts = RecordCounts::default();
         for zone in &mut self.reverse {
             zone.records_digest = 0;
@@ -256,6 +303,14 @@ impl ZoneManager {
                     zone.ptrs -= 1;
                 }
             }
+        }
+        let namespace_digest = self
+            .namespace_digests
+            .entry(vm.namespace().clone())
+            .or_default();
+        match tally {
+            Tally::Add => *namespace_digest = namespace_digest.wrapping_add(hash),
+            Tally::Remove => *namespace_digest = namespace_digest.wrapping_sub(hash),
         }
         match tally {
             Tally::Add => {
@@ -303,20 +358,150 @@ impl ZoneManager {
     }
 
     /// Writes each zone whose records differ from what is on disk, with a serial
-    /// greater than every serial before it. Every zone is tried even if one
-    /// fails; the first error is returned, and what failed is tried again by
-    /// the next call (what succeeded is then unchanged).
+    /// greater than every serial before it. A new namespace zone is written
+    /// before the parent delegates to it; a namespace zone whose namespace is
+    /// gone is removed after the parent no longer delegates to it. Every zone
+    /// is tried even if one fails; the first error is returned, and what failed
+    /// is tried again by the next call (what succeeded is then unchanged).
     pub fn publish_all(&mut self, now: SystemTime) -> Result<Publication, ZoneFileError> {
+        let mut first_error = None;
+        let namespaces = self.publish_namespace_zones(now, &mut first_error);
         let forward = self.forward.publish(
-            self.records_digest,
+            self.parent_digest(),
             now,
-            &ForwardText {
+            &ParentText {
                 settings: &self.settings,
                 vms: &self.vms,
+                layout: self.layout,
             },
             &self.hasher,
         );
-        let mut reverse_error = None;
+        let removed = match forward {
+            Ok(_) => self.remove_namespace_zones_of_gone_namespaces(&mut first_error),
+            Err(_) => Vec::new(),
+        };
+        let reverse = self.publish_reverse_zones(now, &mut first_error);
+        let forward = forward?;
+        match first_error {
+            Some(e) => Err(e),
+            None => Ok(Publication {
+                forward,
+                namespaces,
+                removed,
+                reverse,
+            }),
+        }
+    }
+
+    /// The digest of what the parent (or the one forward zone) holds.
+    fn parent_digest(&self) -> u64 {
+        if self.layout == ZoneLayout::Single {
+            return self.records_digest;
+        }
+        let mut digest = self.hasher.build_hasher();
+        for namespace in self.vms.keys() {
+            namespace.hash(&mut digest);
+            if !self.layout.has_own_zone(namespace) {
+                self.namespace_digests.get(namespace).hash(&mut digest);
+            }
+        }
+        digest.finish()
+    }
+
+    fn publish_namespace_zones(
+        &mut self,
+        now: SystemTime,
+        first_error: &mut Option<ZoneFileError>,
+    ) -> Vec<(Origin, Published)> {
+        self.namespace_digests
+            .retain(|namespace, _| self.vms.contains_key(namespace));
+        let mut published = Vec::new();
+        let own_zones = self
+            .vms
+            .iter()
+            .filter(|(namespace, _)| self.layout.has_own_zone(namespace));
+        for (namespace, vms) in own_zones {
+            let zone = self.namespaces.entry(namespace.clone()).or_insert_with(|| {
+                NamespaceZone::open(&self.dir, &self.settings, namespace, &self.hasher)
+            });
+            let digest = self.namespace_digests.get(namespace).copied();
+            let text = NamespaceText {
+                settings: &self.settings,
+                origin: &zone.origin,
+                vms: Some(vms),
+            };
+            match zone
+                .tracked
+                .publish(digest.unwrap_or_default(), now, &text, &self.hasher)
+            {
+                Ok(outcome) => published.push((zone.origin.clone(), outcome)),
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        published
+    }
+
+    /// Removes the namespace zones the parent no longer delegates to, and
+    /// once, those a previous run left for namespaces that are gone (or for
+    /// the other layout).
+    fn remove_namespace_zones_of_gone_namespaces(
+        &mut self,
+        first_error: &mut Option<ZoneFileError>,
+    ) -> Vec<Origin> {
+        let mut gone: Vec<(Origin, PathBuf)> = Vec::new();
+        let (vms, layout) = (&self.vms, self.layout);
+        self.namespaces.retain(|namespace, zone| {
+            let wanted = layout.has_own_zone(namespace) && vms.contains_key(namespace);
+            if !wanted {
+                gone.push((zone.origin.clone(), zone.tracked.file.path().to_path_buf()));
+            }
+            wanted
+        });
+        if !self.left_over_checked {
+            match namespace_zone_files(&self.dir, &self.settings.origin) {
+                Ok(files) => {
+                    self.left_over_checked = true;
+                    let left_over = files
+                        .into_iter()
+                        .filter(|(namespace, _)| !self.namespaces.contains_key(namespace));
+                    gone.extend(
+                        left_over.map(|(namespace, path)| {
+                            (self.settings.origin.child(&namespace), path)
+                        }),
+                    );
+                }
+                Err(source) => {
+                    first_error.get_or_insert(ZoneFileError::Read {
+                        path: self.dir.clone(),
+                        source,
+                    });
+                }
+            }
+        }
+        let mut removed = Vec::new();
+        for (origin, path) in gone {
+            match remove_file(&path) {
+                Ok(()) => {
+                    info!(zone = %origin, path = %path.display(), "namespace zone removed");
+                    removed.push(origin);
+                }
+                Err(source) => {
+                    // Tried again by the next publish, which looks again.
+                    self.left_over_checked = false;
+                    first_error.get_or_insert(ZoneFileError::Write { path, source });
+                }
+            }
+        }
+        removed
+    }
+
+    fn publish_reverse_zones(
+        &mut self,
+        now: SystemTime,
+        first_error: &mut Option<ZoneFileError>,
+    ) -> Vec<(Origin, Published)> {
         let mut reverse = Vec::with_capacity(self.reverse.len());
         for index in 0..self.reverse.len() {
             let digest = self.reverse[index].records_digest;
@@ -342,22 +527,22 @@ impl ZoneManager {
             match outcome {
                 Ok(published) => reverse.push((self.reverse[index].origin.clone(), published)),
                 Err(e) => {
-                    reverse_error.get_or_insert(e);
+                    first_error.get_or_insert(e);
                 }
             }
         }
-        let forward = forward?;
-        match reverse_error {
-            Some(e) => Err(e),
-            None => Ok(Publication { forward, reverse }),
-        }
+        reverse
     }
 
     /// Whether every zone file on disk is still the one we last wrote. Someone
     /// may have removed, replaced or edited one; then [`Self::forget_on_disk`]
     /// and publish again.
     pub fn on_disk_is_current(&self) -> Result<bool, ZoneFileError> {
-        for tracked in std::iter::once(&self.forward).chain(self.reverse.iter().map(|z| &z.tracked))
+        let namespaces = self.namespaces.values().map(|zone| &zone.tracked);
+        let reverse = self.reverse.iter().map(|zone| &zone.tracked);
+        for tracked in std::iter::once(&self.forward)
+            .chain(namespaces)
+            .chain(reverse)
         {
             if !tracked.is_current()? {
                 return Ok(false);
@@ -369,8 +554,33 @@ impl ZoneManager {
     /// Makes the next publish write every zone again, with new serials.
     pub fn forget_on_disk(&mut self) {
         self.forward.on_disk = None;
+        for zone in self.namespaces.values_mut() {
+            zone.tracked.on_disk = None;
+        }
         for zone in &mut self.reverse {
             zone.tracked.on_disk = None;
         }
+    }
+}
+
+impl NamespaceZone {
+    /// Reads back what a previous run left in `db.<namespace>.<origin>`.
+    fn open(dir: &Path, settings: &ZoneSettings, namespace: &Label, hasher: &RandomState) -> Self {
+        let origin = settings.origin.child(namespace);
+        let text = NamespaceText {
+            settings,
+            origin: &origin,
+            vms: None,
+        };
+        let tracked = TrackedFile::open(dir, &text, hasher);
+        Self { origin, tracked }
+    }
+}
+
+/// Removes a file; one that is already gone is removed.
+fn remove_file(path: &Path) -> io::Result<()> {
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
     }
 }

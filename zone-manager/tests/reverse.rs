@@ -10,7 +10,7 @@ use std::time::{Duration, SystemTime};
 
 use common::{ParsedZone, settings, vm};
 use hickory_proto::rr::Name;
-use zone_manager::{Published, ReversePrefix, ZoneManager};
+use zone_manager::{Published, ReversePrefix, ZoneLayout, ZoneManager};
 
 const V4_ZONE: &str = "10.10.in-addr.arpa.";
 const V6_ZONE: &str = "0.0.0.0.0.0.0.0.0.1.0.0.0.0.d.f.ip6.arpa.";
@@ -24,8 +24,9 @@ fn prefixes() -> Vec<ReversePrefix> {
 }
 
 fn open(dir: &Path) -> ZoneManager {
-    ZoneManager::open_with_reverse(
+    ZoneManager::open_with(
         settings("example.com", Some("192.0.2.53")),
+        ZoneLayout::Single,
         &prefixes(),
         dir,
     )
@@ -248,8 +249,9 @@ fn a_removed_reverse_zone_file_is_noticed_and_written_again() {
 fn an_address_goes_to_the_most_specific_of_nested_prefixes() {
     let dir = tempfile::tempdir().unwrap();
     let nested = ReversePrefix::parse_list("10.0.0.0/8,10.10.0.0/16").unwrap();
-    let mut zone = ZoneManager::open_with_reverse(
+    let mut zone = ZoneManager::open_with(
         settings("example.com", Some("192.0.2.53")),
+        ZoneLayout::Single,
         &nested,
         dir.path(),
     )

@@ -36,23 +36,18 @@ impl ZoneOutput {
     }
 }
 
-/// Watches the zone files' directory; each event about one of `zone_paths` (or
-/// an overflow) sends a unit. Returns the watcher, which must be kept alive.
-pub fn watch_zone_dir(
-    zone_paths: Vec<PathBuf>,
-    tx: mpsc::UnboundedSender<()>,
-) -> Option<RecommendedWatcher> {
-    let dir = zone_paths
-        .first()
-        .and_then(|path| path.parent())
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| PathBuf::from("."));
+/// Watches the zone files' directory; each event about a zone file there
+/// (`db.*`: the zones come and go with namespaces; temporary files are hidden)
+/// or an overflow sends a unit. Returns the watcher, which must be kept alive.
+pub fn watch_zone_dir(dir: &Path, tx: mpsc::UnboundedSender<()>) -> Option<RecommendedWatcher> {
+    let dir = dir.to_path_buf();
+    let is_zone_file = |path: &PathBuf| {
+        path.file_name()
+            .is_some_and(|name| name.to_string_lossy().starts_with("db."))
+    };
     let watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
         let relevant = match &event {
-            Ok(e) => {
-                changes_content(e)
-                    && (e.paths.is_empty() || e.paths.iter().any(|p| zone_paths.contains(p)))
-            }
+            Ok(e) => changes_content(e) && (e.paths.is_empty() || e.paths.iter().any(is_zone_file)),
             Err(_) => true,
         };
         if relevant {

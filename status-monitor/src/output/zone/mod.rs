@@ -69,12 +69,7 @@ impl ZoneOutput {
         shutdown: impl Future<Output = ()>,
     ) -> Stopped {
         let (zone_dir_tx, mut zone_dir_events) = mpsc::unbounded_channel();
-        let manager = &self.manager;
-        let zone_paths = std::iter::once(manager.zone_file())
-            .chain(manager.reverse_zone_files())
-            .map(|file| file.path().to_path_buf())
-            .collect();
-        let _zone_dir_watch = watch_zone_dir(zone_paths, zone_dir_tx);
+        let _zone_dir_watch = watch_zone_dir(self.manager.zone_file().dir(), zone_dir_tx);
 
         tokio::pin!(shutdown);
         let stopped = loop {
@@ -170,6 +165,8 @@ impl ZoneOutput {
                     publication.wrote(),
                     took,
                 );
+                self.metrics
+                    .zone_files_written(&publication, manager.zone_file_count());
                 if !self.readiness.is_ready() {
                     info!(%serial, "first complete zone is on disk: ready");
                     self.readiness.set_ready();
