@@ -50,11 +50,14 @@ pub struct Monitor {
 
 impl Monitor {
     /// Starts status-monitor writing into `zones_dir` for DOMAIN=example.com,
-    /// with `extra_env` and `args`.
+    /// with `extra_env` and `args`. The zone is one file (`ZONE_LAYOUT=single`)
+    /// unless `extra_env` says otherwise: these tests follow one zone's serial
+    /// and records; the namespace layout has tests of its own.
     pub fn spawn(zones_dir: &Path, extra_env: &[(&str, &str)], args: &[&OsStr]) -> Self {
         let log_dir = tempfile::tempdir().unwrap();
         let log = log_dir.path().join("stderr.log");
         let mut env = vec![
+            ("ZONE_LAYOUT", "single"),
             ("DOMAIN", DOMAIN),
             ("NAME_SERVER_IP", NAME_SERVER_IP),
             ("ZONES_DIR", zones_dir.to_str().unwrap()),

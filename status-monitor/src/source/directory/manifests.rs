@@ -493,6 +493,13 @@ mod tests {
     }
 
     #[test]
+    fn json_that_is_not_utf_8_is_refused() {
+        // Found by the fuzzer: a string holding the byte 0xd2.
+        let read = read_vmis_from(Path::new("x.json"), &b"\"\xd2\""[..], Format::Json, drop);
+        assert!(matches!(read, Err(ManifestError::Json { .. })), "{read:?}");
+    }
+
+    #[test]
     fn a_file_cut_short_is_an_error_after_the_items_before_the_cut() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("cut.json");
