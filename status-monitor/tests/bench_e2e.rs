@@ -6,8 +6,9 @@
 //! (BENCHMARKS.md) and asserts only that every answer arrives.
 //!
 //! BENCH_E2E_SIZES (default 1000,10000,100000) VMIs, each with two dual-stack
-//! secondary interfaces, in 200 namespaces; BENCH_E2E_CHANGES (default 20)
-//! changes per size.
+//! secondary interfaces, in BENCH_E2E_NAMESPACES (default 200) namespaces;
+//! BENCH_E2E_CHANGES (default 20) changes per size; each size with every
+//! BENCH_E2E_LAYOUTS (default namespace,single).
 
 #![allow(clippy::unwrap_used)] // a benchmark may panic on broken fixtures
 
@@ -23,14 +24,29 @@ use common::monitor::Monitor;
 use common::vmis::Vmis;
 use futures::{StreamExt, stream};
 
-const NAMESPACES: usize = 200;
+fn list(variable: &str, default: &str) -> Vec<String> {
+    std::env::var(variable)
+        .unwrap_or_else(|_| default.into())
+        .split(',')
+        .map(|s| s.trim().to_owned())
+        .collect()
+}
 
 fn sizes() -> Vec<usize> {
-    std::env::var("BENCH_E2E_SIZES")
-        .unwrap_or_else(|_| "1000,10000,100000".into())
-        .split(',')
-        .map(|s| s.trim().parse().unwrap())
-        .collect()
+    let sizes = list("BENCH_E2E_SIZES", "1000,10000,100000");
+    sizes.iter().map(|s| s.parse().unwrap()).collect()
+}
+
+/// `ZONE_LAYOUT` values to measure.
+fn layouts() -> Vec<String> {
+    list("BENCH_E2E_LAYOUTS", "namespace,single")
+}
+
+fn namespaces() -> usize {
+    std::env::var("BENCH_E2E_NAMESPACES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(200)
 }
 
 fn changes() -> usize {
@@ -41,7 +57,7 @@ fn changes() -> usize {
 }
 
 fn namespace_of(vm: usize) -> String {
-    format!("ns-{}", vm % NAMESPACES)
+    format!("ns-{}", vm % namespaces())
 }
 
 /// VM `vm`'s interfaces at `generation`: red and blue, each IPv4 + IPv6.
@@ -86,7 +102,7 @@ fn vmi_json(vm: usize, generation: usize) -> serde_json::Value {
 /// One manifest file per namespace, as `kubectl get vmi -n NS -o json` prints it.
 fn write_namespace_file(dir: &Path, namespace: usize, vms: usize, generations: &[usize]) {
     let items: Vec<serde_json::Value> = (namespace..vms)
-        .step_by(NAMESPACES)
+        .step_by(namespaces())
         .map(|vm| vmi_json(vm, generations[vm]))
         .collect();
     let text = serde_json::json!({"apiVersion": "v1", "kind": "List", "items": items}).to_string();
@@ -128,11 +144,12 @@ fn pause_before_change(change: usize) {
 
 /// With `monitor` started at `started` on `zones`: CoreDNS beside it, the time
 /// to its first answer for the last VM, then `changes()` changes, each made by
-/// `change(vm, generation)`, timed until CoreDNS answers the VM's new address.
-/// Prints one line of figures.
+/// `change(vm, generation)` with generations after `generations_before`,
+/// timed until CoreDNS answers the VM's new address. Prints one line of figures.
 fn measure(
     mode: &str,
     vms: usize,
+    generations_before: usize,
     started: Instant,
     monitor: &Monitor,
     zones: &Path,
@@ -150,7 +167,7 @@ fn measure(
     for step in 0..changes() {
         pause_before_change(step);
         let vm = (step * 7919) % vms;
-        let generation = step + 1;
+        let generation = generations_before + step + 1;
         let changed = Instant::now();
         change(vm, generation);
         let address = &interfaces(vm, generation)[0].1[0];
@@ -161,10 +178,18 @@ fn measure(
         let index = (latencies.len() * p).div_ceil(100).max(1) - 1;
         latencies[index].as_secs_f64()
     };
-    let zone_bytes = std::fs::metadata(monitor.zone_path()).unwrap().len();
+    let zone_files: Vec<u64> = std::fs::read_dir(zones)
+        .unwrap()
+        .map(|entry| entry.unwrap())
+        .filter(|entry| entry.file_name().to_string_lossy().starts_with("db."))
+        .map(|entry| entry.metadata().unwrap().len())
+        .collect();
     println!(
-        "bench-e2e | {mode} | {vms} VMIs | zone {:.1} MB | change→answer median {:.2} s, p95 {:.2} s ({} changes) | first answer {:.2} s | peak RSS status-monitor {} MiB, CoreDNS {} MiB |",
-        zone_bytes as f64 / 1e6,
+        "bench-e2e | {mode} | {vms} VMIs in {} namespaces | {} zone files, {:.1} MB, largest {:.1} MB | change→answer median {:.2} s, p95 {:.2} s ({} changes) | first answer {:.2} s | peak RSS status-monitor {} MiB, CoreDNS {} MiB |",
+        namespaces().min(vms),
+        zone_files.len(),
+        zone_files.iter().sum::<u64>() as f64 / 1e6,
+        zone_files.iter().max().copied().unwrap_or(0) as f64 / 1e6,
         percentile(50),
         percentile(95),
         latencies.len(),
@@ -180,28 +205,32 @@ fn source_dir_change_to_coredns_answer() {
     if common::coredns::binary().is_none() {
         return;
     }
-    for vms in sizes() {
+    for (vms, layout) in sizes()
+        .into_iter()
+        .flat_map(|vms| layouts().into_iter().map(move |l| (vms, l)))
+    {
         let source = tempfile::tempdir().unwrap();
         let zones = tempfile::tempdir().unwrap();
         let mut generations = vec![0; vms];
-        for namespace in 0..NAMESPACES.min(vms) {
+        for namespace in 0..namespaces().min(vms) {
             write_namespace_file(source.path(), namespace, vms, &generations);
         }
         let started = Instant::now();
         let monitor = Monitor::spawn(
             zones.path(),
-            &[("RUST_LOG", "warn")],
+            &[("RUST_LOG", "warn"), ("ZONE_LAYOUT", &layout)],
             &[OsStr::new("--source-dir"), source.path().as_os_str()],
         );
         measure(
-            "source-dir",
+            &format!("source-dir, {layout}"),
             vms,
+            0,
             started,
             &monitor,
             zones.path(),
             |vm, generation| {
                 generations[vm] = generation;
-                write_namespace_file(source.path(), vm % NAMESPACES, vms, &generations);
+                write_namespace_file(source.path(), vm % namespaces(), vms, &generations);
             },
         );
     }
@@ -233,7 +262,7 @@ fn kubernetes_change_to_coredns_answer() {
         };
         let creating = Instant::now();
         runtime.block_on(async {
-            for namespace in 0..NAMESPACES.min(vms) {
+            for namespace in 0..namespaces().min(vms) {
                 vmis.create_namespace(&format!("ns-{namespace}")).await;
             }
             stream::iter(0..vms)
@@ -253,26 +282,31 @@ fn kubernetes_change_to_coredns_answer() {
             creating.elapsed()
         );
 
-        let zones = tempfile::tempdir().unwrap();
-        let kubeconfig = cluster.kubeconfig("monitor");
-        let started = Instant::now();
-        let monitor = Monitor::spawn(
-            zones.path(),
-            &[
-                ("KUBECONFIG", kubeconfig.to_str().unwrap()),
-                ("RUST_LOG", "warn"),
-            ],
-            &[] as &[&OsStr],
-        );
-        measure(
-            "kubernetes",
-            vms,
-            started,
-            &monitor,
-            zones.path(),
-            |vm, generation| {
-                runtime.block_on(set_interfaces(vm, generation));
-            },
-        );
+        for (run, layout) in layouts().into_iter().enumerate() {
+            let zones = tempfile::tempdir().unwrap();
+            let kubeconfig = cluster.kubeconfig("monitor");
+            let started = Instant::now();
+            let monitor = Monitor::spawn(
+                zones.path(),
+                &[
+                    ("KUBECONFIG", kubeconfig.to_str().unwrap()),
+                    ("RUST_LOG", "warn"),
+                    ("ZONE_LAYOUT", &layout),
+                ],
+                &[] as &[&OsStr],
+            );
+            measure(
+                &format!("kubernetes, {layout}"),
+                vms,
+                // The VMIs keep the addresses of the runs before.
+                run * changes(),
+                started,
+                &monitor,
+                zones.path(),
+                |vm, generation| {
+                    runtime.block_on(set_interfaces(vm, generation));
+                },
+            );
+        }
     }
 }
