@@ -154,6 +154,52 @@ async fn vmi_lifecycle_shows_in_the_zone_and_in_dns_answers() {
     s.coredns_nxdomain(&fqdn("red.web.lab"));
 }
 
+/// The default layout on the real API: a zone per namespace, a namespace
+/// called `ns` beside the name server, zones gone with their last VM.
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs etcd and kube-apiserver: run `make integration`"]
+async fn namespace_zones_follow_the_vms_of_each_namespace() {
+    let mut s = Setup::new().await;
+    for namespace in ["lab", "ns"] {
+        s.vmis.create_namespace(namespace).await;
+    }
+    s.vmis.create("lab", "web", &["red"]).await;
+    s.vmis.create("ns", "tools", &["red"]).await;
+    s.vmis
+        .set_interfaces("lab", "web", &[("red", &["10.10.0.5"])])
+        .await;
+    s.vmis
+        .set_interfaces("ns", "tools", &[("red", &["10.10.0.9"])])
+        .await;
+    let monitor = s.start_monitor_with(&[("ZONE_LAYOUT", "namespace")]);
+    let lab_zone = s.zones.path().join("db.lab.vm.example.com");
+    wait_until(
+        "the zone of lab",
+        || monitor.log(),
+        || lab_zone.exists().then_some(()),
+    );
+    assert!(!s.zones.path().join("db.ns.vm.example.com").exists());
+    common::check_zone_with_bind_and_knot(&lab_zone, "lab.vm.example.com");
+    s.coredns_answers(&fqdn("red.web.lab"), "A", &["10.10.0.5"]);
+    s.coredns_answers(&fqdn("red.tools.ns"), "A", &["10.10.0.9"]);
+    s.coredns_answers(&fqdn("ns"), "A", &[common::monitor::NAME_SERVER_IP]);
+
+    s.vmis.delete("lab", "web").await;
+    wait_until(
+        "the zone of lab to go",
+        || monitor.log(),
+        || (!lab_zone.exists()).then_some(()),
+    );
+    s.coredns_nxdomain(&fqdn("red.web.lab"));
+    s.coredns_answers(&fqdn("red.tools.ns"), "A", &["10.10.0.9"]);
+    // CoreDNS's reload of the removed zone may run before `auto` sees it gone.
+    if let Some(coredns) = s.coredns.as_mut() {
+        for error in coredns.take_zone_file_errors() {
+            assert!(error.contains("\"lab.vm.example.com.\""), "{error}");
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 #[ignore = "needs etcd and kube-apiserver: run `make integration`"]
 async fn many_vmis_at_once_give_one_consistent_zone_in_few_writes() {

@@ -427,3 +427,78 @@ fn each_rule_of_the_vms_life_holds_in_a_watched_directory() {
         z.get(&name("done.lab"), "A") == ["10.1.0.5"]
     });
 }
+
+/// The zone files of `dir`, each without its serial-bearing header.
+fn zone_bodies(dir: &Path) -> std::collections::BTreeMap<String, String> {
+    fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap())
+        .filter(|e| e.file_name().to_string_lossy().starts_with("db."))
+        .map(|e| {
+            let text = fs::read_to_string(e.path()).unwrap();
+            let body: Vec<&str> = text.lines().filter(|l| !l.contains("\tSOA\t")).collect();
+            (
+                e.file_name().to_string_lossy().into_owned(),
+                body.join("\n"),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn render_out_writes_exactly_the_files_the_monitor_writes() {
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/vmis");
+    let env = [
+        ("ZONE_LAYOUT", "namespace"),
+        ("REVERSE_ZONES", "192.168.0.0/16,2001:db8::/32"),
+    ];
+    let zones = tempfile::tempdir().unwrap();
+    let monitor = Monitor::spawn(
+        zones.path(),
+        &env,
+        &[OsStr::new("--source-dir"), examples.as_os_str()],
+    );
+    let rendered = tempfile::tempdir().unwrap();
+    let mut render_env = vec![
+        ("DOMAIN", common::monitor::DOMAIN),
+        ("NAME_SERVER_IP", common::monitor::NAME_SERVER_IP),
+    ];
+    render_env.extend_from_slice(&env);
+    let out = common::run(
+        common::status_monitor(&render_env)
+            .args(["render", "--out"])
+            .arg(rendered.path())
+            .arg(&examples),
+    );
+    assert!(out.status.success(), "{}", common::text(&out.stderr));
+    let expected = zone_bodies(rendered.path());
+    assert!(
+        expected.len() > 4 && expected.contains_key("db.tenant-a.vm.example.com"),
+        "{:?}",
+        expected.keys()
+    );
+    common::monitor::wait_until(
+        "the monitor's files to be the rendered ones",
+        || format!("{:?}\n{}", zone_bodies(zones.path()).keys(), monitor.log()),
+        || (zone_bodies(zones.path()) == expected).then_some(()),
+    );
+    for file in expected.keys() {
+        let origin = file.strip_prefix("db.").unwrap();
+        common::check_zone_with_bind_and_knot(&rendered.path().join(file), origin);
+    }
+    assert_eq!(
+        monitor.metric("kubevirt_dns_zone_files"),
+        expected.len() as f64
+    );
+    let namespace_writes =
+        monitor.metric("kubevirt_dns_zone_file_writes_total{kind=\"namespace\"}");
+    assert_eq!(
+        namespace_writes,
+        (expected.len() - 3) as f64,
+        "one per namespace zone"
+    );
+    assert_eq!(
+        monitor.metric("kubevirt_dns_zone_file_writes_total{kind=\"reverse\"}"),
+        2.0
+    );
+}

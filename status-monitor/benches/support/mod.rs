@@ -96,8 +96,7 @@ pub fn monitor_until_complete(source: &Path, vmis: usize) -> FirstZone {
         .stdout(Stdio::null())
         .spawn()
         .unwrap();
-    let zone = zones.path().join("db.vm.example.com");
-    while !zone_complete(&zone, 6 * vmis) {
+    while !zones_complete(zones.path(), 6 * vmis) {
         assert!(
             started.elapsed() < Duration::from_secs(600),
             "no complete zone after 10 minutes"
@@ -117,7 +116,17 @@ pub fn monitor_until_complete(source: &Path, vmis: usize) -> FirstZone {
     }
 }
 
-fn zone_complete(path: &Path, expected_lines: usize) -> bool {
-    fs::read_to_string(path)
-        .is_ok_and(|text| text.lines().filter(|l| l.contains("\tIN\tA")).count() >= expected_lines)
+/// Whether the zone files in `dir` (one, or one per namespace) hold
+/// `expected_lines` address records.
+fn zones_complete(dir: &Path, expected_lines: usize) -> bool {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return false;
+    };
+    let records: usize = entries
+        .filter_map(Result::ok)
+        .filter(|entry| entry.file_name().to_string_lossy().starts_with("db."))
+        .filter_map(|entry| fs::read_to_string(entry.path()).ok())
+        .map(|text| text.lines().filter(|l| l.contains("\tIN\tA")).count())
+        .sum();
+    records >= expected_lines
 }
