@@ -9,6 +9,7 @@
 
 pub mod layout;
 pub mod name;
+mod namespace_zones;
 /// The zone parser the tests (and fuzz targets) read zones back with; not part
 /// of the library: enable the `test-support` feature to get it.
 #[cfg(feature = "test-support")]

@@ -4,19 +4,19 @@
 
 use std::collections::BTreeMap;
 use std::hash::{BuildHasher, Hash, Hasher, RandomState};
-use std::io;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::SystemTime;
 
 use tracing::{info, warn};
 
-use crate::layout::{ZoneLayout, namespace_zone_files};
+use crate::layout::ZoneLayout;
 use crate::name::{Label, Origin};
+use crate::namespace_zones::NamespaceZones;
 use crate::records::{RecordData, VmAddresses};
 use crate::render::ZoneSettings;
 use crate::reverse::{ReversePrefix, for_each_ptr};
 use crate::serial::Serial;
-use crate::texts::{NamespaceText, ParentText, ReverseText, collect_ptrs};
+use crate::texts::{ParentText, ReverseText, collect_ptrs};
 use crate::tracked::{Published, TrackedFile};
 use crate::zone_file::{ZoneFile, ZoneFileError};
 
@@ -59,12 +59,6 @@ impl Publication {
     }
 }
 
-/// A namespace's own zone, `<namespace>.vm.<DOMAIN>`.
-struct NamespaceZone {
-    origin: Origin,
-    tracked: TrackedFile,
-}
-
 /// A reverse zone: its prefix, its file and a digest of its PTRs kept up to date
 /// like the forward zone's.
 struct ReverseZone {
@@ -81,13 +75,8 @@ struct ReverseZone {
 pub struct ZoneManager {
     settings: ZoneSettings,
     layout: ZoneLayout,
-    dir: PathBuf,
     forward: TrackedFile,
-    /// The namespace zones on disk or to be written, by namespace.
-    namespaces: BTreeMap<Label, NamespaceZone>,
-    /// Namespace zone files a previous run left are looked for once, after
-    /// the first publish of the parent.
-    left_over_checked: bool,
+    namespaces: NamespaceZones,
     /// namespace → VM name → addresses; iteration order is canonical DNS order.
     vms: BTreeMap<Label, BTreeMap<Label, VmAddresses>>,
     /// The reverse zones, in the order of their prefixes.
@@ -175,10 +164,8 @@ impl ZoneManager {
         Ok(Self {
             settings,
             layout,
-            dir,
             forward,
-            namespaces: BTreeMap::new(),
-            left_over_checked: false,
+            namespaces: NamespaceZones::new(&dir, layout),
             vms,
             reverse,
             records_digest: 0,
@@ -365,7 +352,16 @@ impl ZoneManager {
     /// is tried again by the next call (what succeeded is then unchanged).
     pub fn publish_all(&mut self, now: SystemTime) -> Result<Publication, ZoneFileError> {
         let mut first_error = None;
-        let namespaces = self.publish_namespace_zones(now, &mut first_error);
+        self.namespace_digests
+            .retain(|namespace, _| self.vms.contains_key(namespace));
+        let namespaces = self.namespaces.publish(
+            &self.settings,
+            &self.vms,
+            &self.namespace_digests,
+            now,
+            &self.hasher,
+            &mut first_error,
+        );
         let forward = self.forward.publish(
             self.parent_digest(),
             now,
@@ -377,7 +373,10 @@ impl ZoneManager {
             &self.hasher,
         );
         let removed = match forward {
-            Ok(_) => self.remove_namespace_zones_of_gone_namespaces(&mut first_error),
+            Ok(_) => {
+                self.namespaces
+                    .remove_gone(&self.settings.origin, &self.vms, &mut first_error)
+            }
             Err(_) => Vec::new(),
         };
         let reverse = self.publish_reverse_zones(now, &mut first_error);
@@ -406,95 +405,6 @@ impl ZoneManager {
             }
         }
         digest.finish()
-    }
-
-    fn publish_namespace_zones(
-        &mut self,
-        now: SystemTime,
-        first_error: &mut Option<ZoneFileError>,
-    ) -> Vec<(Origin, Published)> {
-        self.namespace_digests
-            .retain(|namespace, _| self.vms.contains_key(namespace));
-        let mut published = Vec::new();
-        let own_zones = self
-            .vms
-            .iter()
-            .filter(|(namespace, _)| self.layout.has_own_zone(namespace));
-        for (namespace, vms) in own_zones {
-            let zone = self.namespaces.entry(namespace.clone()).or_insert_with(|| {
-                NamespaceZone::open(&self.dir, &self.settings, namespace, &self.hasher)
-            });
-            let digest = self.namespace_digests.get(namespace).copied();
-            let text = NamespaceText {
-                settings: &self.settings,
-                origin: &zone.origin,
-                vms: Some(vms),
-            };
-            match zone
-                .tracked
-                .publish(digest.unwrap_or_default(), now, &text, &self.hasher)
-            {
-                Ok(outcome) => published.push((zone.origin.clone(), outcome)),
-                Err(e) => {
-                    first_error.get_or_insert(e);
-                }
-            }
-        }
-        published
-    }
-
-    /// Removes the namespace zones the parent no longer delegates to, and
-    /// once, those a previous run left for namespaces that are gone (or for
-    /// the other layout).
-    fn remove_namespace_zones_of_gone_namespaces(
-        &mut self,
-        first_error: &mut Option<ZoneFileError>,
-    ) -> Vec<Origin> {
-        let mut gone: Vec<(Origin, PathBuf)> = Vec::new();
-        let (vms, layout) = (&self.vms, self.layout);
-        self.namespaces.retain(|namespace, zone| {
-            let wanted = layout.has_own_zone(namespace) && vms.contains_key(namespace);
-            if !wanted {
-                gone.push((zone.origin.clone(), zone.tracked.file.path().to_path_buf()));
-            }
-            wanted
-        });
-        if !self.left_over_checked {
-            match namespace_zone_files(&self.dir, &self.settings.origin) {
-                Ok(files) => {
-                    self.left_over_checked = true;
-                    let left_over = files
-                        .into_iter()
-                        .filter(|(namespace, _)| !self.namespaces.contains_key(namespace));
-                    gone.extend(
-                        left_over.map(|(namespace, path)| {
-                            (self.settings.origin.child(&namespace), path)
-                        }),
-                    );
-                }
-                Err(source) => {
-                    first_error.get_or_insert(ZoneFileError::Read {
-                        path: self.dir.clone(),
-                        source,
-                    });
-                }
-            }
-        }
-        let mut removed = Vec::new();
-        for (origin, path) in gone {
-            match remove_file(&path) {
-                Ok(()) => {
-                    info!(zone = %origin, path = %path.display(), "namespace zone removed");
-                    removed.push(origin);
-                }
-                Err(source) => {
-                    // Tried again by the next publish, which looks again.
-                    self.left_over_checked = false;
-                    first_error.get_or_insert(ZoneFileError::Write { path, source });
-                }
-            }
-        }
-        removed
     }
 
     fn publish_reverse_zones(
@@ -538,7 +448,7 @@ impl ZoneManager {
     /// may have removed, replaced or edited one; then [`Self::forget_on_disk`]
     /// and publish again.
     pub fn on_disk_is_current(&self) -> Result<bool, ZoneFileError> {
-        let namespaces = self.namespaces.values().map(|zone| &zone.tracked);
+        let namespaces = self.namespaces.tracked();
         let reverse = self.reverse.iter().map(|zone| &zone.tracked);
         for tracked in std::iter::once(&self.forward)
             .chain(namespaces)
@@ -554,33 +464,9 @@ impl ZoneManager {
     /// Makes the next publish write every zone again, with new serials.
     pub fn forget_on_disk(&mut self) {
         self.forward.on_disk = None;
-        for zone in self.namespaces.values_mut() {
-            zone.tracked.on_disk = None;
-        }
+        self.namespaces.forget_on_disk();
         for zone in &mut self.reverse {
             zone.tracked.on_disk = None;
         }
-    }
-}
-
-impl NamespaceZone {
-    /// Reads back what a previous run left in `db.<namespace>.<origin>`.
-    fn open(dir: &Path, settings: &ZoneSettings, namespace: &Label, hasher: &RandomState) -> Self {
-        let origin = settings.origin.child(namespace);
-        let text = NamespaceText {
-            settings,
-            origin: &origin,
-            vms: None,
-        };
-        let tracked = TrackedFile::open(dir, &text, hasher);
-        Self { origin, tracked }
-    }
-}
-
-/// Removes a file; one that is already gone is removed.
-fn remove_file(path: &Path) -> io::Result<()> {
-    match std::fs::remove_file(path) {
-        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
-        _ => Ok(()),
     }
 }

@@ -1,0 +1,228 @@
+//! The namespace zones of [`ZoneLayout::Namespace`]: a tracked file per
+//! namespace with records, written before the parent delegates to it and
+//! removed after the parent stops delegating to it.
+
+use std::collections::BTreeMap;
+use std::hash::RandomState;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use tracing::info;
+
+use crate::layout::ZoneLayout;
+use crate::name::{Label, Origin};
+use crate::records::VmAddresses;
+use crate::render::ZoneSettings;
+use crate::texts::NamespaceText;
+use crate::tracked::{Published, TrackedFile};
+use crate::zone_file::ZoneFileError;
+
+/// A namespace's own zone, `<namespace>.vm.<DOMAIN>`.
+struct NamespaceZone {
+    origin: Origin,
+    tracked: TrackedFile,
+}
+
+/// The namespace zones on disk or to be written, by namespace.
+pub(crate) struct NamespaceZones {
+    dir: PathBuf,
+    layout: ZoneLayout,
+    zones: BTreeMap<Label, NamespaceZone>,
+    /// Namespace zone files a previous run left are looked for once, after
+    /// the first publish of the parent.
+    left_over_checked: bool,
+}
+
+impl NamespaceZones {
+    pub(crate) fn new(dir: &Path, layout: ZoneLayout) -> Self {
+        Self {
+            dir: dir.to_path_buf(),
+            layout,
+            zones: BTreeMap::new(),
+            left_over_checked: false,
+        }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.zones.len()
+    }
+
+    pub(crate) fn tracked(&self) -> impl Iterator<Item = &TrackedFile> {
+        self.zones.values().map(|zone| &zone.tracked)
+    }
+
+    pub(crate) fn forget_on_disk(&mut self) {
+        for zone in self.zones.values_mut() {
+            zone.tracked.on_disk = None;
+        }
+    }
+
+    /// Writes the zone of every namespace of `vms` that has one and whose
+    /// records (`digests`) differ from what is on disk; a zone seen for the
+    /// first time reads back what a previous run left.
+    pub(crate) fn publish(
+        &mut self,
+        settings: &ZoneSettings,
+        vms: &BTreeMap<Label, BTreeMap<Label, VmAddresses>>,
+        digests: &BTreeMap<Label, u64>,
+        now: SystemTime,
+        hasher: &RandomState,
+        first_error: &mut Option<ZoneFileError>,
+    ) -> Vec<(Origin, Published)> {
+        let mut published = Vec::new();
+        let own_zones = vms
+            .iter()
+            .filter(|(namespace, _)| self.layout.has_own_zone(namespace));
+        for (namespace, vms) in own_zones {
+            let zone = self
+                .zones
+                .entry(namespace.clone())
+                .or_insert_with(|| NamespaceZone::open(&self.dir, settings, namespace, hasher));
+            let text = NamespaceText {
+                settings,
+                origin: &zone.origin,
+                vms: Some(vms),
+            };
+            let digest = digests.get(namespace).copied().unwrap_or_default();
+            match zone.tracked.publish(digest, now, &text, hasher) {
+                Ok(outcome) => published.push((zone.origin.clone(), outcome)),
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        published
+    }
+
+    /// Removes the zones of namespaces no longer in `vms` (call it once the
+    /// parent no longer delegates to them) and, once, those a previous run
+    /// left for namespaces that are gone (or for the other layout).
+    pub(crate) fn remove_gone(
+        &mut self,
+        forward: &Origin,
+        vms: &BTreeMap<Label, BTreeMap<Label, VmAddresses>>,
+        first_error: &mut Option<ZoneFileError>,
+    ) -> Vec<Origin> {
+        let mut gone: Vec<(Origin, PathBuf)> = Vec::new();
+        let layout = self.layout;
+        self.zones.retain(|namespace, zone| {
+            let wanted = layout.has_own_zone(namespace) && vms.contains_key(namespace);
+            if !wanted {
+                gone.push((zone.origin.clone(), zone.tracked.file.path().to_path_buf()));
+            }
+            wanted
+        });
+        if !self.left_over_checked {
+            match namespace_zone_files(&self.dir, forward) {
+                Ok(files) => {
+                    self.left_over_checked = true;
+                    let left_over = files
+                        .into_iter()
+                        .filter(|(namespace, _)| !self.zones.contains_key(namespace));
+                    gone.extend(
+                        left_over.map(|(namespace, path)| (forward.child(&namespace), path)),
+                    );
+                }
+                Err(source) => {
+                    first_error.get_or_insert(ZoneFileError::Read {
+                        path: self.dir.clone(),
+                        source,
+                    });
+                }
+            }
+        }
+        let mut removed = Vec::new();
+        for (origin, path) in gone {
+            match remove_file(&path) {
+                Ok(()) => {
+                    info!(zone = %origin, path = %path.display(), "namespace zone removed");
+                    removed.push(origin);
+                }
+                Err(source) => {
+                    // Tried again by the next publish, which looks again.
+                    self.left_over_checked = false;
+                    first_error.get_or_insert(ZoneFileError::Write { path, source });
+                }
+            }
+        }
+        removed
+    }
+}
+
+impl NamespaceZone {
+    /// Reads back what a previous run left in `db.<namespace>.<origin>`.
+    fn open(dir: &Path, settings: &ZoneSettings, namespace: &Label, hasher: &RandomState) -> Self {
+        let origin = settings.origin.child(namespace);
+        let text = NamespaceText {
+            settings,
+            origin: &origin,
+            vms: None,
+        };
+        let tracked = TrackedFile::open(dir, &text, hasher);
+        Self { origin, tracked }
+    }
+}
+
+/// The namespace zone files in `dir` (`db.<namespace>.<forward origin>`, the
+/// only names a manager of `forward` writes there besides its parent and
+/// reverse zones), with their namespaces.
+pub(crate) fn namespace_zone_files(
+    dir: &Path,
+    forward: &Origin,
+) -> io::Result<Vec<(Label, PathBuf)>> {
+    let suffix = format!(".{}", forward.without_final_dot());
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        let namespace = name
+            .strip_prefix("db.")
+            .and_then(|rest| rest.strip_suffix(&suffix))
+            .and_then(|label| Label::new(label).ok());
+        if let Some(namespace) = namespace
+            && entry.file_type()?.is_file()
+        {
+            found.push((namespace, entry.path()));
+        }
+    }
+    found.sort();
+    Ok(found)
+}
+
+/// Removes a file; one that is already gone is removed.
+fn remove_file(path: &Path) -> io::Result<()> {
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_namespace_zone_file_names_of_this_origin_are_found() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in [
+            "db.vm.example.com",
+            "db.tenant-a.vm.example.com",
+            "db.ns.vm.example.com",
+            "db.a.b.vm.example.com",
+            "db.Upper.vm.example.com",
+            "db.tenant.vm.example.org",
+            "db.10.in-addr.arpa",
+            ".db.tenant-b.vm.example.com.tmp",
+            "tenant-c.vm.example.com",
+        ] {
+            std::fs::write(dir.path().join(name), "").unwrap();
+        }
+        std::fs::create_dir(dir.path().join("db.dir.vm.example.com")).unwrap();
+        let origin = Origin::for_domain("example.com").unwrap();
+        let found = namespace_zone_files(dir.path(), &origin).unwrap();
+        let names: Vec<&str> = found.iter().map(|(ns, _)| ns.as_str()).collect();
+        assert_eq!(names, ["ns", "tenant-a"]);
+    }
+}
