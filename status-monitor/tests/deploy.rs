@@ -181,7 +181,7 @@ fn corefile_serves_zones_with_an_anchored_pattern_on_5353() {
         corefile.contains(r"directory /zones ^db\.(.+)$ {1}"),
         "{corefile}"
     );
-    assert!(corefile.contains("reload 2s"), "{corefile}");
+    assert!(corefile.contains("reload 1s"), "{corefile}");
     for plugin in ["errors", "log", "health", "ready"] {
         assert!(
             corefile.lines().any(|l| l.trim().starts_with(plugin)),
