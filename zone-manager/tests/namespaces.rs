@@ -11,8 +11,9 @@ use std::fs;
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use common::{ParsedZone, settings, vm};
-use zone_manager::{Published, VmAddresses, ZoneLayout, ZoneManager, ZoneSettings};
+use common::{ParsedZone, fleet, settings, vm};
+use tempfile::TempDir;
+use zone_manager::{Published, ZoneLayout, ZoneManager, ZoneSettings};
 
 fn at(secs: u64) -> SystemTime {
     UNIX_EPOCH + Duration::from_secs(secs)
@@ -26,16 +27,13 @@ fn open(dir: &Path, layout: ZoneLayout) -> ZoneManager {
     ZoneManager::open_with(example(), layout, &[], dir).unwrap()
 }
 
-fn fleet() -> Vec<VmAddresses> {
-    vec![
-        vm(
-            "default",
-            "a",
-            &[("net1", &["10.0.0.1"]), ("net2", &["fd00::1"])],
-        ),
-        vm("default", "b", &[("net1", &["10.0.0.2"])]),
-        vm("other", "a", &[("net1", &["10.0.1.1"])]),
-    ]
+/// The fleet published once at serial 1000 with `layout`, in a new directory.
+fn published_fleet(layout: ZoneLayout) -> (TempDir, ZoneManager) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut manager = open(dir.path(), layout);
+    manager.replace_all(fleet());
+    manager.publish_all(at(1_000)).unwrap();
+    (dir, manager)
 }
 
 /// Every file in `dir`, sorted.
@@ -137,10 +135,7 @@ fn each_namespace_gets_a_zone_delegated_from_the_parent() {
 
 #[test]
 fn a_change_rewrites_only_its_namespace_zone() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut manager = open(dir.path(), ZoneLayout::Namespace);
-    manager.replace_all(fleet());
-    manager.publish_all(at(1_000)).unwrap();
+    let (dir, mut manager) = published_fleet(ZoneLayout::Namespace);
     let before = text(dir.path(), "db.default.vm.example.com");
 
     manager.upsert(vm("other", "a", &[("net1", &["10.0.1.2"])]));
@@ -165,10 +160,7 @@ fn a_change_rewrites_only_its_namespace_zone() {
 
 #[test]
 fn a_namespace_zone_comes_with_its_first_vm_and_goes_with_its_last() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut manager = open(dir.path(), ZoneLayout::Namespace);
-    manager.replace_all(fleet());
-    manager.publish_all(at(1_000)).unwrap();
+    let (dir, mut manager) = published_fleet(ZoneLayout::Namespace);
 
     manager.upsert(vm("new", "x", &[("net1", &["10.0.2.1"])]));
     let publication = manager.publish_all(at(1_001)).unwrap();
@@ -341,10 +333,7 @@ fn the_same_records_in_any_order_give_the_same_files() {
 
 #[test]
 fn a_removed_namespace_zone_is_noticed_and_written_again() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut manager = open(dir.path(), ZoneLayout::Namespace);
-    manager.replace_all(fleet());
-    manager.publish_all(at(1_000)).unwrap();
+    let (dir, mut manager) = published_fleet(ZoneLayout::Namespace);
     assert!(manager.on_disk_is_current().unwrap());
     fs::remove_file(dir.path().join("db.other.vm.example.com")).unwrap();
     assert!(!manager.on_disk_is_current().unwrap());

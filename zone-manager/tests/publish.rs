@@ -11,7 +11,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use common::{ParsedZone, settings, vm};
+use common::{ParsedZone, fleet, settings, vm};
 use zone_manager::{Published, Serial, TEMP_PREFIX, VmAddresses, ZoneManager, ZoneSettings};
 
 fn at(secs: u64) -> SystemTime {
@@ -24,18 +24,6 @@ fn example() -> ZoneSettings {
 
 fn zone_path(dir: &Path) -> std::path::PathBuf {
     dir.join("db.vm.example.com")
-}
-
-fn fleet() -> Vec<VmAddresses> {
-    vec![
-        vm(
-            "default",
-            "a",
-            &[("net1", &["10.0.0.1"]), ("net2", &["fd00::1"])],
-        ),
-        vm("default", "b", &[("net1", &["10.0.0.2"])]),
-        vm("other", "a", &[("net1", &["10.0.1.1", "fd00:1::1"])]),
-    ]
 }
 
 /// Every file in `dir` but the zone: there must be none.

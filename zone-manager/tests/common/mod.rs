@@ -29,3 +29,16 @@ pub fn settings(domain: &str, name_server: Option<&str>) -> ZoneSettings {
     s.set_name_servers(name_server.map(|a| a.parse().expect("address")));
     s
 }
+
+/// Three VMs in two namespaces (`default`: a, b; `other`: a).
+pub fn fleet() -> Vec<VmAddresses> {
+    vec![
+        vm(
+            "default",
+            "a",
+            &[("net1", &["10.0.0.1"]), ("net2", &["fd00::1"])],
+        ),
+        vm("default", "b", &[("net1", &["10.0.0.2"])]),
+        vm("other", "a", &[("net1", &["10.0.1.1", "fd00:1::1"])]),
+    ]
+}
