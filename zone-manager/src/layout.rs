@@ -15,7 +15,7 @@ pub enum ZoneLayout {
 }
 
 /// The name server's label: its host is `ns.vm.<DOMAIN>`.
-pub const NAME_SERVER_LABEL: &str = "ns";
+const NAME_SERVER_LABEL: &str = "ns";
 
 impl ZoneLayout {
     /// Whether `namespace` gets a zone of its own. The namespace `ns` keeps its

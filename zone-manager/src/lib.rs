@@ -23,12 +23,12 @@ mod tracked;
 pub mod zone;
 pub mod zone_file;
 
-pub use layout::{NAME_SERVER_LABEL, ZoneLayout};
+pub use layout::ZoneLayout;
 pub use name::{Label, LabelInterner, Mailbox, NameError, Origin};
 pub use records::{Interface, InterfaceAddresses, OwnerName, Record, RecordData, VmAddresses};
 pub use render::{
-    ZoneSettings, render_body, render_header, render_namespace_body, render_parent_body,
-    render_reverse_body, render_reverse_header, render_zone,
+    ZoneSettings, render_body, render_header, render_reverse_body, render_reverse_header,
+    render_zone,
 };
 pub use reverse::{PrefixError, Ptr, ReversePrefix};
 pub use serial::Serial;

@@ -124,7 +124,7 @@ pub fn render_body<'a>(
 /// The body of `vm.<DOMAIN>` when namespaces have zones of their own: name
 /// server and glue, one delegation per namespace zone in `delegated` (only with
 /// a name server to delegate to), then the records of the VMs kept here.
-pub fn render_parent_body<'a>(
+pub(crate) fn render_parent_body<'a>(
     settings: &ZoneSettings,
     delegated: impl IntoIterator<Item = &'a Label>,
     vms: impl IntoIterator<Item = &'a VmAddresses>,
@@ -155,7 +155,7 @@ pub fn render_parent_body<'a>(
 /// The body of a namespace's zone `<namespace>.vm.<DOMAIN>`: its name server
 /// (whose address is in the parent zone), then the records of `vms`, all of
 /// that namespace, named relative to the zone.
-pub fn render_namespace_body<'a>(
+pub(crate) fn render_namespace_body<'a>(
     settings: &ZoneSettings,
     vms: impl IntoIterator<Item = &'a VmAddresses>,
     out: &mut (impl Write + ?Sized),

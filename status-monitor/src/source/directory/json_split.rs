@@ -10,7 +10,7 @@
 
 use std::io::Read;
 
-use serde::de::{Error as _, IgnoredAny};
+use serde::de::Error as _;
 
 /// Bytes read at a time (more for a value longer than that).
 const READ_SIZE: usize = 1 << 20;
@@ -38,8 +38,9 @@ fn split_with<R: Read>(
         }
         Some(b'[') => {
             window.pos += 1;
+            // A Value, not IgnoredAny: only the former checks UTF-8.
             elements(&mut window, |element| {
-                serde_json::from_slice::<IgnoredAny>(element).map(drop)
+                serde_json::from_slice::<serde_json::Value>(element).map(drop)
             })?;
             on_piece(b"[]")?;
         }
@@ -387,6 +388,8 @@ mod tests {
                 .unwrap_err()
                 .contains("expected ident")
         );
+        let not_utf8 = split_with(Window::new(&b"[\"\xff\"]"[..], 7), |_| Ok(()));
+        assert!(not_utf8.is_err(), "{not_utf8:?}");
     }
 
     #[test]

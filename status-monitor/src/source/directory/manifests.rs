@@ -39,6 +39,15 @@ pub enum ManifestError {
     ParserGone { path: PathBuf },
 }
 
+impl ManifestError {
+    fn json(path: &Path, source: serde_json::Error) -> Self {
+        Self::Json {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+}
+
 /// A VMI read from a manifest, decoded or not.
 pub type ReadVmi = Result<VirtualMachineInstance, DecodeError>;
 
@@ -153,12 +162,9 @@ pub fn read_vmis_from(
         let drained = rx.iter().try_for_each(|batch| {
             let vmis = match batch {
                 Batch::Decoded(vmis) => vmis,
-                Batch::Pieces(pieces) => {
-                    pieces.decode(path).map_err(|source| ManifestError::Json {
-                        path: path.to_path_buf(),
-                        source,
-                    })?
-                }
+                Batch::Pieces(pieces) => pieces
+                    .decode(path)
+                    .map_err(|source| ManifestError::json(path, source))?,
             };
             vmis.into_iter().for_each(&mut on_vmi);
             Ok(())
@@ -249,6 +255,9 @@ fn parse_json(
     tx: SyncSender<Batch>,
 ) -> Result<(), ManifestError> {
     let hand_over = |pieces: JsonPieces| {
+        if pieces.ends.is_empty() {
+            return Ok(());
+        }
         let batch = match tx.try_send(Batch::Pieces(pieces)) {
             Ok(()) => return Ok(()),
             Err(TrySendError::Full(Batch::Pieces(pieces))) => Batch::Decoded(pieces.decode(path)?),
@@ -266,10 +275,9 @@ fn parse_json(
     });
     // What came before an error goes over too, as with every stream.
     let last = hand_over(pieces);
-    split.and(last).map_err(|source| ManifestError::Json {
-        path: path.to_path_buf(),
-        source,
-    })
+    split
+        .and(last)
+        .map_err(|source| ManifestError::json(path, source))
 }
 
 thread_local! {
