@@ -81,11 +81,10 @@ pub struct ZoneManager {
     vms: BTreeMap<Label, BTreeMap<Label, VmAddresses>>,
     /// The reverse zones, in the order of their prefixes.
     reverse: Vec<ReverseZone>,
-    /// Digest of the records: the sum of each VM's keyed hash, kept up to date by
-    /// every change, so that "did anything change since the last write?" costs
-    /// nothing even with 100k VMs (and a change undone is no change).
-    records_digest: u64,
-    /// The same digest per namespace, for the namespace zones.
+    /// Digest of each namespace's records: the sum of each VM's keyed hash,
+    /// kept up to date by every change, so that "did anything change since the
+    /// last write?" costs nothing even with 100k VMs (and a change undone is no
+    /// change).
     namespace_digests: BTreeMap<Label, u64>,
     /// Records by type, kept up to date like the digest.
     counts: RecordCounts,
@@ -168,7 +167,6 @@ impl ZoneManager {
             namespaces: NamespaceZones::new(&dir, layout),
             vms,
             reverse,
-            records_digest: 0,
             namespace_digests: BTreeMap::new(),
             counts: RecordCounts::default(),
             hasher,
@@ -184,19 +182,10 @@ impl ZoneManager {
         &self.forward.file
     }
 
-    pub fn layout(&self) -> ZoneLayout {
-        self.layout
-    }
-
     /// How many zone files there are: the forward zone or the parent, the
     /// namespace zones and the reverse zones.
     pub fn zone_file_count(&self) -> usize {
         1 + self.namespaces.len() + self.reverse.len()
-    }
-
-    /// The reverse zones' files, in the order of their prefixes.
-    pub fn reverse_zone_files(&self) -> impl Iterator<Item = &ZoneFile> {
-        self.reverse.iter().map(|zone| &zone.tracked.file)
     }
 
     /// Adds or replaces a VM; a VM without records is removed.
@@ -245,7 +234,6 @@ impl ZoneManager {
         }
         let changed = next != self.vms;
         self.vms = next;
-        self.records_digest = 0;
         self.namespace_digests.clear();
         self.counts = RecordCounts::default();
         for zone in &mut self.reverse {
@@ -296,17 +284,13 @@ impl ZoneManager {
             .entry(vm.namespace().clone())
             .or_default();
         match tally {
-            Tally::Add => *namespace_digest = namespace_digest.wrapping_add(hash),
-            Tally::Remove => *namespace_digest = namespace_digest.wrapping_sub(hash),
-        }
-        match tally {
             Tally::Add => {
-                self.records_digest = self.records_digest.wrapping_add(hash);
+                *namespace_digest = namespace_digest.wrapping_add(hash);
                 self.counts.a += counts.a;
                 self.counts.aaaa += counts.aaaa;
             }
             Tally::Remove => {
-                self.records_digest = self.records_digest.wrapping_sub(hash);
+                *namespace_digest = namespace_digest.wrapping_sub(hash);
                 self.counts.a -= counts.a;
                 self.counts.aaaa -= counts.aaaa;
             }
@@ -395,7 +379,11 @@ impl ZoneManager {
     /// The digest of what the parent (or the one forward zone) holds.
     fn parent_digest(&self) -> u64 {
         if self.layout == ZoneLayout::Single {
-            return self.records_digest;
+            // The sum of every VM's hash, as each namespace's digest is.
+            return self
+                .namespace_digests
+                .values()
+                .fold(0, |sum, digest| sum.wrapping_add(*digest));
         }
         let mut digest = self.hasher.build_hasher();
         for namespace in self.vms.keys() {
