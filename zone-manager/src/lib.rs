@@ -7,6 +7,7 @@
 //! delegated from the parent; with [`ReversePrefix`]es the same VMs also give
 //! one PTR zone per prefix.
 
+mod catalog;
 pub mod layout;
 pub mod name;
 mod namespace_zones;
@@ -23,6 +24,7 @@ mod tracked;
 pub mod zone;
 pub mod zone_file;
 
+pub use catalog::member_id;
 pub use layout::ZoneLayout;
 pub use name::{Label, LabelInterner, Mailbox, NameError, Origin};
 pub use records::{Interface, InterfaceAddresses, OwnerName, Record, RecordData, VmAddresses};

@@ -121,7 +121,7 @@ impl fmt::Debug for Label {
 
 /// A zone apex, kept as labels: the forward zone's `vm.` or `vm.<DOMAIN>.`, or a
 /// reverse zone's `….in-addr.arpa.` / `….ip6.arpa.`.
-#[derive(Clone, PartialEq, Eq, Debug)]
+#[derive(Clone, PartialEq, Eq, Hash, Debug)]
 pub struct Origin {
     labels: Vec<Label>,
 }
@@ -144,6 +144,31 @@ impl Origin {
             return Err(NameError::NameTooLong(len));
         }
         Ok(origin)
+    }
+
+    /// Any zone name an operator gives (the catalog zone's): labels as
+    /// [`Label::new`] takes them, at least one, a trailing dot and upper case
+    /// accepted as in [`Self::for_domain`].
+    pub fn parse(text: &str) -> Result<Self, NameError> {
+        let text = text.trim().trim_end_matches('.').to_ascii_lowercase();
+        if text.is_empty() {
+            return Err(NameError::Empty);
+        }
+        let labels = text
+            .split('.')
+            .map(Label::new)
+            .collect::<Result<Vec<_>, _>>()?;
+        let origin = Self { labels };
+        let len = origin.text_len();
+        if len > MAX_NAME_LEN {
+            return Err(NameError::NameTooLong(len));
+        }
+        Ok(origin)
+    }
+
+    /// Whether this name is `other` or a name below it.
+    pub fn is_at_or_below(&self, other: &Origin) -> bool {
+        self.labels.ends_with(&other.labels)
     }
 
     /// An origin from labels already validated and short enough (reverse zones).
@@ -310,6 +335,22 @@ mod tests {
             Origin::for_domain(&long),
             Err(NameError::NameTooLong(_))
         ));
+    }
+
+    #[test]
+    fn any_zone_name_parses_and_knows_what_it_is_below() {
+        let catalog = Origin::parse("Catalog.Example.com.").unwrap();
+        assert_eq!(catalog.to_string(), "catalog.example.com.");
+        assert_eq!(catalog.file_name(), "db.catalog.example.com");
+        for bad in ["", ".", "a..b", "x;y", "under_score.example"] {
+            assert!(Origin::parse(bad).is_err(), "{bad:?}");
+        }
+        let forward = Origin::for_domain("example.com").unwrap();
+        assert!(Origin::parse("vm.example.com").unwrap().is_at_or_below(&forward));
+        assert!(Origin::parse("a.vm.example.com").unwrap().is_at_or_below(&forward));
+        assert!(!catalog.is_at_or_below(&forward));
+        assert!(!Origin::parse("xvm.example.com").unwrap().is_at_or_below(&forward));
+        assert!(!forward.is_at_or_below(&Origin::parse("a.vm.example.com").unwrap()));
     }
 
     #[test]

@@ -52,6 +52,21 @@ impl NamespaceZones {
         self.zones.values().map(|zone| &zone.tracked)
     }
 
+    /// The zones of namespaces that still have VMs and whose files are on disk.
+    pub(crate) fn on_disk_origins<'a>(
+        &'a self,
+        vms: &'a BTreeMap<Label, BTreeMap<Label, VmAddresses>>,
+    ) -> impl Iterator<Item = Origin> + 'a {
+        self.zones
+            .iter()
+            .filter(|(namespace, zone)| {
+                self.layout.has_own_zone(namespace)
+                    && vms.contains_key(*namespace)
+                    && zone.tracked.on_disk.is_some()
+            })
+            .map(|(_, zone)| zone.origin.clone())
+    }
+
     pub(crate) fn forget_on_disk(&mut self) {
         for zone in self.zones.values_mut() {
             zone.tracked.on_disk = None;

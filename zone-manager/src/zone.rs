@@ -9,6 +9,7 @@ use std::time::SystemTime;
 
 use tracing::{info, warn};
 
+use crate::catalog::CatalogZone;
 use crate::layout::ZoneLayout;
 use crate::name::{Label, Origin};
 use crate::namespace_zones::NamespaceZones;
@@ -46,6 +47,8 @@ pub struct Publication {
     /// One per reverse zone, in the order of the prefixes given to
     /// [`ZoneManager::open_with`].
     pub reverse: Vec<(Origin, Published)>,
+    /// The catalog zone, with [`ZoneManager::with_catalog`].
+    pub catalog: Option<(Origin, Published)>,
 }
 
 impl Publication {
@@ -55,6 +58,7 @@ impl Publication {
             || std::iter::once(&self.forward)
                 .chain(self.namespaces.iter().map(|(_, p)| p))
                 .chain(self.reverse.iter().map(|(_, p)| p))
+                .chain(self.catalog.iter().map(|(_, p)| p))
                 .any(|p| matches!(p, Published::Written { .. }))
     }
 }
@@ -81,6 +85,8 @@ pub struct ZoneManager {
     vms: BTreeMap<Label, BTreeMap<Label, VmAddresses>>,
     /// The reverse zones, in the order of their prefixes.
     reverse: Vec<ReverseZone>,
+    /// The RFC 9432 catalog of every zone above, when asked for.
+    catalog: Option<CatalogZone>,
     /// Digest of each namespace's records: the sum of each VM's keyed hash,
     /// kept up to date by every change, so that "did anything change since the
     /// last write?" costs nothing even with 100k VMs (and a change undone is no
@@ -167,10 +173,26 @@ impl ZoneManager {
             namespaces: NamespaceZones::new(&dir, layout),
             vms,
             reverse,
+            catalog: None,
             namespace_digests: BTreeMap::new(),
             counts: RecordCounts::default(),
             hasher,
         })
+    }
+
+    /// Also writes the RFC 9432 catalog zone `db.<catalog>`, listing every
+    /// zone file written here; what a previous run left there is read back.
+    /// `catalog` must not be at or below the forward or a reverse zone (the
+    /// caller checks; see [`Origin::is_at_or_below`]).
+    pub fn with_catalog(mut self, catalog: Origin) -> Self {
+        let dir = self.forward.file.dir().to_path_buf();
+        self.catalog = Some(CatalogZone::open(
+            &dir,
+            &self.settings,
+            catalog,
+            &self.hasher,
+        ));
+        self
     }
 
     pub fn settings(&self) -> &ZoneSettings {
@@ -183,9 +205,9 @@ impl ZoneManager {
     }
 
     /// How many zone files there are: the forward zone or the parent, the
-    /// namespace zones and the reverse zones.
+    /// namespace zones, the reverse zones and the catalog.
     pub fn zone_file_count(&self) -> usize {
-        1 + self.namespaces.len() + self.reverse.len()
+        1 + self.namespaces.len() + self.reverse.len() + usize::from(self.catalog.is_some())
     }
 
     /// Adds or replaces a VM; a VM without records is removed.
@@ -331,7 +353,9 @@ impl ZoneManager {
     /// Writes each zone whose records differ from what is on disk, with a serial
     /// greater than every serial before it. A new namespace zone is written
     /// before the parent delegates to it; a namespace zone whose namespace is
-    /// gone is removed after the parent no longer delegates to it. Every zone
+    /// gone is removed after the parent no longer delegates to it and the
+    /// catalog no longer lists it; the catalog lists a zone once its file is
+    /// on disk. Every zone
     /// is tried even if one fails; the first error is returned, and what failed
     /// is tried again by the next call (what succeeded is then unchanged).
     pub fn publish_all(&mut self, now: SystemTime) -> Result<Publication, ZoneFileError> {
@@ -356,15 +380,17 @@ impl ZoneManager {
             },
             &self.hasher,
         );
-        let removed = match forward {
-            Ok(_) => {
+        let reverse = self.publish_reverse_zones(now, &mut first_error);
+        let catalog = self.publish_catalog(now);
+        let removed = match (&forward, &catalog) {
+            (Ok(_), None | Some(Ok(_))) => {
                 self.namespaces
                     .remove_gone(&self.settings.origin, &self.vms, &mut first_error)
             }
-            Err(_) => Vec::new(),
+            _ => Vec::new(),
         };
-        let reverse = self.publish_reverse_zones(now, &mut first_error);
         let forward = forward?;
+        let catalog = catalog.transpose()?;
         match first_error {
             Some(e) => Err(e),
             None => Ok(Publication {
@@ -372,8 +398,33 @@ impl ZoneManager {
                 namespaces,
                 removed,
                 reverse,
+                catalog,
             }),
         }
+    }
+
+    /// Writes the catalog (if any) with every zone whose file is on disk and
+    /// wanted: the forward zone, the namespace zones of namespaces that still
+    /// have VMs, the reverse zones.
+    fn publish_catalog(
+        &mut self,
+        now: SystemTime,
+    ) -> Option<Result<(Origin, Published), ZoneFileError>> {
+        let catalog = self.catalog.as_mut()?;
+        let forward = self
+            .forward
+            .on_disk
+            .is_some()
+            .then(|| self.settings.origin.clone());
+        let namespaces = self.namespaces.on_disk_origins(&self.vms);
+        let reverse = self
+            .reverse
+            .iter()
+            .filter(|zone| zone.tracked.on_disk.is_some())
+            .map(|zone| zone.origin.clone());
+        let members = forward.into_iter().chain(namespaces).chain(reverse).collect();
+        let published = catalog.publish(&self.settings, members, now, &self.hasher);
+        Some(published.map(|published| (catalog.origin().clone(), published)))
     }
 
     /// The digest of what the parent (or the one forward zone) holds.
@@ -438,9 +489,11 @@ impl ZoneManager {
     pub fn on_disk_is_current(&self) -> Result<bool, ZoneFileError> {
         let namespaces = self.namespaces.tracked();
         let reverse = self.reverse.iter().map(|zone| &zone.tracked);
+        let catalog = self.catalog.iter().map(|catalog| &catalog.tracked);
         for tracked in std::iter::once(&self.forward)
             .chain(namespaces)
             .chain(reverse)
+            .chain(catalog)
         {
             if !tracked.is_current()? {
                 return Ok(false);
@@ -455,6 +508,9 @@ impl ZoneManager {
         self.namespaces.forget_on_disk();
         for zone in &mut self.reverse {
             zone.tracked.on_disk = None;
+        }
+        if let Some(catalog) = &mut self.catalog {
+            catalog.tracked.on_disk = None;
         }
     }
 }
