@@ -81,6 +81,12 @@ struct Environment {
     #[serde(default)]
     zone_layout: String,
     #[serde(default)]
+    catalog_zone: String,
+    #[serde(default)]
+    notify_secondaries: String,
+    #[serde(default = "default_local_dns_addr")]
+    local_dns_addr: String,
+    #[serde(default)]
     dns_endpoints: String,
     #[serde(default)]
     dns_endpoints_keep_without_addresses: String,
@@ -91,6 +97,10 @@ struct Environment {
 
 fn default_http_addr() -> String {
     ":8081".to_owned()
+}
+
+fn default_local_dns_addr() -> String {
+    "127.0.0.1:5353".to_owned()
 }
 
 fn default_zones_dir() -> PathBuf {
@@ -118,6 +128,11 @@ pub struct Config {
     pub reverse_zones: Vec<ReversePrefix>,
     /// `ZONE_LAYOUT`: a zone per namespace (the default), or one zone.
     pub zone_layout: ZoneLayout,
+    /// `CATALOG_ZONE`: the RFC 9432 catalog of every zone written, for
+    /// secondaries that follow catalogs; `None` when empty.
+    pub catalog_zone: Option<Origin>,
+    /// Where and how to tell secondaries that a zone changed.
+    pub notify: NotifySettings,
     /// `DNS_ENDPOINTS=true`: the external-dns DNSEndpoint sink.
     pub dns_endpoints: Option<DnsEndpointSettings>,
     /// `VMI_LABEL_SELECTOR`: only the VMIs it selects are published.
@@ -174,6 +189,17 @@ impl std::fmt::Display for ListenAddress {
             Self::Socket(address) => address.fmt(f),
         }
     }
+}
+
+/// `NOTIFY_SECONDARIES` and `LOCAL_DNS_ADDR`: after each write, once the DNS
+/// server beside status-monitor serves the new serial, a NOTIFY (RFC 1996)
+/// goes to every secondary.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NotifySettings {
+    /// Empty: no NOTIFY is sent.
+    pub secondaries: Vec<SocketAddr>,
+    /// The DNS server (CoreDNS in the same pod) asked for each zone's serial.
+    pub local_dns: SocketAddr,
 }
 
 /// How the DNSEndpoint sink behaves.
@@ -303,6 +329,17 @@ impl Config {
                 ));
             }
         };
+        let catalog_zone = parse_catalog_zone(&env.catalog_zone, &zone, &reverse_zones)?;
+        let notify = NotifySettings {
+            secondaries: parse_secondaries(&env.notify_secondaries)?,
+            local_dns: parse_socket_addr(&env.local_dns_addr, 53).ok_or_else(|| {
+                invalid(
+                    "LOCAL_DNS_ADDR",
+                    &env.local_dns_addr,
+                    "expected IP:port or [IPv6]:port",
+                )
+            })?,
+        };
         let dns_endpoints = parse_bool("DNS_ENDPOINTS", &env.dns_endpoints, false)?
             .then(|| {
                 parse_bool(
@@ -330,6 +367,8 @@ impl Config {
             address_source,
             reverse_zones,
             zone_layout,
+            catalog_zone,
+            notify,
             dns_endpoints,
         };
         config.check_conflicts()?;
@@ -353,6 +392,63 @@ fn parse_name_servers(text: &str) -> Result<Vec<IpAddr>, ConfigError> {
             })
         })
         .collect()
+}
+
+/// `CATALOG_ZONE`: any zone name but one at or below a zone it lists (the
+/// namespace zones live below the forward zone, and a catalog there would be
+/// taken for one).
+fn parse_catalog_zone(
+    text: &str,
+    zone: &ZoneSettings,
+    reverse_zones: &[ReversePrefix],
+) -> Result<Option<Origin>, ConfigError> {
+    if text.trim().is_empty() {
+        return Ok(None);
+    }
+    let catalog = Origin::parse(text).map_err(|e| invalid("CATALOG_ZONE", text, e))?;
+    let served =
+        std::iter::once(zone.origin.clone()).chain(reverse_zones.iter().map(ReversePrefix::origin));
+    for served in served {
+        if catalog.is_at_or_below(&served) {
+            return Err(invalid(
+                "CATALOG_ZONE",
+                text,
+                format!(
+                    "is at or below {served}, a zone it lists; choose a name outside it, e.g. catalog.<DOMAIN>"
+                ),
+            ));
+        }
+    }
+    Ok(Some(catalog))
+}
+
+/// `NOTIFY_SECONDARIES`: comma-separated `IP`, `IP:port` or `[IPv6]:port`
+/// (port 53 when none); empty: none. Addresses only: a name would need a
+/// resolver, and a secondary is configured by address anyway.
+fn parse_secondaries(text: &str) -> Result<Vec<SocketAddr>, ConfigError> {
+    let mut secondaries: Vec<SocketAddr> = Vec::new();
+    for entry in text.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+        let address = parse_socket_addr(entry, 53).ok_or_else(|| {
+            invalid(
+                "NOTIFY_SECONDARIES",
+                text,
+                format!("{entry:?} is not an IP address, IP:port or [IPv6]:port"),
+            )
+        })?;
+        if !secondaries.contains(&address) {
+            secondaries.push(address);
+        }
+    }
+    Ok(secondaries)
+}
+
+/// `IP`, `IP:port` or `[IPv6]:port`; a bare address gets `default_port`.
+fn parse_socket_addr(text: &str, default_port: u16) -> Option<SocketAddr> {
+    let text = text.trim();
+    text.parse::<SocketAddr>()
+        .ok()
+        .or_else(|| Some(SocketAddr::new(text.parse::<IpAddr>().ok()?, default_port)))
+        .filter(|address| address.port() != 0)
 }
 
 /// `true` or `false` (empty: `default`), as ConfigMaps spell booleans.
@@ -442,6 +538,71 @@ mod tests {
             e.contains("ZONE_LAYOUT") && e.contains("namespace or single"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn catalog_zone_is_any_name_outside_the_zones_it_lists() {
+        assert_eq!(config(&[]).unwrap().catalog_zone, None);
+        let c = config(&[
+            ("DOMAIN", "example.com"),
+            ("CATALOG_ZONE", "Catalog.Example.com."),
+        ])
+        .unwrap();
+        assert_eq!(c.catalog_zone.unwrap().to_string(), "catalog.example.com.");
+        for (bad, reason) in [
+            ("cat_alog.example.com", "'_'"),
+            ("a..b", "is empty"),
+            ("vm.example.com", "at or below vm.example.com."),
+            ("catalog.vm.example.com", "at or below vm.example.com."),
+            ("x.10.10.in-addr.arpa", "at or below 10.10.in-addr.arpa."),
+        ] {
+            let e = error(&[
+                ("DOMAIN", "example.com"),
+                ("REVERSE_ZONES", "10.10.0.0/16"),
+                ("CATALOG_ZONE", bad),
+            ]);
+            assert!(
+                e.contains("CATALOG_ZONE") && e.contains(reason),
+                "{bad}: {e}"
+            );
+        }
+    }
+
+    #[test]
+    fn notify_secondaries_are_addresses_with_port_53_by_default() {
+        let c = config(&[]).unwrap();
+        assert!(c.notify.secondaries.is_empty());
+        assert_eq!(c.notify.local_dns, "127.0.0.1:5353".parse().unwrap());
+        let c = config(&[
+            (
+                "NOTIFY_SECONDARIES",
+                " 192.0.2.10, [2001:db8::10]:5300,2001:db8::11 ,192.0.2.10:53",
+            ),
+            ("LOCAL_DNS_ADDR", "[::1]:5353"),
+        ])
+        .unwrap();
+        let expected: Vec<SocketAddr> =
+            ["192.0.2.10:53", "[2001:db8::10]:5300", "[2001:db8::11]:53"]
+                .iter()
+                .map(|a| a.parse().unwrap())
+                .collect();
+        assert_eq!(c.notify.secondaries, expected, "duplicates dropped");
+        assert_eq!(c.notify.local_dns, "[::1]:5353".parse().unwrap());
+        for bad in [
+            "dns.example.com",
+            "192.0.2.300",
+            "192.0.2.10:0",
+            "192.0.2.10:99999",
+            "2001:db8::10:53x",
+        ] {
+            let e = error(&[("NOTIFY_SECONDARIES", bad)]);
+            assert!(
+                e.contains("NOTIFY_SECONDARIES") && e.contains(bad),
+                "{bad}: {e}"
+            );
+        }
+        let e = error(&[("LOCAL_DNS_ADDR", "localhost:5353")]);
+        assert!(e.contains("LOCAL_DNS_ADDR"), "{e}");
     }
 
     #[test]

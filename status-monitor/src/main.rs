@@ -6,12 +6,12 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use clap::{Parser, Subcommand};
 use tokio::sync::mpsc;
 use tracing::{error, info};
-use zone_manager::{Serial, VmAddresses, ZoneManager, render_zone};
+use zone_manager::{Serial, VmAddresses, render_zone};
 
 use status_monitor::config::Config;
 use status_monitor::metrics::Metrics;
 use status_monitor::output::zone::debounce::Debouncer;
-use status_monitor::output::zone::{Stopped, ZoneOutput};
+use status_monitor::output::zone::{Notifier, Stopped, ZoneOutput, open_zone_manager};
 use status_monitor::output::{self, endpoints};
 use status_monitor::readiness::Readiness;
 use status_monitor::source::directory::catalog::ManifestCatalog;
@@ -113,13 +113,7 @@ fn write_zone_files(
     let now = serial.map_or_else(SystemTime::now, |serial| {
         UNIX_EPOCH + Duration::from_secs(u64::from(serial))
     });
-    let written = ZoneManager::open_with(
-        config.zone.clone(),
-        config.zone_layout,
-        &config.reverse_zones,
-        dir,
-    )
-    .and_then(|mut manager| {
+    let written = open_zone_manager(config, dir).and_then(|mut manager| {
         manager.replace_all(vms);
         manager.publish_all(now)
     });
@@ -135,12 +129,7 @@ fn write_zone_files(
 /// The long-running monitor: one source → fan-out → the zone output (and the
 /// DNSEndpoint output when enabled), plus HTTP.
 async fn monitor(config: Config) -> ExitCode {
-    let manager = match ZoneManager::open_with(
-        config.zone.clone(),
-        config.zone_layout,
-        &config.reverse_zones,
-        &config.zones_dir,
-    ) {
+    let manager = match open_zone_manager(&config, &config.zones_dir) {
         Ok(manager) => manager,
         Err(e) => {
             error!(error = %e, "cannot prepare ZONES_DIR");
@@ -222,7 +211,9 @@ async fn monitor(config: Config) -> ExitCode {
     let fan_out = tokio::spawn(output::fan_out(source_rx, zone_tx, endpoint_output));
 
     let debouncer = Debouncer::new(config.debounce_window, config.debounce_max_delay);
+    let notifier = Notifier::spawn(config.notify.clone(), metrics.clone());
     let stopped = ZoneOutput::new(manager, debouncer, metrics, readiness)
+        .with_notifier(notifier)
         .run(zone_rx, shutdown_signal())
         .await;
     source.abort();

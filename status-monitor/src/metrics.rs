@@ -56,6 +56,7 @@ pub struct Metrics {
     pub last_write: Gauge<f64, AtomicU64>,
     pub zone_rewrites_after_tampering: Counter,
     pub endpoint_writes: Family<EndpointWriteLabels, Counter>,
+    pub notifies: Family<ResultLabel, Counter>,
 }
 
 impl Default for Metrics {
@@ -83,6 +84,7 @@ impl Metrics {
             last_write: Gauge::default(),
             zone_rewrites_after_tampering: Counter::default(),
             endpoint_writes: Family::default(),
+            notifies: Family::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -107,12 +109,12 @@ impl Metrics {
         );
         registry.register(
             "zone_files",
-            "Zone files status-monitor keeps: vm.<DOMAIN>, the namespace zones and the reverse zones",
+            "Zone files status-monitor keeps: vm.<DOMAIN>, the namespace zones, the reverse zones and the catalog",
             m.zone_files.clone(),
         );
         registry.register(
             "zone_file_writes",
-            "Zone files written, by kind: parent (vm.<DOMAIN>, the only forward zone with ZONE_LAYOUT=single), namespace or reverse",
+            "Zone files written, by kind: parent (vm.<DOMAIN>, the only forward zone with ZONE_LAYOUT=single), namespace, reverse or catalog",
             m.zone_file_writes.clone(),
         );
         registry.register(
@@ -155,7 +157,16 @@ impl Metrics {
             "DNSEndpoint applies and deletes (DNS_ENDPOINTS=true), by operation and result",
             m.endpoint_writes.clone(),
         );
+        registry.register(
+            "notifies",
+            "NOTIFY messages to the secondaries of NOTIFY_SECONDARIES, by result: accepted, refused (any other answer) or unanswered (after every retry)",
+            m.notifies.clone(),
+        );
         Self { registry, ..m }
+    }
+
+    pub fn notify(&self, result: &'static str) {
+        self.notifies.get_or_create(&ResultLabel { result }).inc();
     }
 
     pub fn endpoint_write(&self, operation: &'static str, result: &'static str) {
@@ -224,6 +235,14 @@ impl Metrics {
                 "reverse",
                 publication
                     .reverse
+                    .iter()
+                    .filter(|(_, p)| written(p))
+                    .count(),
+            ),
+            (
+                "catalog",
+                publication
+                    .catalog
                     .iter()
                     .filter(|(_, p)| written(p))
                     .count(),

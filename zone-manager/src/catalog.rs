@@ -124,5 +124,4 @@ mod tests {
         assert_ne!(member_id(&other), id);
         assert_eq!(member_id(&Origin::parse("VM.Example.COM.").unwrap()), id);
     }
-
 }

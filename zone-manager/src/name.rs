@@ -346,10 +346,22 @@ mod tests {
             assert!(Origin::parse(bad).is_err(), "{bad:?}");
         }
         let forward = Origin::for_domain("example.com").unwrap();
-        assert!(Origin::parse("vm.example.com").unwrap().is_at_or_below(&forward));
-        assert!(Origin::parse("a.vm.example.com").unwrap().is_at_or_below(&forward));
+        assert!(
+            Origin::parse("vm.example.com")
+                .unwrap()
+                .is_at_or_below(&forward)
+        );
+        assert!(
+            Origin::parse("a.vm.example.com")
+                .unwrap()
+                .is_at_or_below(&forward)
+        );
         assert!(!catalog.is_at_or_below(&forward));
-        assert!(!Origin::parse("xvm.example.com").unwrap().is_at_or_below(&forward));
+        assert!(
+            !Origin::parse("xvm.example.com")
+                .unwrap()
+                .is_at_or_below(&forward)
+        );
         assert!(!forward.is_at_or_below(&Origin::parse("a.vm.example.com").unwrap()));
     }
 

@@ -422,7 +422,11 @@ impl ZoneManager {
             .iter()
             .filter(|zone| zone.tracked.on_disk.is_some())
             .map(|zone| zone.origin.clone());
-        let members = forward.into_iter().chain(namespaces).chain(reverse).collect();
+        let members = forward
+            .into_iter()
+            .chain(namespaces)
+            .chain(reverse)
+            .collect();
         let published = catalog.publish(&self.settings, members, now, &self.hasher);
         Some(published.map(|published| (catalog.origin().clone(), published)))
     }

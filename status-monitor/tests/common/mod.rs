@@ -8,6 +8,7 @@ pub mod coredns;
 pub mod dns;
 pub mod monitor;
 pub mod netns;
+pub mod secondary;
 pub mod vmis;
 
 pub use zone_manager::parsed::ParsedZone;

@@ -1,26 +1,46 @@
 //! The zone output: applies source events to the zone manager, coalesces
-//! them ([`debounce`]), publishes with retries ([`publisher`]) and restores a
-//! zone file someone removed ([`healing`]).
+//! them ([`debounce`]), publishes with retries ([`publisher`]), restores a
+//! zone file someone removed ([`healing`]) and tells secondaries what changed
+//! ([`notify`]).
 
 use std::future::Future;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant as StdInstant;
 
 use tokio::sync::mpsc;
 use tokio::time::{Instant, sleep_until};
 use tracing::{debug, info};
-use zone_manager::ZoneManager;
+use zone_manager::{Publication, Published, ZoneFileError, ZoneManager};
 
+use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::readiness::Readiness;
 use crate::retry::Backoff;
 use crate::source::SourceEvent;
 use debounce::Debouncer;
 use healing::{HEAL_SETTLE, watch_zone_dir};
+pub use notify::Notifier;
 
 pub mod debounce;
 mod healing;
+mod notify;
 mod publisher;
+
+/// The zone manager `config` asks for, writing into `dir`: its layout, its
+/// reverse zones and its catalog.
+pub fn open_zone_manager(config: &Config, dir: &Path) -> Result<ZoneManager, ZoneFileError> {
+    let manager = ZoneManager::open_with(
+        config.zone.clone(),
+        config.zone_layout,
+        &config.reverse_zones,
+        dir,
+    )?;
+    Ok(match &config.catalog_zone {
+        Some(catalog) => manager.with_catalog(catalog.clone()),
+        None => manager,
+    })
+}
 
 /// Why [`ZoneOutput::run`] returned.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -37,6 +57,7 @@ pub struct ZoneOutput {
     debouncer: Debouncer,
     metrics: Arc<Metrics>,
     readiness: Readiness,
+    notifier: Option<Notifier>,
     synced: bool,
     retry_at: Option<Instant>,
     heal_at: Option<Instant>,
@@ -55,10 +76,17 @@ impl ZoneOutput {
             debouncer,
             metrics,
             readiness,
+            notifier: None,
             synced: false,
             retry_at: None,
             heal_at: None,
         }
+    }
+
+    /// Sends NOTIFY for every zone written from now on.
+    pub fn with_notifier(mut self, notifier: Option<Notifier>) -> Self {
+        self.notifier = notifier;
+        self
     }
 
     /// Runs until `shutdown` resolves or every source is gone; then publishes
@@ -167,6 +195,11 @@ impl ZoneOutput {
                 );
                 self.metrics
                     .zone_files_written(&publication, manager.zone_file_count());
+                if let Some(notifier) = &self.notifier {
+                    for (zone, serial) in written_zones(&publication, &manager.settings().origin) {
+                        notifier.zone_written(zone, serial);
+                    }
+                }
                 if !self.readiness.is_ready() {
                     info!(%serial, "first complete zone is on disk: ready");
                     self.readiness.set_ready();
@@ -178,6 +211,22 @@ impl ZoneOutput {
             }
         }
     }
+}
+
+/// Every zone `publication` wrote, with its new serial.
+fn written_zones(
+    publication: &Publication,
+    forward: &zone_manager::Origin,
+) -> Vec<(zone_manager::Origin, zone_manager::Serial)> {
+    std::iter::once((forward, &publication.forward))
+        .chain(publication.namespaces.iter().map(|(o, p)| (o, p)))
+        .chain(publication.reverse.iter().map(|(o, p)| (o, p)))
+        .chain(publication.catalog.iter().map(|(o, p)| (o, p)))
+        .filter_map(|(origin, published)| match published {
+            Published::Written { serial, .. } => Some((origin.clone(), *serial)),
+            _ => None,
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -1,0 +1,215 @@
+//! Zone transfers as users set them up: the TSIG key made by README's
+//! command, CoreDNS serving the Corefile of deploy/components/zone-transfer,
+//! and knotd as a secondary configured with README's Knot configuration (only
+//! addresses, ports and directories changed).
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+
+use tempfile::TempDir;
+
+use super::cluster::repo_root;
+use super::coredns::CoreDns;
+use super::dns::{dig_output, free_udp_and_tcp_port};
+use super::monitor::wait_until;
+
+/// The code block under `<!-- secondaries: NAME -->` in README.md.
+pub fn readme_block(name: &str) -> String {
+    let readme = fs::read_to_string(repo_root().join("README.md")).unwrap();
+    let marker = format!("<!-- secondaries: {name} -->\n");
+    let after = readme
+        .split_once(&marker)
+        .unwrap_or_else(|| panic!("README.md has no {marker:?}"))
+        .1;
+    let body = after
+        .strip_prefix("```")
+        .and_then(|rest| rest.split_once('\n'))
+        .unwrap_or_else(|| panic!("a code block follows {marker:?}"))
+        .1;
+    body.split_once("```\n")
+        .unwrap_or_else(|| panic!("the code block after {marker:?} ends"))
+        .0
+        .to_owned()
+}
+
+/// `text` with each `(from, to)` replaced; every `from` must be there.
+pub fn adapted(text: &str, replacements: &[(&str, &str)]) -> String {
+    let mut text = text.to_owned();
+    for (from, to) in replacements {
+        assert!(text.contains(from), "{from:?} is not in:\n{text}");
+        text = text.replace(from, to);
+    }
+    text
+}
+
+/// The TSIG key, made by README's command in a directory of its own.
+pub struct TransferKey {
+    dir: TempDir,
+    /// The base64 secret, for Knot's configuration and dig.
+    pub secret: String,
+}
+
+pub const KEY_NAME: &str = "kubevirt-dns-transfer";
+
+impl TransferKey {
+    pub fn make() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let out = Command::new("sh")
+            .arg("-c")
+            .arg(readme_block("make-key"))
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = fs::read_to_string(dir.path().join("transfer.key")).unwrap();
+        let secret = text
+            .split_once("secret \"")
+            .and_then(|(_, rest)| rest.split_once('"'))
+            .unwrap_or_else(|| panic!("no secret in transfer.key:\n{text}"))
+            .0
+            .to_owned();
+        assert_eq!(secret.len(), 44, "32 random bytes in base64: {text}");
+        Self { dir, secret }
+    }
+
+    pub fn path(&self) -> PathBuf {
+        self.dir.path().join("transfer.key")
+    }
+
+    /// dig's `-y` argument for this key.
+    pub fn dig_arg(&self) -> String {
+        format!("hmac-sha256:{KEY_NAME}:{}", self.secret)
+    }
+}
+
+/// The Corefile of deploy/components/zone-transfer, exactly as shipped.
+pub fn zone_transfer_corefile() -> String {
+    let path = repo_root().join("deploy/components/zone-transfer/config.yaml");
+    let config: serde_json::Value =
+        serde_saphyr::from_str(&fs::read_to_string(path).unwrap()).unwrap();
+    config["data"]["Corefile"].as_str().unwrap().to_owned()
+}
+
+/// CoreDNS serving `zones_dir` with the zone-transfer Corefile and `key`.
+pub fn serve_transfers(zones_dir: &Path, key: &TransferKey) -> Option<CoreDns> {
+    let binary = super::coredns::binary()?;
+    let corefile = adapted(
+        &zone_transfer_corefile(),
+        &[(
+            "/etc/coredns-tsig/transfer.key",
+            key.path().to_str().unwrap(),
+        )],
+    );
+    Some(CoreDns::serve_with(zones_dir, &corefile, |path| {
+        let mut command = Command::new(&binary);
+        command.arg("-conf").arg(path);
+        command
+    }))
+}
+
+/// knotd as a secondary, killed on drop.
+pub struct KnotSecondary {
+    dir: TempDir,
+    pub port: u16,
+    child: Child,
+}
+
+impl KnotSecondary {
+    /// knotd with README's configuration `block`, transferring from CoreDNS
+    /// at `primary_port` with `key`, accepting NOTIFY from 127.0.0.1.
+    pub fn start(block: &str, primary_port: u16, key: &TransferKey) -> Self {
+        let mut last_log = String::new();
+        for _ in 0..5 {
+            let dir = tempfile::tempdir().unwrap();
+            let port = free_udp_and_tcp_port();
+            let d = dir.path().to_str().unwrap();
+            let config = adapted(
+                &readme_block(block),
+                &[
+                    ("/run/knot", d),
+                    ("/var/lib/knot", d),
+                    ("0.0.0.0@53", &format!("127.0.0.1@{port}")),
+                    ("192.0.2.53@31111", &format!("127.0.0.1@{primary_port}")),
+                    ("192.0.2.0/24", "127.0.0.1"),
+                    ("SECRET_OF_TRANSFER_KEY", &key.secret),
+                ],
+            );
+            // Info, for the tests to see NOTIFY and transfers in its log.
+            let config = format!("{config}log:\n  - target: stderr\n    any: info\n");
+            let config_path = dir.path().join("knot.conf");
+            fs::write(&config_path, config).unwrap();
+            let child = Command::new("knotd")
+                .arg("-c")
+                .arg(&config_path)
+                .stdout(Stdio::null())
+                .stderr(fs::File::create(dir.path().join("knotd.log")).unwrap())
+                .spawn()
+                .expect("knotd (apt-get install knot)");
+            let knot = Self { dir, port, child };
+            let started = wait_until(
+                "knotd to answer or give up",
+                || knot.log(),
+                || {
+                    if knot.knotc(&["status"]).status.success() {
+                        Some(true)
+                    } else {
+                        knot.log()
+                            .contains("failed to configure server")
+                            .then_some(false)
+                    }
+                },
+            );
+            if started {
+                return knot;
+            }
+            last_log = knot.log();
+        }
+        panic!("knotd did not start:\n{last_log}");
+    }
+
+    pub fn log(&self) -> String {
+        fs::read_to_string(self.dir.path().join("knotd.log")).unwrap_or_default()
+    }
+
+    pub fn knotc(&self, args: &[&str]) -> Output {
+        Command::new("knotc")
+            .arg("-c")
+            .arg(self.dir.path().join("knot.conf"))
+            .args(args)
+            .output()
+            .unwrap()
+    }
+
+    /// Whether knotd has `zone` (with the final dot) loaded.
+    pub fn has_zone(&self, zone: &str) -> bool {
+        let out = self.knotc(&["zone-status", zone]);
+        out.status.success() && !String::from_utf8_lossy(&out.stdout).contains("serial: none")
+    }
+
+    /// `dig +short NAME TYPE` against knotd: the sorted answers.
+    pub fn answers(&self, name: &str, rtype: &str) -> Vec<String> {
+        let out = dig_output(self.port, &["+short", name, rtype]);
+        let mut answers: Vec<String> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter(|line| !line.starts_with(';'))
+            .map(str::to_owned)
+            .collect();
+        answers.sort();
+        answers
+    }
+}
+
+impl Drop for KnotSecondary {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if std::thread::panicking() {
+            eprintln!("knotd's log:\n{}", self.log());
+        }
+    }
+}

@@ -1,0 +1,382 @@
+//! Zone transfers to the DNS servers users already run, set up as README's
+//! "Serving from your own DNS (secondaries)" says: status-monitor watching a
+//! manifest directory, CoreDNS serving the Corefile of
+//! deploy/components/zone-transfer with the TSIG key README's command makes,
+//! and knotd as a secondary with README's Knot configurations. CoreDNS comes
+//! from COREDNS or ../shared/bin/coredns; without one each test says so and
+//! skips.
+
+#![allow(clippy::unwrap_used)] // tests may panic on broken fixtures
+
+mod common;
+
+use std::ffi::OsStr;
+use std::fs;
+use std::net::UdpSocket;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use common::coredns::CoreDns;
+use common::dns::dig_output;
+use common::monitor::{Monitor, wait_until};
+use common::secondary::{KnotSecondary, TransferKey, adapted, readme_block};
+
+const CATALOG: &str = "catalog.example.com";
+
+fn vmi(namespace: &str, name: &str, address: &str) -> String {
+    serde_json::json!({
+        "apiVersion": "kubevirt.io/v1", "kind": "VirtualMachineInstance",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {"networks": [{"name": "red", "multus": {"networkName": "red"}}]},
+        "status": {"interfaces": [{"name": "red", "ipAddresses": [address]}]}
+    })
+    .to_string()
+}
+
+fn write(dir: &Path, file: &str, text: &str) {
+    let staging = dir.join(format!(".{file}.tmp"));
+    fs::write(&staging, text).unwrap();
+    fs::rename(staging, dir.join(file)).unwrap();
+}
+
+/// dig against CoreDNS on TCP with `extra` (a key, or none): the output.
+fn axfr(coredns: &CoreDns, zone: &str, extra: &[&str]) -> String {
+    let port = coredns.ports.dns;
+    let mut args = vec!["+tcp", "AXFR", zone];
+    args.extend_from_slice(extra);
+    let out = dig_output(port, &args);
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The records of an AXFR's output (comments dropped, fields separated by
+/// one space), without TSIG.
+fn records(axfr: &str) -> Vec<String> {
+    axfr.lines()
+        .filter(|line| !line.starts_with(';') && !line.trim().is_empty())
+        .map(|line| line.split_whitespace().collect::<Vec<_>>().join(" "))
+        .filter(|line| !line.contains(" TSIG "))
+        .collect()
+}
+
+/// Everything a test needs: manifests, zones, key, CoreDNS, status-monitor.
+struct Primary {
+    source: tempfile::TempDir,
+    zones: tempfile::TempDir,
+    key: TransferKey,
+    coredns: CoreDns,
+}
+
+impl Primary {
+    /// CoreDNS serving the zone-transfer Corefile; `None` without CoreDNS.
+    fn start() -> Option<Self> {
+        let source = tempfile::tempdir().unwrap();
+        let zones = tempfile::tempdir().unwrap();
+        let key = TransferKey::make();
+        let coredns = common::secondary::serve_transfers(zones.path(), &key)?;
+        Some(Self {
+            source,
+            zones,
+            key,
+            coredns,
+        })
+    }
+
+    /// status-monitor on the manifests with `env`, notifying `secondaries`
+    /// and asking this CoreDNS for serials.
+    fn monitor(&self, env: &[(&str, &str)], secondaries: &[u16]) -> Monitor {
+        let notify: Vec<String> = secondaries
+            .iter()
+            .map(|port| format!("127.0.0.1:{port}"))
+            .collect();
+        let notify = notify.join(",");
+        let local = format!("127.0.0.1:{}", self.coredns.ports.dns);
+        let mut all = vec![
+            ("REVERSE_ZONES", "10.10.0.0/16"),
+            ("NOTIFY_SECONDARIES", notify.as_str()),
+            ("LOCAL_DNS_ADDR", local.as_str()),
+        ];
+        all.extend_from_slice(env);
+        Monitor::spawn(
+            self.zones.path(),
+            &all,
+            &[OsStr::new("--source-dir"), self.source.path().as_os_str()],
+        )
+    }
+}
+
+#[test]
+fn axfr_of_forward_and_reverse_zones_needs_the_tsig_key() {
+    let Some(primary) = Primary::start() else {
+        return;
+    };
+    write(
+        primary.source.path(),
+        "a.json",
+        &vmi("default", "a", "10.10.0.1"),
+    );
+    let _monitor = primary.monitor(&[("ZONE_LAYOUT", "single")], &[]);
+    primary
+        .coredns
+        .wait_for_answer("red.a.default.vm.example.com", "A", &["10.10.0.1"]);
+    primary
+        .coredns
+        .wait_for_ptr("10.10.0.1", &["red.a.default.vm.example.com."]);
+    let key = primary.key.dig_arg();
+    let wrong = format!(
+        "hmac-sha256:{}:{}",
+        common::secondary::KEY_NAME,
+        "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="
+    );
+    for (zone, record) in [
+        (
+            "vm.example.com",
+            "red.a.default.vm.example.com. 30 IN A 10.10.0.1",
+        ),
+        (
+            "10.10.in-addr.arpa",
+            "1.0.10.10.in-addr.arpa. 30 IN PTR red.a.default.vm.example.com.",
+        ),
+    ] {
+        let signed = axfr(&primary.coredns, zone, &["-y", &key]);
+        let transferred = records(&signed);
+        assert!(
+            transferred.iter().any(|r| r == record),
+            "{zone}: {record} in\n{signed}"
+        );
+        let soas = transferred.iter().filter(|r| r.contains(" SOA ")).count();
+        assert_eq!(
+            soas, 2,
+            "a whole transfer starts and ends with the SOA:\n{signed}"
+        );
+        assert!(
+            signed.contains("\tTSIG\t"),
+            "the answer is signed:\n{signed}"
+        );
+
+        let unsigned = axfr(&primary.coredns, zone, &[]);
+        assert!(
+            records(&unsigned).is_empty(),
+            "{zone} without a key:\n{unsigned}"
+        );
+        assert!(unsigned.contains("Transfer failed"), "{unsigned}");
+        let wrong_key = axfr(&primary.coredns, zone, &["-y", &wrong]);
+        assert!(
+            records(&wrong_key).is_empty(),
+            "{zone} with a wrong key:\n{wrong_key}"
+        );
+        assert!(wrong_key.contains("BADSIG"), "{wrong_key}");
+    }
+    let log = primary.coredns.log();
+    assert!(log.contains("\"AXFR IN vm.example.com. tcp"), "{log}");
+    assert!(
+        log.contains("REFUSED"),
+        "the unsigned request is refused:\n{log}"
+    );
+}
+
+#[test]
+fn notify_brings_a_change_to_the_secondary_before_its_refresh_even_with_a_silent_one() {
+    let Some(primary) = Primary::start() else {
+        return;
+    };
+    let key = &primary.key;
+    let knot = KnotSecondary::start("knot-plain", primary.coredns.ports.dns, key);
+    // A secondary that never answers, listed first: it must cost nothing.
+    let silent = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let silent_port = silent.local_addr().unwrap().port();
+    write(
+        primary.source.path(),
+        "a.json",
+        &vmi("default", "a", "10.10.0.1"),
+    );
+    let monitor = primary.monitor(&[("ZONE_LAYOUT", "single")], &[silent_port, knot.port]);
+    wait_until(
+        "knotd to have the first zone",
+        || knot.log(),
+        || (knot.answers("red.a.default.vm.example.com", "A") == ["10.10.0.1"]).then_some(()),
+    );
+    wait_until(
+        "knotd to have the reverse zone",
+        || knot.log(),
+        || {
+            (knot.answers("1.0.10.10.in-addr.arpa", "PTR") == ["red.a.default.vm.example.com."])
+                .then_some(())
+        },
+    );
+
+    // Every change: how long until CoreDNS answers it, and until knotd does.
+    let mut served = Vec::new();
+    let mut transferred = Vec::new();
+    for round in 2..=6 {
+        let address = format!("10.10.0.{round}");
+        let started = Instant::now();
+        write(
+            primary.source.path(),
+            "a.json",
+            &vmi("default", "a", &address),
+        );
+        primary
+            .coredns
+            .wait_for_answer("red.a.default.vm.example.com", "A", &[&address]);
+        served.push(started.elapsed());
+        wait_until(
+            "knotd to have the change",
+            || knot.log(),
+            || {
+                (knot.answers("red.a.default.vm.example.com", "A") == [address.clone()])
+                    .then_some(())
+            },
+        );
+        transferred.push(started.elapsed());
+    }
+    served.sort();
+    transferred.sort();
+    eprintln!("change → CoreDNS answers: {served:?}; change → knotd answers: {transferred:?}");
+    let refresh = Duration::from_secs(300);
+    assert!(
+        transferred[transferred.len() - 1] < refresh / 10,
+        "NOTIFY, not the SOA refresh ({refresh:?}), brought every change: {transferred:?}"
+    );
+    assert!(
+        served[served.len() / 2] < Duration::from_secs(3),
+        "the silent secondary does not hold up CoreDNS: {served:?}"
+    );
+    let log = knot.log();
+    assert!(log.contains("notify, incoming"), "{log}");
+    assert!(monitor.metric("kubevirt_dns_notifies_total{result=\"accepted\"}") >= 5.0);
+    // The silent one was asked too.
+    silent
+        .set_read_timeout(Some(Duration::from_secs(1)))
+        .unwrap();
+    let mut buffer = [0u8; 512];
+    let (length, _) = silent.recv_from(&mut buffer).unwrap();
+    assert_eq!(buffer[2] & 0x78, 4 << 3, "opcode NOTIFY ({length} octets)");
+}
+
+#[test]
+fn knot_following_the_catalog_adds_and_drops_namespace_zones() {
+    let Some(primary) = Primary::start() else {
+        return;
+    };
+    let knot = KnotSecondary::start("knot-catalog", primary.coredns.ports.dns, &primary.key);
+    write(
+        primary.source.path(),
+        "a.json",
+        &vmi("default", "a", "10.10.0.1"),
+    );
+    let _monitor = primary.monitor(
+        &[("ZONE_LAYOUT", "namespace"), ("CATALOG_ZONE", CATALOG)],
+        &[knot.port],
+    );
+    wait_until(
+        "knotd to take the zones of the catalog",
+        || knot.log(),
+        || {
+            (knot.answers("red.a.default.vm.example.com", "A") == ["10.10.0.1"]
+                && knot.answers("1.0.10.10.in-addr.arpa", "PTR")
+                    == ["red.a.default.vm.example.com."])
+            .then_some(())
+        },
+    );
+    for zone in [
+        "vm.example.com.",
+        "default.vm.example.com.",
+        "10.10.in-addr.arpa.",
+    ] {
+        assert!(knot.has_zone(zone), "{zone}");
+    }
+
+    // A new namespace: its zone reaches knotd with no configuration change.
+    let started = Instant::now();
+    write(
+        primary.source.path(),
+        "b.json",
+        &vmi("tenant", "b", "10.10.0.2"),
+    );
+    wait_until(
+        "knotd to create the new namespace's zone",
+        || knot.log(),
+        || (knot.answers("red.b.tenant.vm.example.com", "A") == ["10.10.0.2"]).then_some(()),
+    );
+    eprintln!(
+        "new namespace → knotd answers from its new zone: {:?}",
+        started.elapsed()
+    );
+    assert!(knot.has_zone("tenant.vm.example.com."));
+
+    // Its last VM goes: knotd drops the zone.
+    fs::remove_file(primary.source.path().join("b.json")).unwrap();
+    wait_until(
+        "knotd to drop the gone namespace's zone",
+        || knot.log(),
+        || (!knot.has_zone("tenant.vm.example.com.")).then_some(()),
+    );
+    assert!(knot.has_zone("default.vm.example.com."), "the others stay");
+    assert!(knot.answers("red.b.tenant.vm.example.com", "A").is_empty());
+    assert!(
+        !primary
+            .zones
+            .path()
+            .join("db.tenant.vm.example.com")
+            .exists()
+    );
+
+    // CoreDNS may log that it could not reopen the removed zone's file (its
+    // per-zone reload races `auto`'s walk; README, Troubleshooting): at most
+    // that, and for that zone only.
+    let Primary {
+        mut coredns, zones, ..
+    } = primary;
+    for error in coredns.take_zone_file_errors() {
+        assert!(
+            error.contains("Failed to open zone \"tenant.vm.example.com.\"")
+                && error.contains("no such file"),
+            "{error}"
+        );
+    }
+
+    // The catalog itself, as written, passes BIND's and Knot's checkers.
+    common::check_zone_with_bind_and_knot(&zones.path().join(format!("db.{CATALOG}")), CATALOG);
+}
+
+#[test]
+fn readme_bind_configurations_pass_named_checkconf() {
+    let key = TransferKey::make();
+    let dir = tempfile::tempdir().unwrap();
+    for block in ["bind-catalog", "bind-plain"] {
+        let config = adapted(
+            &readme_block(block),
+            &[
+                ("/etc/bind/transfer.key", key.path().to_str().unwrap()),
+                ("/var/cache/bind", dir.path().to_str().unwrap()),
+            ],
+        );
+        let path = dir.path().join(format!("{block}.conf"));
+        fs::write(&path, config).unwrap();
+        let out = std::process::Command::new("named-checkconf")
+            .arg(&path)
+            .output()
+            .expect("named-checkconf (apt-get install bind9-utils)");
+        assert!(
+            out.status.success(),
+            "{block}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    // A typo is caught: the check is real.
+    let broken = dir.path().join("broken.conf");
+    fs::write(
+        &broken,
+        readme_block("bind-plain").replace("type secondary;", "type secundary;"),
+    )
+    .unwrap();
+    assert!(
+        !std::process::Command::new("named-checkconf")
+            .arg(&broken)
+            .output()
+            .unwrap()
+            .status
+            .success()
+    );
+}
