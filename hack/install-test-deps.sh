@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Installs what the test suite runs besides cargo, from Debian's packages:
-#   unit tier:        named-checkzone (BIND), kzonecheck (Knot), dig; setcap and
+#   unit tier:        named-checkzone and named-checkconf (BIND), kzonecheck
+#                     (Knot), dig; knotd/knotc and openssl (the secondary of the
+#                     zone-transfer tests, README's key command); setcap and
 #                     setpriv (CoreDNS under the pod's securityContext); ip and
 #                     the CNI plugins (the functest's networks in namespaces)
-#   integration tier: knotd/knotc, etcdctl, openssl (kube-apiserver and etcd
-#                     come from hack/kube-assets.sh), kubectl (preinstalled)
+#   integration tier: etcdctl (kube-apiserver and etcd come from
+#                     hack/kube-assets.sh), kubectl (preinstalled)
 # CoreDNS itself comes from COREDNS or ../shared/bin/coredns (see README).
 # Idempotent: installs only what is missing. Usage: install-test-deps.sh [unit|integration]
 set -euo pipefail
@@ -12,6 +14,10 @@ set -euo pipefail
 tier="${1:-unit}"
 declare -A package_of=(
   [named-checkzone]=bind9-utils
+  [named-checkconf]=bind9-utils
+  [knotd]=knot
+  [knotc]=knot
+  [openssl]=openssl
   [kzonecheck]=knot-dnssecutils
   [dig]=bind9-dnsutils
   [setcap]=libcap2-bin
@@ -20,7 +26,7 @@ declare -A package_of=(
   [/usr/lib/cni/ptp]=containernetworking-plugins
 )
 if [ "$tier" = integration ]; then
-  package_of+=([knotd]=knot [knotc]=knot [etcdctl]=etcd-client [openssl]=openssl)
+  package_of+=([etcdctl]=etcd-client)
 fi
 
 missing=()

@@ -378,3 +378,123 @@ fn memory_limits_fit_the_measured_peaks_at_10k_vmis() {
         );
     }
 }
+
+/// Objects rendered from `path`, by kind.
+fn rendered(path: &str) -> Vec<Value> {
+    serde_saphyr::from_multiple(&kustomize(path)).unwrap()
+}
+
+fn of_kind<'a>(objects: &'a [Value], kind: &str) -> &'a Value {
+    objects.iter().find(|o| o["kind"] == kind).unwrap()
+}
+
+#[test]
+fn zone_transfer_overlay_adds_transfers_the_key_notify_and_nothing_else() {
+    let base = rendered("deploy");
+    let overlay = rendered("deploy/zone-transfer");
+
+    // The Corefile is the base one plus `transfer` and `tsig`.
+    let corefile = |objects: &[Value]| {
+        of_kind(objects, "ConfigMap")["data"]["Corefile"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let (base_corefile, transfer_corefile) = (corefile(&base), corefile(&overlay));
+    let start = transfer_corefile
+        .find("    # Zone transfers")
+        .expect("the transfer block");
+    let end_marker = "require AXFR IXFR\n    }\n";
+    let end = transfer_corefile.find(end_marker).unwrap() + end_marker.len();
+    let block = &transfer_corefile[start..end];
+    assert_eq!(transfer_corefile.replace(block, ""), base_corefile);
+    let directives: Vec<&str> = block
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.starts_with('#'))
+        .collect();
+    assert_eq!(
+        directives,
+        [
+            "transfer {",
+            "to *",
+            "}",
+            "tsig {",
+            "secrets /etc/coredns-tsig/transfer.key",
+            "require AXFR IXFR",
+            "}"
+        ],
+        "no notify addresses for CoreDNS: status-monitor sends NOTIFY"
+    );
+
+    // CoreDNS reads the key from the Secret, which must exist.
+    let deployment = of_kind(&overlay, "Deployment");
+    let coredns = container(deployment, "coredns");
+    let mount = coredns["volumeMounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == "transfer-key")
+        .unwrap();
+    assert_eq!(mount["mountPath"], "/etc/coredns-tsig");
+    assert_eq!(mount["readOnly"], true);
+    let volume = deployment["spec"]["template"]["spec"]["volumes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["name"] == "transfer-key")
+        .unwrap();
+    assert_eq!(volume["secret"]["secretName"], "kubevirt-dns-transfer-key");
+    assert_eq!(volume["secret"]["items"][0]["path"], "transfer.key");
+    assert!(
+        volume["secret"]["optional"].is_null(),
+        "a missing Secret stops the pod"
+    );
+
+    // status-monitor gets the two settings from the ConfigMap, and accepts them.
+    let config_map = of_kind(&overlay, "ConfigMap");
+    let env = container(deployment, "status-monitor")["env"]
+        .as_array()
+        .unwrap()
+        .clone();
+    for variable in ["NOTIFY_SECONDARIES", "CATALOG_ZONE"] {
+        let entry = env.iter().find(|e| e["name"] == variable).unwrap();
+        let key = &entry["valueFrom"]["configMapKeyRef"]["key"];
+        assert_eq!(key, variable);
+        assert!(config_map["data"][variable].is_string(), "{variable}");
+    }
+    let vars = env.iter().map(|e| {
+        let name = e["name"].as_str().unwrap().to_owned();
+        let value = match e["value"].as_str() {
+            Some(v) => v.to_owned(),
+            None => {
+                let key = e["valueFrom"]["configMapKeyRef"]["key"].as_str().unwrap();
+                config_map["data"][key].as_str().unwrap().to_owned()
+            }
+        };
+        (name, value)
+    });
+    let config = Config::from_vars(vars).unwrap();
+    // NOTIFY waits for the CoreDNS of the same pod, on the Corefile's port.
+    assert_eq!(config.notify.local_dns.port(), 5353);
+    assert!(base_corefile.contains(".:5353 {"));
+
+    // NOTIFY may leave the pod; nothing else changes.
+    let egress = |objects: &[Value]| of_kind(objects, "NetworkPolicy")["spec"]["egress"].clone();
+    let mut expected = egress(&base);
+    expected
+        .as_array_mut()
+        .unwrap()
+        .push(serde_json::json!({"ports": [{"protocol": "UDP", "port": 53}]}));
+    assert_eq!(egress(&overlay), expected);
+    for kind in [
+        "Namespace",
+        "ServiceAccount",
+        "ClusterRole",
+        "ClusterRoleBinding",
+        "PodDisruptionBudget",
+    ] {
+        assert_eq!(of_kind(&overlay, kind), of_kind(&base, kind), "{kind}");
+    }
+    assert_eq!(overlay.len(), base.len(), "no new object");
+}

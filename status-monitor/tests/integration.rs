@@ -578,6 +578,10 @@ async fn the_shipped_manifests_pass_server_side_dry_run() {
             cluster.kubectl_ok(&["kustomize", &path("deploy/dns-endpoints")]),
         ),
         (
+            "deploy/zone-transfer",
+            cluster.kubectl_ok(&["kustomize", &path("deploy/zone-transfer")]),
+        ),
+        (
             "deploy/all-in-one",
             std::fs::read_to_string(path("deploy/all-in-one/kubevirt-dns.yaml")).unwrap(),
         ),

@@ -3,7 +3,7 @@
 //! namespace zones without anyone editing its configuration.
 
 use std::fmt::Write;
-use std::hash::{BuildHasher, Hash, Hasher, RandomState};
+use std::hash::{BuildHasher, RandomState};
 use std::path::Path;
 use std::time::SystemTime;
 
@@ -51,14 +51,13 @@ impl CatalogZone {
         hasher: &RandomState,
     ) -> Result<Published, ZoneFileError> {
         members.sort_by_cached_key(Origin::to_string);
-        let mut digest = hasher.build_hasher();
-        members.hash(&mut digest);
+        let digest = hasher.hash_one(&members);
         let text = CatalogText {
             settings,
             origin: &self.origin,
             members: &members,
         };
-        self.tracked.publish(digest.finish(), now, &text, hasher)
+        self.tracked.publish(digest, now, &text, hasher)
     }
 }
 
