@@ -22,6 +22,9 @@ fn a_bad_variable_stops_startup_with_its_name() {
         ("RECORD_TTL", "-1"),
         ("SOA_RNAME", "@"),
         ("LOG_FORMAT", "yaml"),
+        ("NOTIFY_SECONDARIES", "dns.example.com"),
+        ("CATALOG_ZONE", "catalog.vm"),
+        ("LOCAL_DNS_ADDR", "localhost:5353"),
     ] {
         let output = run(status_monitor(&[(variable, value)])
             .arg("render")

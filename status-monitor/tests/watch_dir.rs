@@ -451,6 +451,7 @@ fn render_out_writes_exactly_the_files_the_monitor_writes() {
     let env = [
         ("ZONE_LAYOUT", "namespace"),
         ("REVERSE_ZONES", "192.168.0.0/16,2001:db8::/32"),
+        ("CATALOG_ZONE", "catalog.example.com"),
     ];
     let zones = tempfile::tempdir().unwrap();
     let monitor = Monitor::spawn(
@@ -473,7 +474,9 @@ fn render_out_writes_exactly_the_files_the_monitor_writes() {
     assert!(out.status.success(), "{}", common::text(&out.stderr));
     let expected = zone_bodies(rendered.path());
     assert!(
-        expected.len() > 4 && expected.contains_key("db.tenant-a.vm.example.com"),
+        expected.len() > 5
+            && expected.contains_key("db.tenant-a.vm.example.com")
+            && expected.contains_key("db.catalog.example.com"),
         "{:?}",
         expected.keys()
     );
@@ -494,11 +497,15 @@ fn render_out_writes_exactly_the_files_the_monitor_writes() {
         monitor.metric("kubevirt_dns_zone_file_writes_total{kind=\"namespace\"}");
     assert_eq!(
         namespace_writes,
-        (expected.len() - 3) as f64,
+        (expected.len() - 4) as f64,
         "one per namespace zone"
     );
     assert_eq!(
         monitor.metric("kubevirt_dns_zone_file_writes_total{kind=\"reverse\"}"),
         2.0
+    );
+    assert_eq!(
+        monitor.metric("kubevirt_dns_zone_file_writes_total{kind=\"catalog\"}"),
+        1.0
     );
 }

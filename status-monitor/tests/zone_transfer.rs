@@ -380,3 +380,88 @@ fn readme_bind_configurations_pass_named_checkconf() {
             .success()
     );
 }
+
+/// Benchmark (`make bench-e2e`; BENCHMARKS.md "A secondary that does not
+/// answer"): change → CoreDNS answer with a silent secondary, when CoreDNS
+/// sends NOTIFY itself (`transfer { to * ADDRESS }`) and when status-monitor
+/// does (the shipped component), for 5 and 20 namespace zones: three changes
+/// of one zone, then a new namespace's zone.
+#[test]
+#[ignore = "benchmark: make bench-e2e"]
+fn bench_change_to_answer_with_a_silent_secondary() {
+    let silent = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let silent_address = silent.local_addr().unwrap().to_string();
+    for namespaces in [5, 20] {
+        for notifier in ["coredns", "status-monitor"] {
+            let source = tempfile::tempdir().unwrap();
+            let zones = tempfile::tempdir().unwrap();
+            let key = TransferKey::make();
+            let own_notify = format!("to * {silent_address}");
+            let replacements: &[(&str, &str)] = if notifier == "coredns" {
+                &[("to *", &own_notify)]
+            } else {
+                &[]
+            };
+            let Some(mut coredns) =
+                common::secondary::serve_transfers_with(zones.path(), &key, replacements)
+            else {
+                return;
+            };
+            for n in 0..namespaces {
+                let address = format!("10.10.1.{n}");
+                write(
+                    source.path(),
+                    &format!("{n}.json"),
+                    &vmi(&format!("ns-{n}"), "a", &address),
+                );
+            }
+            let local = format!("127.0.0.1:{}", coredns.ports.dns);
+            let notify = if notifier == "status-monitor" {
+                silent_address.as_str()
+            } else {
+                ""
+            };
+            let _monitor = Monitor::spawn(
+                zones.path(),
+                &[
+                    ("ZONE_LAYOUT", "namespace"),
+                    ("NOTIFY_SECONDARIES", notify),
+                    ("LOCAL_DNS_ADDR", &local),
+                ],
+                &[OsStr::new("--source-dir"), source.path().as_os_str()],
+            );
+            let last = format!("red.a.ns-{}.vm.example.com", namespaces - 1);
+            let first_answer = wait_long(&coredns, &last, &format!("10.10.1.{}", namespaces - 1));
+            let mut changes = Vec::new();
+            for round in 0..3 {
+                let address = format!("10.10.2.{round}");
+                write(source.path(), "0.json", &vmi("ns-0", "a", &address));
+                changes.push(wait_long(&coredns, "red.a.ns-0.vm.example.com", &address));
+            }
+            // A new namespace: its zone is new to CoreDNS's `auto` walk.
+            write(source.path(), "new.json", &vmi("ns-new", "a", "10.10.3.1"));
+            let new_zone = wait_long(&coredns, "red.a.ns-new.vm.example.com", "10.10.3.1");
+            eprintln!(
+                "BENCH silent secondary, NOTIFY by {notifier}, {namespaces} namespace zones: \
+                 first answer for the last zone {first_answer:?}, change → answer {changes:?}, \
+                 new namespace → answer {new_zone:?}"
+            );
+            // CoreDNS warns of each NOTIFY it sent in vain; nothing else.
+            for warning in coredns.take_zone_file_errors() {
+                assert!(warning.contains("was not accepted by"), "{warning}");
+            }
+        }
+    }
+}
+
+/// How long until CoreDNS answers `name` with `address`, up to ten minutes.
+fn wait_long(coredns: &CoreDns, name: &str, address: &str) -> Duration {
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(600) {
+        if coredns.answers(name, "A") == [address] {
+            return started.elapsed();
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("CoreDNS did not answer {name} with {address} in ten minutes");
+}

@@ -97,14 +97,20 @@ pub fn zone_transfer_corefile() -> String {
 
 /// CoreDNS serving `zones_dir` with the zone-transfer Corefile and `key`.
 pub fn serve_transfers(zones_dir: &Path, key: &TransferKey) -> Option<CoreDns> {
+    serve_transfers_with(zones_dir, key, &[])
+}
+
+/// Like [`serve_transfers`], with `replacements` made in the Corefile.
+pub fn serve_transfers_with(
+    zones_dir: &Path,
+    key: &TransferKey,
+    replacements: &[(&str, &str)],
+) -> Option<CoreDns> {
     let binary = super::coredns::binary()?;
-    let corefile = adapted(
-        &zone_transfer_corefile(),
-        &[(
-            "/etc/coredns-tsig/transfer.key",
-            key.path().to_str().unwrap(),
-        )],
-    );
+    let key_path = key.path();
+    let mut replacements = replacements.to_vec();
+    replacements.push(("/etc/coredns-tsig/transfer.key", key_path.to_str().unwrap()));
+    let corefile = adapted(&zone_transfer_corefile(), &replacements);
     Some(CoreDns::serve_with(zones_dir, &corefile, |path| {
         let mut command = Command::new(&binary);
         command.arg("-conf").arg(path);

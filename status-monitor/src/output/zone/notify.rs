@@ -92,11 +92,17 @@ async fn run(
                 None => return,
             },
             () = sleep(POLL), if !waiting.is_empty() => {
-                let zones: Vec<Origin> = waiting.keys().cloned().collect();
-                for zone in zones {
-                    let Some(wanted) = waiting.get(&zone) else { continue };
-                    let (serial, since) = (wanted.serial, wanted.since);
-                    let served = local_serial(settings.local_dns, &zone, &ids).await;
+                // Every waiting zone at once: a local server that does not
+                // answer costs one timeout per round, not one per zone.
+                let asked = waiting.iter().map(|(zone, wanted)| {
+                    let (zone, serial, since) = (zone.clone(), wanted.serial, wanted.since);
+                    let ids = &ids;
+                    async move {
+                        let served = local_serial(settings.local_dns, &zone, ids).await;
+                        (zone, serial, since, served)
+                    }
+                });
+                for (zone, serial, since, served) in futures::future::join_all(asked).await {
                     if served.is_some_and(|served| !serial.is_after(served)) {
                         waiting.remove(&zone);
                         for &secondary in &settings.secondaries {
