@@ -198,17 +198,7 @@ fn the_deployment_environment_is_a_valid_configuration() {
         .as_array()
         .unwrap()
         .clone();
-    let vars = env.iter().map(|e| {
-        let name = e["name"].as_str().unwrap().to_owned();
-        let value = match e["value"].as_str() {
-            Some(v) => v.to_owned(),
-            None => {
-                let key = e["valueFrom"]["configMapKeyRef"]["key"].as_str().unwrap();
-                config_map["data"][key].as_str().unwrap().to_owned()
-            }
-        };
-        (name, value)
-    });
+    let vars = environment(&env, &config_map);
     let config = Config::from_vars(vars).unwrap();
     assert_eq!(config.zones_dir, PathBuf::from("/zones"));
     assert_eq!(config.http_addr.port(), 8081);
@@ -219,6 +209,24 @@ fn the_deployment_environment_is_a_valid_configuration() {
         "READY_DELAY_MS {:?} must outlast CoreDNS's reload scan of {reload_s} s",
         config.ready_delay
     );
+}
+
+/// A container's `env` as the pod gets it: values, and ConfigMap keys read
+/// from `config_map`.
+fn environment(env: &[Value], config_map: &Value) -> Vec<(String, String)> {
+    env.iter()
+        .map(|e| {
+            let name = e["name"].as_str().unwrap().to_owned();
+            let value = match e["value"].as_str() {
+                Some(v) => v.to_owned(),
+                None => {
+                    let key = e["valueFrom"]["configMapKeyRef"]["key"].as_str().unwrap();
+                    config_map["data"][key].as_str().unwrap().to_owned()
+                }
+            };
+            (name, value)
+        })
+        .collect()
 }
 
 /// The seconds of a Corefile directive written `<directive> <n>s`.
@@ -463,17 +471,7 @@ fn zone_transfer_overlay_adds_transfers_the_key_notify_and_nothing_else() {
         assert_eq!(key, variable);
         assert!(config_map["data"][variable].is_string(), "{variable}");
     }
-    let vars = env.iter().map(|e| {
-        let name = e["name"].as_str().unwrap().to_owned();
-        let value = match e["value"].as_str() {
-            Some(v) => v.to_owned(),
-            None => {
-                let key = e["valueFrom"]["configMapKeyRef"]["key"].as_str().unwrap();
-                config_map["data"][key].as_str().unwrap().to_owned()
-            }
-        };
-        (name, value)
-    });
+    let vars = environment(&env, config_map);
     let config = Config::from_vars(vars).unwrap();
     // NOTIFY waits for the CoreDNS of the same pod, on the Corefile's port.
     assert_eq!(config.notify.local_dns.port(), 5353);

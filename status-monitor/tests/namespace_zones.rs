@@ -9,28 +9,14 @@
 
 mod common;
 
+use common::{vmi_manifest as vmi, write_atomically as write};
+
 use std::ffi::OsStr;
 use std::fs;
 use std::path::Path;
 
 use common::coredns::{CoreDns, Response};
 use common::monitor::{Monitor, NAME_SERVER_IP, fqdn, wait_until};
-
-fn vmi(namespace: &str, name: &str, address: &str) -> String {
-    serde_json::json!({
-        "apiVersion": "kubevirt.io/v1", "kind": "VirtualMachineInstance",
-        "metadata": {"name": name, "namespace": namespace},
-        "spec": {"networks": [{"name": "red", "multus": {"networkName": "red"}}]},
-        "status": {"interfaces": [{"name": "red", "ipAddresses": [address]}]}
-    })
-    .to_string()
-}
-
-fn write(dir: &Path, file: &str, text: &str) {
-    let staging = dir.join(format!(".{file}.tmp"));
-    fs::write(&staging, text).unwrap();
-    fs::rename(staging, dir.join(file)).unwrap();
-}
 
 fn zone_files(dir: &Path) -> Vec<String> {
     let mut names: Vec<String> = fs::read_dir(dir)

@@ -10,10 +10,11 @@
 
 mod common;
 
+use common::{vmi_manifest as vmi, write_atomically as write};
+
 use std::ffi::OsStr;
 use std::fs;
 use std::net::UdpSocket;
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::coredns::CoreDns;
@@ -22,22 +23,6 @@ use common::monitor::{Monitor, wait_until};
 use common::secondary::{KnotSecondary, TransferKey, adapted, readme_block};
 
 const CATALOG: &str = "catalog.example.com";
-
-fn vmi(namespace: &str, name: &str, address: &str) -> String {
-    serde_json::json!({
-        "apiVersion": "kubevirt.io/v1", "kind": "VirtualMachineInstance",
-        "metadata": {"name": name, "namespace": namespace},
-        "spec": {"networks": [{"name": "red", "multus": {"networkName": "red"}}]},
-        "status": {"interfaces": [{"name": "red", "ipAddresses": [address]}]}
-    })
-    .to_string()
-}
-
-fn write(dir: &Path, file: &str, text: &str) {
-    let staging = dir.join(format!(".{file}.tmp"));
-    fs::write(&staging, text).unwrap();
-    fs::rename(staging, dir.join(file)).unwrap();
-}
 
 /// dig against CoreDNS on TCP with `extra` (a key, or none): the output.
 fn axfr(coredns: &CoreDns, zone: &str, extra: &[&str]) -> String {

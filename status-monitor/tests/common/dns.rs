@@ -59,47 +59,16 @@ impl Knot {
             ),
         )
         .unwrap();
-        let child = Command::new("knotd")
-            .arg("-c")
-            .arg(dir.path().join("knot.conf"))
-            .stdout(Stdio::null())
-            .stderr(fs::File::create(dir.path().join("knotd.log")).unwrap())
-            .spawn()
-            .expect("knotd (apt-get install knot)");
-        let mut knot = Self { dir, port, child };
-        let started = wait_until(
-            "knotd to answer or give up",
-            || knot.log(),
-            || {
-                if knot.knotc(&["status"]) {
-                    Some(true)
-                } else {
-                    knot.log()
-                        .contains("failed to configure server")
-                        .then_some(false)
-                }
-            },
-        );
-        if started {
-            Ok(knot)
-        } else {
-            let _ = knot.child.kill();
-            let _ = knot.child.wait();
-            Err(knot.log())
-        }
+        let child = start_knotd(dir.path())?;
+        Ok(Self { dir, port, child })
     }
 
     fn log(&self) -> String {
-        fs::read_to_string(self.dir.path().join("knotd.log")).unwrap_or_default()
+        knotd_log(self.dir.path())
     }
 
     fn knotc(&self, args: &[&str]) -> bool {
-        Command::new("knotc")
-            .arg("-c")
-            .arg(self.dir.path().join("knot.conf"))
-            .args(args)
-            .output()
-            .is_ok_and(|o| o.status.success())
+        knotc(self.dir.path(), args).status.success()
     }
 
     /// Loads the zone file as it is on disk now (knotd does not watch files;
@@ -155,6 +124,52 @@ impl Knot {
         );
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
+}
+
+/// knotd with `<dir>/knot.conf`, logging to `<dir>/knotd.log`, once `knotc
+/// status` answers; `Err(its log)` when it could not start (a port taken).
+pub fn start_knotd(dir: &Path) -> Result<Child, String> {
+    let mut child = Command::new("knotd")
+        .arg("-c")
+        .arg(dir.join("knot.conf"))
+        .stdout(Stdio::null())
+        .stderr(fs::File::create(dir.join("knotd.log")).unwrap())
+        .spawn()
+        .expect("knotd (apt-get install knot)");
+    let started = wait_until(
+        "knotd to answer or give up",
+        || knotd_log(dir),
+        || {
+            if knotc(dir, &["status"]).status.success() {
+                Some(true)
+            } else {
+                knotd_log(dir)
+                    .contains("failed to configure server")
+                    .then_some(false)
+            }
+        },
+    );
+    if started {
+        Ok(child)
+    } else {
+        let _ = child.kill();
+        let _ = child.wait();
+        Err(knotd_log(dir))
+    }
+}
+
+pub fn knotd_log(dir: &Path) -> String {
+    fs::read_to_string(dir.join("knotd.log")).unwrap_or_default()
+}
+
+/// `knotc -c <dir>/knot.conf ARGS`.
+pub fn knotc(dir: &Path, args: &[&str]) -> std::process::Output {
+    Command::new("knotc")
+        .arg("-c")
+        .arg(dir.join("knot.conf"))
+        .args(args)
+        .output()
+        .expect("knotc (apt-get install knot)")
 }
 
 /// `dig @127.0.0.1 -p PORT +norecurse ARGS`, with short timeouts.

@@ -141,3 +141,22 @@ pub fn check_zone_with_bind_and_knot(path: &std::path::Path, origin: &str) {
         );
     }
 }
+
+/// A VMI manifest (JSON) in `namespace` whose interface `red` has `address`.
+pub fn vmi_manifest(namespace: &str, name: &str, address: &str) -> String {
+    serde_json::json!({
+        "apiVersion": "kubevirt.io/v1", "kind": "VirtualMachineInstance",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {"networks": [{"name": "red", "multus": {"networkName": "red"}}]},
+        "status": {"interfaces": [{"name": "red", "ipAddresses": [address]}]}
+    })
+    .to_string()
+}
+
+/// Writes `file` in `dir` as editors and `kubectl get -o` redirects into a
+/// staging name do: complete, then renamed into place.
+pub fn write_atomically(dir: &std::path::Path, file: &str, text: &str) {
+    let staging = dir.join(format!(".{file}.tmp"));
+    std::fs::write(&staging, text).unwrap();
+    std::fs::rename(staging, dir.join(file)).unwrap();
+}

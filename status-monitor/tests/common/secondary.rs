@@ -5,14 +5,13 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Output};
 
 use tempfile::TempDir;
 
 use super::cluster::repo_root;
 use super::coredns::CoreDns;
-use super::dns::{dig_output, free_udp_and_tcp_port};
-use super::monitor::wait_until;
+use super::dns::{dig_output, free_udp_and_tcp_port, knotc, knotd_log, start_knotd};
 
 /// The code block under `<!-- secondaries: NAME -->` in README.md.
 pub fn readme_block(name: &str) -> String {
@@ -147,48 +146,21 @@ impl KnotSecondary {
             );
             // Info, for the tests to see NOTIFY and transfers in its log.
             let config = format!("{config}log:\n  - target: stderr\n    any: info\n");
-            let config_path = dir.path().join("knot.conf");
-            fs::write(&config_path, config).unwrap();
-            let child = Command::new("knotd")
-                .arg("-c")
-                .arg(&config_path)
-                .stdout(Stdio::null())
-                .stderr(fs::File::create(dir.path().join("knotd.log")).unwrap())
-                .spawn()
-                .expect("knotd (apt-get install knot)");
-            let knot = Self { dir, port, child };
-            let started = wait_until(
-                "knotd to answer or give up",
-                || knot.log(),
-                || {
-                    if knot.knotc(&["status"]).status.success() {
-                        Some(true)
-                    } else {
-                        knot.log()
-                            .contains("failed to configure server")
-                            .then_some(false)
-                    }
-                },
-            );
-            if started {
-                return knot;
+            fs::write(dir.path().join("knot.conf"), config).unwrap();
+            match start_knotd(dir.path()) {
+                Ok(child) => return Self { dir, port, child },
+                Err(log) => last_log = log,
             }
-            last_log = knot.log();
         }
         panic!("knotd did not start:\n{last_log}");
     }
 
     pub fn log(&self) -> String {
-        fs::read_to_string(self.dir.path().join("knotd.log")).unwrap_or_default()
+        knotd_log(self.dir.path())
     }
 
     pub fn knotc(&self, args: &[&str]) -> Output {
-        Command::new("knotc")
-            .arg("-c")
-            .arg(self.dir.path().join("knot.conf"))
-            .args(args)
-            .output()
-            .unwrap()
+        knotc(self.dir.path(), args)
     }
 
     /// Whether knotd has `zone` (with the final dot) loaded.
