@@ -18,6 +18,7 @@ pub mod parsed;
 pub mod records;
 pub mod render;
 pub mod reverse;
+mod reverse_zones;
 pub mod serial;
 mod texts;
 mod tracked;

@@ -16,8 +16,9 @@ use crate::namespace_zones::NamespaceZones;
 use crate::records::{RecordData, VmAddresses};
 use crate::render::ZoneSettings;
 use crate::reverse::{ReversePrefix, for_each_ptr};
+use crate::reverse_zones::{ReverseZone, publish_reverse_zones};
 use crate::serial::Serial;
-use crate::texts::{ParentText, ReverseText, collect_ptrs};
+use crate::texts::ParentText;
 use crate::tracked::{Published, TrackedFile};
 use crate::zone_file::{ZoneFile, ZoneFileError};
 
@@ -61,16 +62,6 @@ impl Publication {
                 .chain(self.catalog.iter().map(|(_, p)| p))
                 .any(|p| matches!(p, Published::Written { .. }))
     }
-}
-
-/// A reverse zone: its prefix, its file and a digest of its PTRs kept up to date
-/// like the forward zone's.
-struct ReverseZone {
-    prefix: ReversePrefix,
-    origin: Origin,
-    tracked: TrackedFile,
-    records_digest: u64,
-    ptrs: usize,
 }
 
 /// Keeps the records of every VM and publishes them as forward zone files (as
@@ -145,26 +136,7 @@ impl ZoneManager {
         }
         let reverse = prefixes
             .iter()
-            .map(|prefix| {
-                let origin = prefix.origin();
-                let tracked = TrackedFile::open(
-                    &dir,
-                    &ReverseText {
-                        settings: &settings,
-                        prefix,
-                        origin: &origin,
-                        ptrs: &[],
-                    },
-                    &hasher,
-                );
-                ReverseZone {
-                    prefix: *prefix,
-                    origin,
-                    tracked,
-                    records_digest: 0,
-                    ptrs: 0,
-                }
-            })
+            .map(|prefix| ReverseZone::open(&dir, &settings, *prefix, &hasher))
             .collect();
         Ok(Self {
             settings,
@@ -355,9 +327,9 @@ impl ZoneManager {
     /// before the parent delegates to it; a namespace zone whose namespace is
     /// gone is removed after the parent no longer delegates to it and the
     /// catalog no longer lists it; the catalog lists a zone once its file is
-    /// on disk. Every zone
-    /// is tried even if one fails; the first error is returned, and what failed
-    /// is tried again by the next call (what succeeded is then unchanged).
+    /// on disk. Every zone is tried even if one fails; the first error is
+    /// returned, and what failed is tried again by the next call (what
+    /// succeeded is then unchanged).
     pub fn publish_all(&mut self, now: SystemTime) -> Result<Publication, ZoneFileError> {
         let mut first_error = None;
         self.namespace_digests
@@ -380,7 +352,14 @@ impl ZoneManager {
             },
             &self.hasher,
         );
-        let reverse = self.publish_reverse_zones(now, &mut first_error);
+        let reverse = publish_reverse_zones(
+            &mut self.reverse,
+            &self.settings,
+            &self.vms,
+            now,
+            &self.hasher,
+            &mut first_error,
+        );
         let catalog = self.publish_catalog(now);
         let removed = match (&forward, &catalog) {
             (Ok(_), None | Some(Ok(_))) => {
@@ -448,43 +427,6 @@ impl ZoneManager {
             }
         }
         digest.finish()
-    }
-
-    fn publish_reverse_zones(
-        &mut self,
-        now: SystemTime,
-        first_error: &mut Option<ZoneFileError>,
-    ) -> Vec<(Origin, Published)> {
-        let mut reverse = Vec::with_capacity(self.reverse.len());
-        for index in 0..self.reverse.len() {
-            let digest = self.reverse[index].records_digest;
-            let outcome = match self.reverse[index].tracked.unchanged(digest) {
-                Some(serial) => Ok(Published::Unchanged(serial)),
-                None => {
-                    let prefixes = self.reverse.iter().map(|zone| &zone.prefix);
-                    let ptrs = collect_ptrs(prefixes, index, &self.vms);
-                    let zone = &mut self.reverse[index];
-                    zone.tracked.publish(
-                        digest,
-                        now,
-                        &ReverseText {
-                            settings: &self.settings,
-                            prefix: &zone.prefix,
-                            origin: &zone.origin,
-                            ptrs: &ptrs,
-                        },
-                        &self.hasher,
-                    )
-                }
-            };
-            match outcome {
-                Ok(published) => reverse.push((self.reverse[index].origin.clone(), published)),
-                Err(e) => {
-                    first_error.get_or_insert(e);
-                }
-            }
-        }
-        reverse
     }
 
     /// Whether every zone file on disk is still the one we last wrote. Someone

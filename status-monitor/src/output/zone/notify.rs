@@ -22,7 +22,7 @@ use hickory_proto::rr::{Name, RData, RecordType};
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
-use tokio::time::{Instant, sleep, timeout};
+use tokio::time::{Instant, MissedTickBehavior, interval, timeout};
 use tracing::{Instrument, debug, info_span, warn};
 use zone_manager::{Origin, Serial};
 
@@ -83,6 +83,10 @@ async fn run(
     let mut waiting: HashMap<Origin, Waiting> = HashMap::new();
     // The latest NOTIFY of each zone to each secondary; a newer one replaces it.
     let mut sending: HashMap<(Origin, SocketAddr), JoinHandle<()>> = HashMap::new();
+    // An interval, not a sleep per loop: zones written in a steady stream do
+    // not push the next round back.
+    let mut poll = interval(POLL);
+    poll.set_missed_tick_behavior(MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             zone = written.recv() => match zone {
@@ -91,7 +95,7 @@ async fn run(
                 }
                 None => return,
             },
-            () = sleep(POLL), if !waiting.is_empty() => {
+            _ = poll.tick(), if !waiting.is_empty() => {
                 // Every waiting zone at once: a local server that does not
                 // answer costs one timeout per round, not one per zone.
                 let asked = waiting.iter().map(|(zone, wanted)| {

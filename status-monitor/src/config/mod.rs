@@ -1,7 +1,7 @@
 //! Configuration from environment variables (read with envy). A bad value stops
 //! startup with a message naming the variable.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -9,6 +9,12 @@ use kube::core::Selector;
 use serde::Deserialize;
 
 use crate::projection::Rules;
+use values::{
+    invalid, parse_bool, parse_catalog_zone, parse_http_addr, parse_name_servers,
+    parse_secondaries, parse_socket_addr,
+};
+
+mod values;
 use crate::projection::selection::parse_selector;
 use zone_manager::{Mailbox, Origin, ReversePrefix, ZoneLayout, ZoneSettings};
 
@@ -376,113 +382,10 @@ impl Config {
     }
 }
 
-/// `NAME_SERVER_IP`: comma-separated IPv4 and IPv6 addresses (one per load
-/// balancer or node), each a glue record of `ns.<origin>`; empty: none.
-fn parse_name_servers(text: &str) -> Result<Vec<IpAddr>, ConfigError> {
-    text.split(',')
-        .map(str::trim)
-        .filter(|entry| !entry.is_empty())
-        .map(|entry| {
-            entry.parse().map_err(|_| {
-                invalid(
-                    "NAME_SERVER_IP",
-                    text,
-                    format!("{entry:?} is not an IPv4 or IPv6 address"),
-                )
-            })
-        })
-        .collect()
-}
-
-/// `CATALOG_ZONE`: any zone name but one at or below a zone it lists (the
-/// namespace zones live below the forward zone, and a catalog there would be
-/// taken for one).
-fn parse_catalog_zone(
-    text: &str,
-    zone: &ZoneSettings,
-    reverse_zones: &[ReversePrefix],
-) -> Result<Option<Origin>, ConfigError> {
-    if text.trim().is_empty() {
-        return Ok(None);
-    }
-    let catalog = Origin::parse(text).map_err(|e| invalid("CATALOG_ZONE", text, e))?;
-    let served =
-        std::iter::once(zone.origin.clone()).chain(reverse_zones.iter().map(ReversePrefix::origin));
-    for served in served {
-        if catalog.is_at_or_below(&served) {
-            return Err(invalid(
-                "CATALOG_ZONE",
-                text,
-                format!(
-                    "is at or below {served}, a zone it lists; choose a name outside it, e.g. catalog.<DOMAIN>"
-                ),
-            ));
-        }
-    }
-    Ok(Some(catalog))
-}
-
-/// `NOTIFY_SECONDARIES`: comma-separated `IP`, `IP:port` or `[IPv6]:port`
-/// (port 53 when none); empty: none. Addresses only: a name would need a
-/// resolver, and a secondary is configured by address anyway.
-fn parse_secondaries(text: &str) -> Result<Vec<SocketAddr>, ConfigError> {
-    let mut secondaries: Vec<SocketAddr> = Vec::new();
-    for entry in text.split(',').map(str::trim).filter(|e| !e.is_empty()) {
-        let address = parse_socket_addr(entry, 53).ok_or_else(|| {
-            invalid(
-                "NOTIFY_SECONDARIES",
-                text,
-                format!("{entry:?} is not an IP address, IP:port or [IPv6]:port"),
-            )
-        })?;
-        if !secondaries.contains(&address) {
-            secondaries.push(address);
-        }
-    }
-    Ok(secondaries)
-}
-
-/// `IP`, `IP:port` or `[IPv6]:port`; a bare address gets `default_port`.
-fn parse_socket_addr(text: &str, default_port: u16) -> Option<SocketAddr> {
-    let text = text.trim();
-    text.parse::<SocketAddr>()
-        .ok()
-        .or_else(|| Some(SocketAddr::new(text.parse::<IpAddr>().ok()?, default_port)))
-        .filter(|address| address.port() != 0)
-}
-
-/// `true` or `false` (empty: `default`), as ConfigMaps spell booleans.
-fn parse_bool(variable: &'static str, text: &str, default: bool) -> Result<bool, ConfigError> {
-    match text.trim() {
-        "" => Ok(default),
-        "true" => Ok(true),
-        "false" => Ok(false),
-        other => Err(invalid(variable, other, "expected true or false")),
-    }
-}
-
-/// `:8081` (every interface, as Go programs read it) or a full address.
-fn parse_http_addr(text: &str) -> Option<ListenAddress> {
-    let text = text.trim();
-    match text.strip_prefix(':') {
-        Some(port) => Some(ListenAddress::AllInterfaces {
-            port: port.parse().ok()?,
-        }),
-        None => text.parse().ok().map(ListenAddress::Socket),
-    }
-}
-
-fn invalid(variable: &'static str, value: &str, reason: impl ToString) -> ConfigError {
-    ConfigError::Invalid {
-        variable,
-        value: value.to_owned(),
-        reason: reason.to_string(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::net::IpAddr;
 
     fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
         Config::from_vars(vars.iter().map(|(k, v)| (k.to_string(), v.to_string())))

@@ -1,0 +1,93 @@
+//! The reverse zones: one tracked file per prefix, with a digest of its PTRs
+//! kept up to date as VMs come and go, rewritten only when that digest changed.
+
+use std::collections::BTreeMap;
+use std::hash::RandomState;
+use std::path::Path;
+use std::time::SystemTime;
+
+use crate::name::{Label, Origin};
+use crate::records::VmAddresses;
+use crate::render::ZoneSettings;
+use crate::reverse::ReversePrefix;
+use crate::texts::{ReverseText, collect_ptrs};
+use crate::tracked::{Published, TrackedFile};
+use crate::zone_file::ZoneFileError;
+
+/// A reverse zone: its prefix, its file and a digest of its PTRs kept up to date
+/// like the forward zone's.
+pub(crate) struct ReverseZone {
+    pub(crate) prefix: ReversePrefix,
+    pub(crate) origin: Origin,
+    pub(crate) tracked: TrackedFile,
+    pub(crate) records_digest: u64,
+    pub(crate) ptrs: usize,
+}
+
+impl ReverseZone {
+    /// Reads back what a previous run left in `db.<prefix's origin>`.
+    pub(crate) fn open(
+        dir: &Path,
+        settings: &ZoneSettings,
+        prefix: ReversePrefix,
+        hasher: &RandomState,
+    ) -> Self {
+        let origin = prefix.origin();
+        let text = ReverseText {
+            settings,
+            prefix: &prefix,
+            origin: &origin,
+            ptrs: &[],
+        };
+        let tracked = TrackedFile::open(dir, &text, hasher);
+        Self {
+            prefix,
+            origin,
+            tracked,
+            records_digest: 0,
+            ptrs: 0,
+        }
+    }
+}
+
+/// Writes each reverse zone whose PTRs changed; a failure is kept in
+/// `first_error` and the others are still tried.
+pub(crate) fn publish_reverse_zones(
+    zones: &mut [ReverseZone],
+    settings: &ZoneSettings,
+    vms: &BTreeMap<Label, BTreeMap<Label, VmAddresses>>,
+    now: SystemTime,
+    hasher: &RandomState,
+    first_error: &mut Option<ZoneFileError>,
+) -> Vec<(Origin, Published)> {
+    let mut reverse = Vec::with_capacity(zones.len());
+    for index in 0..zones.len() {
+        let digest = zones[index].records_digest;
+        let outcome = match zones[index].tracked.unchanged(digest) {
+            Some(serial) => Ok(Published::Unchanged(serial)),
+            None => {
+                let prefixes = zones.iter().map(|zone| &zone.prefix);
+                let ptrs = collect_ptrs(prefixes, index, vms);
+                let zone = &mut zones[index];
+                zone.tracked.publish(
+                    digest,
+                    now,
+                    &ReverseText {
+                        settings,
+                        prefix: &zone.prefix,
+                        origin: &zone.origin,
+                        ptrs: &ptrs,
+                    },
+                    hasher,
+                )
+            }
+        };
+        match outcome {
+            Ok(published) => reverse.push((zones[index].origin.clone(), published)),
+            Err(e) => {
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    reverse
+}
