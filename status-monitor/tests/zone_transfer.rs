@@ -325,6 +325,32 @@ fn knot_following_the_catalog_adds_and_drops_namespace_zones() {
 }
 
 #[test]
+fn coredns_does_not_serve_without_a_readable_key() {
+    let Some(binary) = common::coredns::binary() else {
+        return;
+    };
+    let zones = tempfile::tempdir().unwrap();
+    let keys = tempfile::tempdir().unwrap();
+    let malformed = keys.path().join("malformed.key");
+    fs::write(&malformed, "kubevirt-dns-transfer hmac-sha256\n").unwrap();
+    let missing = keys.path().join("missing.key");
+    for key in [&missing, &malformed] {
+        let corefile = adapted(
+            &common::secondary::zone_transfer_corefile(),
+            &[("/etc/coredns-tsig/transfer.key", key.to_str().unwrap())],
+        );
+        let mut coredns = CoreDns::spawn(zones.path(), &corefile, |path| {
+            let mut command = std::process::Command::new(&binary);
+            command.arg("-conf").arg(path);
+            command
+        });
+        assert_eq!(coredns.wait_exit(), Some(1), "{key:?}: {}", coredns.log());
+        let log = coredns.log();
+        assert!(log.contains("plugin/tsig"), "{key:?}: {log}");
+    }
+}
+
+#[test]
 fn readme_bind_configurations_pass_named_checkconf() {
     let key = TransferKey::make();
     let dir = tempfile::tempdir().unwrap();
