@@ -38,18 +38,15 @@ impl CatalogZone {
         Self { origin, tracked }
     }
 
-    pub(crate) fn origin(&self) -> &Origin {
-        &self.origin
-    }
-
-    /// Writes the catalog if its members differ from what is on disk.
+    /// Writes the catalog if its members (every zone file on disk and wanted)
+    /// differ from what is on disk.
     pub(crate) fn publish(
         &mut self,
         settings: &ZoneSettings,
         mut members: Vec<Origin>,
         now: SystemTime,
         hasher: &RandomState,
-    ) -> Result<Published, ZoneFileError> {
+    ) -> Result<(Origin, Published), ZoneFileError> {
         members.sort_by_cached_key(Origin::to_string);
         let digest = hasher.hash_one(&members);
         let text = CatalogText {
@@ -57,7 +54,8 @@ impl CatalogZone {
             origin: &self.origin,
             members: &members,
         };
-        self.tracked.publish(digest, now, &text, hasher)
+        let published = self.tracked.publish(digest, now, &text, hasher)?;
+        Ok((self.origin.clone(), published))
     }
 }
 

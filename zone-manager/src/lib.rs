@@ -15,6 +15,7 @@ mod namespace_zones;
 /// of the library: enable the `test-support` feature to get it.
 #[cfg(feature = "test-support")]
 pub mod parsed;
+mod publication;
 pub mod records;
 pub mod render;
 pub mod reverse;

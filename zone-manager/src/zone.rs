@@ -7,12 +7,11 @@ use std::hash::{BuildHasher, Hash, Hasher, RandomState};
 use std::path::PathBuf;
 use std::time::SystemTime;
 
-use tracing::{info, warn};
-
 use crate::catalog::CatalogZone;
 use crate::layout::ZoneLayout;
 use crate::name::{Label, Origin};
 use crate::namespace_zones::NamespaceZones;
+pub use crate::publication::Publication;
 use crate::records::{RecordData, VmAddresses};
 use crate::render::ZoneSettings;
 use crate::reverse::{ReversePrefix, for_each_ptr};
@@ -33,35 +32,6 @@ pub struct RecordCounts {
 enum Tally {
     Add,
     Remove,
-}
-
-/// What [`ZoneManager::publish_all`] did to each zone file.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Publication {
-    /// `vm.<DOMAIN>`: the one forward zone, or the parent of the namespace zones.
-    pub forward: Published,
-    /// One per namespace zone, in namespace order.
-    pub namespaces: Vec<(Origin, Published)>,
-    /// Namespace zones whose files were removed: their namespace is gone (or,
-    /// at startup, was gone already).
-    pub removed: Vec<Origin>,
-    /// One per reverse zone, in the order of the prefixes given to
-    /// [`ZoneManager::open_with`].
-    pub reverse: Vec<(Origin, Published)>,
-    /// The catalog zone, with [`ZoneManager::with_catalog`].
-    pub catalog: Option<(Origin, Published)>,
-}
-
-impl Publication {
-    /// Whether any zone file was written or removed.
-    pub fn wrote(&self) -> bool {
-        !self.removed.is_empty()
-            || std::iter::once(&self.forward)
-                .chain(self.namespaces.iter().map(|(_, p)| p))
-                .chain(self.reverse.iter().map(|(_, p)| p))
-                .chain(self.catalog.iter().map(|(_, p)| p))
-                .any(|p| matches!(p, Published::Written { .. }))
-    }
 }
 
 /// Keeps the records of every VM and publishes them as forward zone files (as
@@ -125,15 +95,7 @@ impl ZoneManager {
             },
             &hasher,
         );
-        match forward.file.remove_stale_temporaries() {
-            Ok(0) => {}
-            Ok(n) => {
-                info!(dir = %dir.display(), removed = n, "removed temporary files left by a crash")
-            }
-            Err(e) => {
-                warn!(dir = %dir.display(), error = %e, "cannot remove stale temporary files")
-            }
-        }
+        forward.file.clean_up_after_a_crash();
         let reverse = prefixes
             .iter()
             .map(|prefix| ReverseZone::open(&dir, &settings, *prefix, &hasher))
@@ -360,7 +322,24 @@ impl ZoneManager {
             &self.hasher,
             &mut first_error,
         );
-        let catalog = self.publish_catalog(now);
+        let catalog = self.catalog.as_mut().map(|catalog| {
+            let forward = self
+                .forward
+                .on_disk
+                .is_some()
+                .then_some(&self.settings.origin);
+            let namespaces = self.namespaces.on_disk_origins(&self.vms);
+            let reverse = self
+                .reverse
+                .iter()
+                .filter(|zone| zone.tracked.on_disk.is_some());
+            let members = forward
+                .cloned()
+                .into_iter()
+                .chain(namespaces)
+                .chain(reverse.map(|zone| zone.origin.clone()));
+            catalog.publish(&self.settings, members.collect(), now, &self.hasher)
+        });
         let removed = match (&forward, &catalog) {
             (Ok(_), None | Some(Ok(_))) => {
                 self.namespaces
@@ -380,34 +359,6 @@ impl ZoneManager {
                 catalog,
             }),
         }
-    }
-
-    /// Writes the catalog (if any) with every zone whose file is on disk and
-    /// wanted: the forward zone, the namespace zones of namespaces that still
-    /// have VMs, the reverse zones.
-    fn publish_catalog(
-        &mut self,
-        now: SystemTime,
-    ) -> Option<Result<(Origin, Published), ZoneFileError>> {
-        let catalog = self.catalog.as_mut()?;
-        let forward = self
-            .forward
-            .on_disk
-            .is_some()
-            .then(|| self.settings.origin.clone());
-        let namespaces = self.namespaces.on_disk_origins(&self.vms);
-        let reverse = self
-            .reverse
-            .iter()
-            .filter(|zone| zone.tracked.on_disk.is_some())
-            .map(|zone| zone.origin.clone());
-        let members = forward
-            .into_iter()
-            .chain(namespaces)
-            .chain(reverse)
-            .collect();
-        let published = catalog.publish(&self.settings, members, now, &self.hasher);
-        Some(published.map(|published| (catalog.origin().clone(), published)))
     }
 
     /// The digest of what the parent (or the one forward zone) holds.

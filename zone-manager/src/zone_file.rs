@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use hickory_proto::rr::{LowerName, Name, RData, RecordType};
 use hickory_proto::serialize::txt::Parser;
+use tracing::{info, warn};
 
 use crate::name::Origin;
 use crate::serial::Serial;
@@ -209,6 +210,16 @@ impl ZoneFile {
             Ok(meta) => Ok(Some(FileStamp::of(&meta))),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(e),
+        }
+    }
+
+    /// Removes temporary files a crash left behind, and says so.
+    pub(crate) fn clean_up_after_a_crash(&self) {
+        let dir = self.dir.display();
+        match self.remove_stale_temporaries() {
+            Ok(0) => {}
+            Ok(n) => info!(%dir, removed = n, "removed temporary files left by a crash"),
+            Err(e) => warn!(%dir, error = %e, "cannot remove stale temporary files"),
         }
     }
 

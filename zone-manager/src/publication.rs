@@ -1,0 +1,33 @@
+//! What one publish did to each zone file.
+
+use crate::name::Origin;
+use crate::tracked::Published;
+
+/// What [`crate::ZoneManager::publish_all`] did to each zone file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Publication {
+    /// `vm.<DOMAIN>`: the one forward zone, or the parent of the namespace zones.
+    pub forward: Published,
+    /// One per namespace zone, in namespace order.
+    pub namespaces: Vec<(Origin, Published)>,
+    /// Namespace zones whose files were removed: their namespace is gone (or,
+    /// at startup, was gone already).
+    pub removed: Vec<Origin>,
+    /// One per reverse zone, in the order of the prefixes given to
+    /// [`crate::ZoneManager::open_with`].
+    pub reverse: Vec<(Origin, Published)>,
+    /// The catalog zone, with [`crate::ZoneManager::with_catalog`].
+    pub catalog: Option<(Origin, Published)>,
+}
+
+impl Publication {
+    /// Whether any zone file was written or removed.
+    pub fn wrote(&self) -> bool {
+        !self.removed.is_empty()
+            || std::iter::once(&self.forward)
+                .chain(self.namespaces.iter().map(|(_, p)| p))
+                .chain(self.reverse.iter().map(|(_, p)| p))
+                .chain(self.catalog.iter().map(|(_, p)| p))
+                .any(|p| matches!(p, Published::Written { .. }))
+    }
+}
