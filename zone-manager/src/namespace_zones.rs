@@ -60,9 +60,7 @@ impl NamespaceZones {
         self.zones
             .iter()
             .filter(|(namespace, zone)| {
-                self.layout.has_own_zone(namespace)
-                    && vms.contains_key(*namespace)
-                    && zone.tracked.on_disk.is_some()
+                wanted(self.layout, namespace, vms) && zone.tracked.on_disk.is_some()
             })
             .map(|(_, zone)| zone.origin.clone())
     }
@@ -122,7 +120,7 @@ impl NamespaceZones {
         let mut gone: Vec<(Origin, PathBuf)> = Vec::new();
         let layout = self.layout;
         self.zones.retain(|namespace, zone| {
-            let wanted = layout.has_own_zone(namespace) && vms.contains_key(namespace);
+            let wanted = wanted(layout, namespace, vms);
             if !wanted {
                 gone.push((zone.origin.clone(), zone.tracked.file.path().to_path_buf()));
             }
@@ -177,6 +175,16 @@ impl NamespaceZone {
         let tracked = TrackedFile::open(dir, &text, hasher);
         Self { origin, tracked }
     }
+}
+
+/// Whether `namespace` has a zone of its own now: the layout gives it one and
+/// it still has VMs.
+fn wanted(
+    layout: ZoneLayout,
+    namespace: &Label,
+    vms: &BTreeMap<Label, BTreeMap<Label, VmAddresses>>,
+) -> bool {
+    layout.has_own_zone(namespace) && vms.contains_key(namespace)
 }
 
 /// The namespace zone files in `dir` (`db.<namespace>.<forward origin>`, the

@@ -25,9 +25,16 @@ impl Publication {
     pub fn wrote(&self) -> bool {
         !self.removed.is_empty()
             || std::iter::once(&self.forward)
-                .chain(self.namespaces.iter().map(|(_, p)| p))
-                .chain(self.reverse.iter().map(|(_, p)| p))
-                .chain(self.catalog.iter().map(|(_, p)| p))
+                .chain(self.other_zones().map(|(_, p)| p))
                 .any(|p| matches!(p, Published::Written { .. }))
+    }
+
+    /// Every zone but the forward one: the namespace zones, the reverse zones,
+    /// then the catalog.
+    pub fn other_zones(&self) -> impl Iterator<Item = &(Origin, Published)> {
+        self.namespaces
+            .iter()
+            .chain(&self.reverse)
+            .chain(&self.catalog)
     }
 }

@@ -219,9 +219,7 @@ fn written_zones(
     forward: &zone_manager::Origin,
 ) -> Vec<(zone_manager::Origin, zone_manager::Serial)> {
     std::iter::once((forward, &publication.forward))
-        .chain(publication.namespaces.iter().map(|(o, p)| (o, p)))
-        .chain(publication.reverse.iter().map(|(o, p)| (o, p)))
-        .chain(publication.catalog.iter().map(|(o, p)| (o, p)))
+        .chain(publication.other_zones().map(|(o, p)| (o, p)))
         .filter_map(|(origin, published)| match published {
             Published::Written { serial, .. } => Some((origin.clone(), *serial)),
             _ => None,

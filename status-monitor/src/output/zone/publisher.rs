@@ -16,7 +16,7 @@ pub fn publish(manager: &mut ZoneManager, retry: &mut Backoff) -> Result<Publica
             retry.reset();
             let zone = manager.settings().origin.to_string();
             log_outcome(&zone, publication.forward, manager.vm_count());
-            for (origin, outcome) in publication.namespaces.iter().chain(&publication.reverse) {
+            for (origin, outcome) in publication.other_zones() {
                 log_outcome(&origin.to_string(), *outcome, manager.vm_count());
             }
             Ok(publication)
