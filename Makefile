@@ -15,6 +15,9 @@ SHA := $(shell git describe --no-match --always --abbrev=40 --dirty 2>/dev/null)
 # kubectl unless KUBECTL says otherwise.
 CLUSTER_KUBECTL := $(if $(filter undefined default,$(origin KUBECTL)),$(CURDIR)/cluster/kubectl.sh,$(KUBECTL))
 KUBECTL ?= kubectl
+# cluster-sync's tag: unique to the tree (hack/image-tag.sh) unless IMAGE_TAG is
+# given; the exported default "latest" would let nodes run a stale cached image.
+CLUSTER_IMAGE_TAG = $(if $(filter file,$(origin IMAGE_TAG)),$(shell hack/image-tag.sh),$(IMAGE_TAG))
 export KUBECTL REGISTRY IMG IMAGE_TAG
 
 # Zone settings for `deploy` (empty: keep the ConfigMap's) and for the demo.
@@ -120,11 +123,10 @@ deploy: ## Deploy to the cluster ($(KUBECTL)), image $(REGISTRY)/$(IMG):$(IMAGE_
 
 .PHONY: undeploy
 undeploy: ## Remove everything deploy (or an optional overlay) created
-	$(KUBECTL) delete --ignore-not-found -f deploy/expose/
-	# The overlays hold the base and their components' ClusterRoles and bindings.
-	for overlay in deploy/dns-endpoints deploy/network-addresses deploy; do \
-		$(KUBECTL) delete --ignore-not-found -k $$overlay || exit 1; \
-	done
+	# By label, not by manifest: a cluster without one of their kinds (1.20 has
+	# no policy/v1) refuses a `delete -k`. The namespace holds the rest.
+	$(KUBECTL) delete --ignore-not-found --wait=true namespace kubevirt-dns
+	$(KUBECTL) delete --ignore-not-found clusterrolebindings,clusterroles -l app.kubernetes.io/name=kubevirt-dns
 
 .PHONY: create-nodeport
 create-nodeport: ## Expose DNS on NodePort 31111 (UDP and TCP)
@@ -142,7 +144,7 @@ cluster-down: ## Stop it
 
 .PHONY: cluster-sync
 cluster-sync: ## Build, push under a tag unique to this tree, deploy it, NodePort 31111
-	KUBECTL="$(CLUSTER_KUBECTL)" cluster/sync.sh
+	KUBECTL="$(CLUSTER_KUBECTL)" IMAGE_TAG="$(CLUSTER_IMAGE_TAG)" cluster/sync.sh
 
 .PHONY: cluster-clean
 cluster-clean: ## Remove the product from the cluster

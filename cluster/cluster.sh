@@ -1,6 +1,9 @@
 # Shared settings of the kubevirtci development cluster; sourced by the other scripts.
 # shellcheck shell=bash
 
+# KUBEVIRT_PROVIDER=local: a real one-node cluster on this machine, built from
+# Debian's packages, without VMs (cluster/local/); any other value is
+# kubevirtci's provider of that name.
 export KUBEVIRT_PROVIDER="${KUBEVIRT_PROVIDER:-k8s-1.34}"
 export KUBEVIRT_NUM_NODES="${KUBEVIRT_NUM_NODES:-1}"
 export KUBEVIRT_MEMORY_SIZE="${KUBEVIRT_MEMORY_SIZE:-6144M}"
@@ -32,3 +35,12 @@ cluster::path() {
 cluster::kubeconfig() {
   echo -n "$CLUSTER_PATH/_ci-configs/$KUBEVIRT_PROVIDER/.kubeconfig"
 }
+
+cluster::is_local() {
+  [ "$KUBEVIRT_PROVIDER" = local ]
+}
+
+if cluster::is_local; then
+  # shellcheck source=cluster/local/config.sh
+  source "$(dirname "${BASH_SOURCE[0]}")/local/config.sh"
+fi

@@ -3,6 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source cluster/cluster.sh
+cluster::is_local && exec cluster/local/up.sh
 
 DEPLOY_CNAO="${DEPLOY_CNAO:-true}"
 DEPLOY_KUBEVIRT="${DEPLOY_KUBEVIRT:-true}"

@@ -11,10 +11,9 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
+use common::cni::{self, Attachment};
 use common::netns::NetworkNamespace;
 use serde_json::{Value, json};
-
-const CNI_PATH: &str = "/usr/lib/cni";
 
 fn network_configs() -> Vec<(PathBuf, Value)> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/networks");
@@ -32,47 +31,14 @@ fn network_configs() -> Vec<(PathBuf, Value)> {
     configs
 }
 
-/// One CNI call of `plugin` (a member of a conflist), as Multus makes it: the
-/// list's name and version merged in, the previous result passed on.
-fn cni(
-    command_name: &str,
-    plugin: &Value,
-    list: &Value,
-    previous: Option<&Value>,
-    host: &NetworkNamespace,
-    container: &NetworkNamespace,
-) -> Result<Value, String> {
-    let mut config = plugin.clone();
-    config["name"] = list["name"].clone();
-    config["cniVersion"] = list["cniVersion"].clone();
-    if let Some(previous) = previous {
-        config["prevResult"] = previous.clone();
+/// The attachment of `net1` of `container`, whose host side is `host`.
+fn attachment<'a>(host: &'a NetworkNamespace, container: &'a NetworkNamespace, path: &'a str) -> Attachment<'a> {
+    Attachment {
+        host_netns: &host.name,
+        container_netns: path,
+        container_id: &container.name,
+        ifname: "net1",
     }
-    let program = format!("{CNI_PATH}/{}", plugin["type"].as_str().unwrap());
-    assert!(
-        Path::new(&program).exists(),
-        "{program} is missing: apt-get install containernetworking-plugins (or run `make unit`)"
-    );
-    let mut command = host.exec(&program);
-    command
-        .env("CNI_COMMAND", command_name)
-        .env("CNI_CONTAINERID", &container.name)
-        .env("CNI_NETNS", container.path())
-        .env("CNI_IFNAME", "net1")
-        .env("CNI_PATH", CNI_PATH);
-    let out = common::output_with_stdin(&mut command, config.to_string().as_bytes());
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    if !out.status.success() {
-        return Err(format!(
-            "CNI {command_name} with {config} failed: {stdout}{}",
-            String::from_utf8_lossy(&out.stderr)
-        ));
-    }
-    Ok(if stdout.trim().is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_str(&stdout).unwrap()
-    })
 }
 
 /// The addresses (with prefix length) on `net1` inside `namespace`.
@@ -102,13 +68,11 @@ fn every_functest_network_can_be_set_up_by_its_cni_plugins() {
     for (path, list) in network_configs() {
         let host = NetworkNamespace::new("sm-cni-host");
         let container = NetworkNamespace::new("sm-cni-ctr");
+        let container_path = container.path();
+        let attachment = attachment(&host, &container, &container_path);
+        let result =
+            cni::add(&list, &attachment).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         let plugins = list["plugins"].as_array().unwrap();
-        let mut result: Option<Value> = None;
-        for plugin in plugins {
-            let added = cni("ADD", plugin, &list, result.as_ref(), &host, &container)
-                .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-            result = Some(added);
-        }
         let mut wanted: Vec<String> = plugins
             .iter()
             .flat_map(|p| {
@@ -126,10 +90,8 @@ fn every_functest_network_can_be_set_up_by_its_cni_plugins() {
             "{}: the VM side has the static addresses",
             path.display()
         );
-        for plugin in plugins.iter().rev() {
-            cni("DEL", plugin, &list, result.as_ref(), &host, &container)
-                .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        }
+        cni::del(&list, Some(&result), &attachment)
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     }
 }
 
@@ -144,7 +106,8 @@ fn ptp_without_a_gateway_is_refused_as_on_a_cluster() {
     ]});
     let host = NetworkNamespace::new("sm-cni-host");
     let container = NetworkNamespace::new("sm-cni-ctr");
-    let error = cni("ADD", &list["plugins"][0], &list, None, &host, &container)
+    let container_path = container.path();
+    let error = cni::add(&list, &attachment(&host, &container, &container_path))
         .expect_err("ptp cannot set up a static address without a gateway");
     assert!(error.contains("out of range"), "{error}");
 }

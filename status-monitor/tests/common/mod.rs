@@ -4,6 +4,7 @@
 use std::process::{Command, Output};
 
 pub mod cluster;
+pub mod cni;
 pub mod coredns;
 pub mod dns;
 pub mod monitor;
