@@ -26,6 +26,14 @@ if ! $KUBECTL -n kubevirt-dns get --request-timeout=10s configmap kubevirt-dns >
   echo "functest: the product is not deployed: run 'make cluster-sync' (or make deploy create-nodeport)" >&2
   exit 1
 fi
+if [ "${KUBEVIRT_PROVIDER:-}" = local ]; then
+  # No KubeVirt or Multus there: the tests' stand-in plays them with real pods
+  # and real CNI plugins on the node (status-monitor/tests/common/kubevirt.rs).
+  source cluster/local/config.sh
+  export FUNCTEST_STANDIN_NETNS="$LOCAL_NETNS" FUNCTEST_STANDIN_IMAGE="$LOCAL_REGISTRY/pause:local"
+  export FUNCTEST_STANDIN_CONTAINERD="$LOCAL_DIR/containerd/containerd.sock"
+  export FUNCTEST_KUBELET_DIR="$LOCAL_DIR/kubelet"
+fi
 # The Rust tests reach the same cluster through a kubeconfig of their own.
 $KUBECTL config view --raw --minify --flatten >"$work/kubeconfig"
 export KUBECONFIG="$work/kubeconfig" FUNCTEST_REQUIRE_CLUSTER=1

@@ -8,17 +8,27 @@
 //! missing cluster or product fails. A plain `cargo test -- --ignored` without a
 //! cluster prints why and skips.
 //!
-//! Environment: KUBECONFIG, DNS_SERVER (127.0.0.1), DNS_PORT (31111).
+//! On the local provider (KUBEVIRT_PROVIDER=local), where KubeVirt and Multus
+//! cannot run, tests/common/kubevirt.rs stands in for them with real pods and
+//! real CNI plugins; hack/functest.sh configures it.
+//!
+//! Environment: KUBECONFIG, DNS_SERVER (127.0.0.1), DNS_PORT (31111),
+//! FUNCTEST_KUBELET_DIR (the node's kubelet root, /var/lib/kubelet).
 
 #![allow(clippy::unwrap_used)] // tests may panic on broken fixtures
+
+mod common;
 
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
-use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, PostParams};
+use kube::api::{Api, DeleteParams, DynamicObject, PostParams};
 use kube::{Client, ResourceExt};
 use serde_json::json;
+
+use common::cluster::repo_root;
+use common::kubevirt::{StandIn, nad_resource, vmi_resource};
 
 const TIMEOUT: Duration = Duration::from_secs(300);
 const PRODUCT_NAMESPACE: &str = "kubevirt-dns";
@@ -78,20 +88,6 @@ fn static_addresses(network: &str) -> Vec<String> {
         .collect()
 }
 
-fn nad_resource() -> ApiResource {
-    ApiResource {
-        group: "k8s.cni.cncf.io".into(),
-        version: "v1".into(),
-        api_version: "k8s.cni.cncf.io/v1".into(),
-        kind: "NetworkAttachmentDefinition".into(),
-        plural: "network-attachment-definitions".into(),
-    }
-}
-
-fn vmi_resource() -> ApiResource {
-    ApiResource::erase::<status_monitor::vmi::VirtualMachineInstance>(&())
-}
-
 /// The zone suffix the deployed product uses: `vm` or `vm.<DOMAIN>`.
 async fn zone_suffix(client: &Client) -> String {
     let config_maps: Api<ConfigMap> = Api::namespaced(client.clone(), PRODUCT_NAMESPACE);
@@ -113,6 +109,11 @@ async fn zone_suffix(client: &Client) -> String {
 }
 
 fn dig(name: &str, rtype: &str) -> Vec<String> {
+    dig_over("+notcp", name, rtype)
+}
+
+/// dig over UDP (`+notcp`) or TCP (`+tcp`).
+fn dig_over(transport: &str, name: &str, rtype: &str) -> Vec<String> {
     let server = std::env::var("DNS_SERVER").unwrap_or_else(|_| "127.0.0.1".into());
     let port = std::env::var("DNS_PORT").unwrap_or_else(|_| "31111".into());
     let out = Command::new("dig")
@@ -120,6 +121,7 @@ fn dig(name: &str, rtype: &str) -> Vec<String> {
             &format!("@{server}"),
             "-p",
             &port,
+            transport,
             "+short",
             "+time=2",
             "+tries=1",
@@ -153,6 +155,8 @@ async fn eventually<T, F: std::future::Future<Output = Option<T>>>(
 struct TestNamespace {
     client: Client,
     name: String,
+    /// KubeVirt and Multus, where the cluster has none of its own.
+    _kubevirt: Option<StandIn>,
 }
 
 impl TestNamespace {
@@ -173,6 +177,7 @@ impl TestNamespace {
             .await
             .unwrap();
         Self {
+            _kubevirt: StandIn::start(client, &name),
             client: client.clone(),
             name,
         }
@@ -310,4 +315,153 @@ async fn a_dual_stack_interface_resolves_to_a_and_aaaa() {
         ["fd10:10::5"]
     );
     ns.delete().await;
+}
+
+/// `cluster/cli.sh ssh node01 -- sh -c SCRIPT`: what the node itself shows.
+fn on_node(script: &str) -> String {
+    let out = Command::new(repo_root().join("cluster/cli.sh"))
+        .args(["ssh", "node01", "--", "sh", "-c", script])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "on the node: {script}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The product's pods, once every one of them is Ready with both containers.
+async fn ready_product_pods(client: &Client) -> Vec<k8s_openapi::api::core::v1::Pod> {
+    let pods: Api<k8s_openapi::api::core::v1::Pod> =
+        Api::namespaced(client.clone(), PRODUCT_NAMESPACE);
+    eventually("both product pods 2/2 Ready", || async {
+        let list = pods
+            .list(&kube::api::ListParams::default().labels("app.kubernetes.io/name=kubevirt-dns"))
+            .await
+            .ok()?;
+        let ready = |pod: &k8s_openapi::api::core::v1::Pod| {
+            let statuses = pod.status.as_ref()?.container_statuses.clone()?;
+            (pod.metadata.deletion_timestamp.is_none()
+                && statuses.len() == 2
+                && statuses.iter().all(|c| c.ready))
+                .then_some(())
+        };
+        let serving: Vec<_> = list.items.into_iter().filter(|p| ready(p).is_some()).collect();
+        (serving.len() == 2).then_some(serving)
+    })
+    .await
+}
+
+#[tokio::test]
+#[ignore = "needs a cluster with KubeVirt and the product: run `make functest`"]
+async fn both_pods_serve_and_names_follow_changes_over_udp_and_tcp() {
+    let Some(client) = cluster().await else {
+        return;
+    };
+    ready_product_pods(&client).await;
+    let suffix = zone_suffix(&client).await;
+    let ns = TestNamespace::create(&client, "dns-e2e-follow").await;
+    ns.network("static-net").await;
+    let vmis = ns.vmi("vmi-follow", "nic1", "static-net").await;
+    reported_addresses(&vmis, "vmi-follow", "nic1", 1).await;
+    let name = format!("nic1.vmi-follow.{}.{suffix}", ns.name);
+    eventually(&format!("{name} over UDP"), || async {
+        (dig_over("+notcp", &name, "A") == ["10.10.0.5"]).then_some(())
+    })
+    .await;
+    assert_eq!(dig_over("+tcp", &name, "A"), ["10.10.0.5"], "over TCP");
+
+    // The guest reports a second address (what a guest agent does).
+    let annotation = json!({common::kubevirt::GUEST_ADDRESSES_ANNOTATION: r#"{"nic1": ["10.10.0.77"]}"#});
+    vmis.patch(
+        "vmi-follow",
+        &kube::api::PatchParams::default(),
+        &kube::api::Patch::Merge(json!({"metadata": {"annotations": annotation}})),
+    )
+    .await
+    .unwrap();
+    eventually(&format!("{name} to follow the change"), || async {
+        let mut both = dig_over("+tcp", &name, "A");
+        both.sort();
+        (both == ["10.10.0.5", "10.10.0.77"]).then_some(())
+    })
+    .await;
+
+    vmis.delete("vmi-follow", &DeleteParams::default())
+        .await
+        .unwrap();
+    eventually(&format!("{name} to go"), || async {
+        (dig_over("+notcp", &name, "A").is_empty() && dig_over("+tcp", &name, "A").is_empty())
+            .then_some(())
+    })
+    .await;
+    ns.delete().await;
+}
+
+/// `Key:\tvalue` of /proc/PID/status.
+fn proc_status_field(status: &str, key: &str) -> String {
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{key}:")))
+        .unwrap_or_else(|| panic!("no {key} in {status}"))
+        .trim()
+        .to_owned()
+}
+
+#[tokio::test]
+#[ignore = "needs a cluster with KubeVirt and the product: run `make functest`"]
+async fn kubelet_enforces_the_security_context_and_coredns_can_read_the_zones() {
+    let Some(client) = cluster().await else {
+        return;
+    };
+    let pods = ready_product_pods(&client).await;
+    // (process, capability bounding set): CoreDNS keeps only NET_BIND_SERVICE.
+    for (pattern, bounding) in [
+        ("^/coredns -conf", "0000000000000400"),
+        ("^/usr/local/bin/status-monitor", "0000000000000000"),
+    ] {
+        let pids = on_node(&format!("pgrep -f '{pattern}'"));
+        let pids: Vec<&str> = pids.split_whitespace().collect();
+        assert_eq!(pids.len(), 2, "one {pattern} in each pod: {pids:?}");
+        for pid in pids {
+            let status = on_node(&format!("cat /proc/{pid}/status"));
+            assert_eq!(proc_status_field(&status, "CapBnd"), bounding, "{pattern}");
+            assert_eq!(proc_status_field(&status, "NoNewPrivs"), "1", "{pattern}");
+            assert_eq!(proc_status_field(&status, "Seccomp"), "2", "{pattern}");
+            let uids = proc_status_field(&status, "Uid");
+            assert!(uids.split_whitespace().all(|u| u == "65532"), "{pattern}: {uids}");
+            // The root mount (mount point "/") is read-only.
+            let mountinfo = on_node(&format!("cat /proc/{pid}/mountinfo"));
+            let root = mountinfo
+                .lines()
+                .find(|l| l.split(' ').nth(4) == Some("/"))
+                .unwrap();
+            let options = root.split(' ').nth(5).unwrap();
+            assert!(options.split(',').any(|o| o == "ro"), "{pattern}: {root}");
+        }
+    }
+    // The zone files on each pod's emptyDir, as the node sees them: readable by
+    // CoreDNS's user (65532) and writable by none other.
+    let kubelet = std::env::var("FUNCTEST_KUBELET_DIR").unwrap_or_else(|_| "/var/lib/kubelet".into());
+    for pod in pods {
+        let dir = format!(
+            "{kubelet}/pods/{}/volumes/kubernetes.io~empty-dir/zones",
+            pod.metadata.uid.as_deref().unwrap()
+        );
+        let listing = on_node(&format!("find {dir} -maxdepth 1 -printf '%f %U %G %m\\n'"));
+        let files: Vec<Vec<&str>> = listing
+            .lines()
+            .map(|l| l.split(' ').collect())
+            .filter(|f: &Vec<&str>| f[0].starts_with("db."))
+            .collect();
+        assert!(!files.is_empty(), "zone files in {dir}: {listing}");
+        for file in files {
+            let mode = u32::from_str_radix(file[3], 8).unwrap();
+            let readable = (file[1] == "65532" && mode & 0o400 != 0)
+                || (file[2] == "65532" && mode & 0o040 != 0);
+            assert!(readable, "CoreDNS (65532) reads {file:?}");
+            assert_eq!(mode & 0o022, 0, "only its owner writes {file:?}");
+        }
+    }
 }

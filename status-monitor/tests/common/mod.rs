@@ -7,6 +7,7 @@ pub mod cluster;
 pub mod cni;
 pub mod coredns;
 pub mod dns;
+pub mod kubevirt;
 pub mod monitor;
 pub mod netns;
 pub mod secondary;

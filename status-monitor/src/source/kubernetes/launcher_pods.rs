@@ -17,7 +17,7 @@ use crate::vmi::VmiRef;
 
 /// Multus' annotation on the pod: one entry per attached network.
 pub const NETWORK_STATUS_ANNOTATION: &str = "k8s.v1.cni.cncf.io/network-status";
-/// The label KubeVirt puts on a virt-launcher pod: the name of its VMI.
+/// The label KubeVirt puts on a virt-launcher pod: its VM's name, when it fits.
 pub const VMI_NAME_LABEL: &str = "vm.kubevirt.io/name";
 /// The label selecting virt-launcher pods.
 pub const LAUNCHER_SELECTOR: &str = "kubevirt.io=virt-launcher";
@@ -31,10 +31,7 @@ pub fn pod_entry(
     let meta = &pod.metadata;
     let namespace = meta.namespace.as_deref()?;
     let name = meta.name.as_deref()?;
-    let vmi = VmiRef::new(
-        Some(namespace),
-        Some(meta.labels.as_ref()?.get(VMI_NAME_LABEL)?),
-    );
+    let vmi = VmiRef::new(Some(namespace), Some(owning_vmi(meta)?));
     let entries = match meta
         .annotations
         .as_ref()
@@ -70,6 +67,21 @@ pub fn pod_entry(
     Some((vmi, pod, addresses))
 }
 
+/// The VMI a virt-launcher pod runs: its controller, as virt-controller sets
+/// it. The name label is only a fallback: a label value holds 63 characters
+/// and a VMI's name up to 253, so KubeVirt cannot always set it.
+fn owning_vmi(meta: &kube::api::ObjectMeta) -> Option<&str> {
+    let controller = meta.owner_references.iter().flatten().find(|owner| {
+        owner.controller == Some(true)
+            && owner.kind == "VirtualMachineInstance"
+            && owner.api_version.starts_with("kubevirt.io/")
+    });
+    match controller {
+        Some(owner) => Some(owner.name.as_str()),
+        None => meta.labels.as_ref()?.get(VMI_NAME_LABEL).map(String::as_str),
+    }
+}
+
 /// One network of a pod's `network-status` annotation.
 #[derive(Debug, Deserialize)]
 pub struct NetworkStatusEntry {
@@ -91,6 +103,41 @@ pub fn parse_network_status(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn launcher(metadata: serde_json::Value) -> PartialObjectMeta<Pod> {
+        let mut pod: PartialObjectMeta<Pod> = serde_json::from_value(serde_json::json!({
+            "apiVersion": "meta.k8s.io/v1", "kind": "PartialObjectMetadata", "metadata": metadata
+        }))
+        .unwrap();
+        pod.metadata.namespace = Some("ns".into());
+        pod.metadata.name = Some("virt-launcher-x".into());
+        pod
+    }
+
+    #[test]
+    fn a_launcher_belongs_to_its_controlling_vmi_even_when_the_name_fits_no_label() {
+        let long = "a".repeat(80);
+        let pod = launcher(serde_json::json!({
+            "labels": {"kubevirt.io": "virt-launcher"},
+            "ownerReferences": [{"apiVersion": "kubevirt.io/v1", "kind": "VirtualMachineInstance",
+                "name": long, "uid": "u1", "controller": true}]
+        }));
+        let (vmi, _, _) = pod_entry(&pod, &mut NetworkIds::default()).unwrap();
+        assert_eq!(vmi, VmiRef::new(Some("ns"), Some(&long)));
+    }
+
+    #[test]
+    fn without_a_controlling_vmi_the_name_label_decides_and_without_either_nothing() {
+        let labelled = launcher(serde_json::json!({
+            "labels": {"kubevirt.io": "virt-launcher", "vm.kubevirt.io/name": "vm1"},
+            "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet",
+                "name": "other", "uid": "u2", "controller": true}]
+        }));
+        let (vmi, _, _) = pod_entry(&labelled, &mut NetworkIds::default()).unwrap();
+        assert_eq!(vmi, VmiRef::new(Some("ns"), Some("vm1")));
+        let orphan = launcher(serde_json::json!({"labels": {"kubevirt.io": "virt-launcher"}}));
+        assert!(pod_entry(&orphan, &mut NetworkIds::default()).is_none());
+    }
 
     #[test]
     fn a_malformed_annotation_is_an_error() {
