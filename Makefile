@@ -48,7 +48,7 @@ render-examples: ## Print the zone of examples/ (the one checked in under exampl
 ## Tests
 
 .PHONY: test
-test: unit integration ## The whole test suite: unit and integration tiers
+test: unit integration cluster-test ## The whole test suite: unit, integration and cluster tiers
 
 .PHONY: unit
 unit: ## Unit tier: no cluster; real files, real inotify, BIND and Knot zone checkers
@@ -60,6 +60,10 @@ integration: ## Integration tier: real etcd + kube-apiserver (built once, cached
 	hack/install-test-deps.sh integration
 	hack/kube-assets.sh >/dev/null
 	$(CARGO) test --locked -p status-monitor --test integration -- --ignored --test-threads=1
+
+.PHONY: cluster-test
+cluster-test: ## Cluster tier: a real local node (KUBEVIRT_PROVIDER=local), cluster-sync, functest with every overlay, cluster-down (root)
+	hack/cluster-test.sh
 
 .PHONY: bench
 bench: ## Benchmarks: render+write 1k/10k/100k, one change in 100k, projection, burst, memory, the streaming decoder, network-mode memory (BENCHMARKS.md)
@@ -164,5 +168,5 @@ fmt: ## Format the code
 lint: ## rustfmt check, clippy -D warnings, bash -n and shellcheck on every script
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
-	for f in hack/*.sh cluster/*.sh .ci/run; do bash -n "$$f" || exit 1; done
-	shellcheck -x hack/*.sh cluster/*.sh .ci/run
+	for f in hack/*.sh cluster/*.sh cluster/local/*.sh .ci/run; do bash -n "$$f" || exit 1; done
+	shellcheck -x hack/*.sh cluster/*.sh cluster/local/*.sh .ci/run

@@ -39,4 +39,36 @@ $KUBECTL config view --raw --minify --flatten >"$work/kubeconfig"
 export KUBECONFIG="$work/kubeconfig" FUNCTEST_REQUIRE_CLUSTER=1
 export DNS_SERVER="${DNS_SERVER:-127.0.0.1}" DNS_PORT="${DNS_PORT:-31111}"
 $KUBECTL delete namespace -l kubevirt-dns.io/functest=true --wait=true >/dev/null 2>&1 || true
-cargo test --locked -p status-monitor --test functest -- --ignored --test-threads=1 --nocapture
+functest() {
+  cargo test --locked -p status-monitor --test functest -- --ignored --test-threads=1 --nocapture "$@"
+}
+functest --skip overlay_
+
+# The optional overlays, each applied for real over the running product with
+# its own images (as `make deploy DEPLOY_OVERLAY=...`), then deploy/ again.
+images="$($KUBECTL -n kubevirt-dns get deployment kubevirt-dns \
+  -o jsonpath='{.spec.template.spec.containers[0].image} {.spec.template.spec.containers[1].image}')"
+monitor_image="${images%% *}"
+export COREDNS_IMAGE="${images##* }" REGISTRY="${monitor_image%%/*}"
+IMG="${monitor_image#*/}"
+export IMAGE_TAG="${IMG##*:}" IMG="${IMG%:*}"
+$KUBECTL api-versions | grep -qx policy/v1 || export PDB_API_VERSION=policy/v1beta1
+redeploy() {
+  echo "functest: deploying $1" >&2
+  DEPLOY_OVERLAY="$1" hack/deploy.sh >/dev/null
+}
+trap 'redeploy deploy || true; cleanup' EXIT
+# The overlay's prerequisite: external-dns' DNSEndpoint CRD.
+$KUBECTL apply -f status-monitor/tests/fixtures/dnsendpoint-crd.yaml >/dev/null
+# deploy/zone-transfer's pods start only with the key's Secret: made by
+# README's command. The secondary (knotd) runs here, where the tests run.
+if ! $KUBECTL -n kubevirt-dns get secret kubevirt-dns-transfer-key >/dev/null 2>&1; then
+  awk '/<!-- secondaries: make-key -->/{f=1; next} f && /^```sh/{next} f && /^```/{exit} f' README.md >"$work/make-key.sh"
+  (cd "$work" && sh make-key.sh)
+  $KUBECTL -n kubevirt-dns create secret generic kubevirt-dns-transfer-key --from-file="$work/transfer.key" >/dev/null
+fi
+export FUNCTEST_SECONDARY_ADDRESS="${FUNCTEST_SECONDARY_ADDRESS:-${LOCAL_HOST_IP:-}}"
+for overlay in network-addresses dns-endpoints zone-transfer; do
+  redeploy "deploy/$overlay"
+  functest "overlay_${overlay//-/_}_"
+done

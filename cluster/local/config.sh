@@ -1,7 +1,7 @@
 # Settings and helpers of the local provider (KUBEVIRT_PROVIDER=local): a real
 # one-node Kubernetes 1.20.2 built from Debian's packages, in a network
 # namespace of its own. Sourced by cluster/local/*.sh and cluster/*.sh.
-# shellcheck shell=bash
+# shellcheck shell=bash disable=SC2034 # the settings are used by the scripts that source this
 
 LOCAL_NETNS="${LOCAL_NETNS:-kubevirt-dns-local}"
 # Everything the cluster writes that its flags can place: certificates, etcd,

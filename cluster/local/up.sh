@@ -15,7 +15,11 @@ step() {
   step="$1"
   echo "cluster-up (local): $step" >&2
 }
-trap 'rc=$?; [ "$rc" -eq 0 ] || echo "cluster-up (local): FAILED at step: $step (logs: $LOCAL_DIR/logs; make cluster-down cleans up)" >&2' EXIT
+on_exit() {
+  local rc=$?
+  [ "$rc" -eq 0 ] || echo "cluster-up (local): FAILED at step: $step (logs: $LOCAL_DIR/logs; make cluster-down cleans up)" >&2
+}
+trap on_exit EXIT
 
 [ "$(id -u)" -eq 0 ] || { echo "cluster-up (local): needs root (network namespace, containerd, kubelet)" >&2; exit 1; }
 if local::is_up; then
@@ -94,6 +98,9 @@ local::in_node ip link set "$LOCAL_VETH_NODE" up
 # No default route on purpose: pod traffic can reach the node, the pods and
 # the host's end of the veth, and nothing beyond this machine.
 local::in_node sysctl -qw net.ipv4.ip_forward=1
+# Replies from the host to pods (a secondary answering a NOTIFY) go back
+# through the node, never out of the host's default route; gone with the veth.
+ip route add "$LOCAL_POD_CIDR" via "$LOCAL_NODE_IP" dev "$LOCAL_VETH_HOST"
 
 step "making the certificates"
 pki="$LOCAL_DIR/pki"

@@ -125,10 +125,13 @@ fn image_tags_name_the_commit_and_a_dirty_tree_gets_a_fresh_one() {
     assert!(tag.len() <= 128, "a valid image tag: {tag}");
 }
 
-#[test]
-fn deploy_applies_once_with_the_image_and_settings_in_place() {
+/// Runs hack/deploy.sh with `env` and a kubectl that records each call and
+/// renders what `apply -k` would send: (the calls, the objects applied).
+fn deploy_recorded(env: &[(&str, &str)]) -> (String, Vec<Value>) {
+    // One at a time: each checks that its temporary overlay is gone.
+    static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let dir = tempfile::tempdir().unwrap();
-    // A kubectl that records each call and renders what `apply -k` would send.
     let recorder = dir.path().join("kubectl");
     std::fs::write(
         &recorder,
@@ -142,18 +145,35 @@ fn deploy_applies_once_with_the_image_and_settings_in_place() {
     .unwrap();
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&recorder, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let out = Command::new(repo_root().join("hack/deploy.sh"))
-        .env("KUBECTL", &recorder)
-        .env("REGISTRY", "registry:5000")
-        .env("IMG", "kubevirt-dns/status-monitor")
-        .env("IMAGE_TAG", "git-0123456789ab")
-        .env("DOMAIN", "example.org")
-        .env("NAME_SERVER_IP", "192.0.2.53")
-        .output()
-        .unwrap();
+    let mut command = Command::new(repo_root().join("hack/deploy.sh"));
+    command.env("KUBECTL", &recorder);
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    let out = command.output().unwrap();
     assert!(out.status.success(), "{}", text(&out.stderr));
-
+    assert!(
+        std::fs::read_dir(repo_root()).unwrap().all(|e| !e
+            .unwrap()
+            .file_name()
+            .to_string_lossy()
+            .starts_with(".deploy-")),
+        "the temporary overlay is removed"
+    );
     let calls = std::fs::read_to_string(dir.path().join("calls")).unwrap();
+    let applied = std::fs::read_to_string(dir.path().join("applied.yaml")).unwrap();
+    (calls, serde_saphyr::from_multiple(&applied).unwrap())
+}
+
+#[test]
+fn deploy_applies_once_with_the_image_and_settings_in_place() {
+    let (calls, objects) = deploy_recorded(&[
+        ("REGISTRY", "registry:5000"),
+        ("IMG", "kubevirt-dns/status-monitor"),
+        ("IMAGE_TAG", "git-0123456789ab"),
+        ("DOMAIN", "example.org"),
+        ("NAME_SERVER_IP", "192.0.2.53"),
+    ]);
     let verbs: Vec<&str> = calls
         .lines()
         .map(|l| l.split(' ').next().unwrap())
@@ -163,8 +183,6 @@ fn deploy_applies_once_with_the_image_and_settings_in_place() {
         ["apply", "-n"],
         "one apply, then the rollout wait:\n{calls}"
     );
-    let applied = std::fs::read_to_string(dir.path().join("applied.yaml")).unwrap();
-    let objects: Vec<Value> = serde_saphyr::from_multiple(&applied).unwrap();
     let find = |kind: &str| objects.iter().find(|o| o["kind"] == kind).unwrap();
     let pod = &find("Deployment")["spec"]["template"];
     let monitor = pod["spec"]["containers"]
@@ -187,14 +205,6 @@ fn deploy_applies_once_with_the_image_and_settings_in_place() {
             .as_str()
             .is_some_and(|s| s.contains("example.org")),
         "a settings change rolls the pods"
-    );
-    assert!(
-        std::fs::read_dir(repo_root()).unwrap().all(|e| !e
-            .unwrap()
-            .file_name()
-            .to_string_lossy()
-            .starts_with(".deploy-")),
-        "the temporary overlay is removed"
     );
 }
 
@@ -266,5 +276,83 @@ fn the_image_build_is_pinned_cached_and_fed_only_sources() {
             ignored.lines().any(|l| l.trim() == pattern),
             "{pattern} in .dockerignore"
         );
+    }
+}
+
+#[test]
+fn deploy_can_replace_the_coredns_image_and_the_pdb_api_for_older_clusters() {
+    let (_, objects) = deploy_recorded(&[
+        (
+            "COREDNS_IMAGE",
+            "198.51.100.2:5000/coredns/coredns:git-0123456789ab",
+        ),
+        ("PDB_API_VERSION", "policy/v1beta1"),
+    ]);
+    let find = |kind: &str| objects.iter().find(|o| o["kind"] == kind).unwrap();
+    let containers = find("Deployment")["spec"]["template"]["spec"]["containers"].clone();
+    let coredns = containers
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "coredns")
+        .unwrap();
+    assert_eq!(
+        coredns["image"],
+        "198.51.100.2:5000/coredns/coredns:git-0123456789ab"
+    );
+    let pdb = find("PodDisruptionBudget");
+    assert_eq!(pdb["apiVersion"], "policy/v1beta1");
+    assert_eq!(pdb["spec"]["minAvailable"], 1, "the same fields");
+    // Without them, the shipped ones.
+    let (_, objects) = deploy_recorded(&[]);
+    let pdb = objects
+        .iter()
+        .find(|o| o["kind"] == "PodDisruptionBudget")
+        .unwrap();
+    assert_eq!(pdb["apiVersion"], "policy/v1");
+}
+
+#[test]
+fn cluster_sync_pushes_a_tag_unique_to_the_tree_unless_one_is_given() {
+    let plan = make_dry_run("cluster-sync", &[], &[]);
+    assert!(plan.contains("IMAGE_TAG=\"git-"), "{plan}");
+    let given = make_dry_run("cluster-sync", &["IMAGE_TAG=v1.2.3"], &[]);
+    assert!(given.contains("IMAGE_TAG=\"v1.2.3\""), "{given}");
+}
+
+#[test]
+fn undeploy_goes_by_namespace_and_label_so_missing_kinds_do_not_stop_it() {
+    let plan = make_dry_run("undeploy", &[], &[]);
+    assert!(
+        plan.contains("delete --ignore-not-found --wait=true namespace kubevirt-dns"),
+        "{plan}"
+    );
+    assert!(
+        plan.contains("-l app.kubernetes.io/name=kubevirt-dns"),
+        "{plan}"
+    );
+    assert!(!plan.contains(" -k "), "no manifest-based delete:\n{plan}");
+    // Every cluster-scoped object deploy/ and its overlays create carries the label.
+    for overlay in [
+        "deploy",
+        "deploy/network-addresses",
+        "deploy/dns-endpoints",
+        "deploy/zone-transfer",
+    ] {
+        let out = Command::new("kubectl")
+            .args(["kustomize", overlay])
+            .current_dir(repo_root())
+            .output()
+            .unwrap();
+        let objects: Vec<Value> = serde_saphyr::from_multiple(&text(&out.stdout)).unwrap();
+        for object in objects
+            .iter()
+            .filter(|o| o["metadata"]["namespace"].is_null())
+        {
+            assert_eq!(
+                object["metadata"]["labels"]["app.kubernetes.io/name"], "kubevirt-dns",
+                "{overlay}: {object}"
+            );
+        }
     }
 }

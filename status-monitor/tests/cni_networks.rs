@@ -32,7 +32,11 @@ fn network_configs() -> Vec<(PathBuf, Value)> {
 }
 
 /// The attachment of `net1` of `container`, whose host side is `host`.
-fn attachment<'a>(host: &'a NetworkNamespace, container: &'a NetworkNamespace, path: &'a str) -> Attachment<'a> {
+fn attachment<'a>(
+    host: &'a NetworkNamespace,
+    container: &'a NetworkNamespace,
+    path: &'a str,
+) -> Attachment<'a> {
     Attachment {
         host_netns: &host.name,
         container_netns: path,

@@ -23,7 +23,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
-use kube::api::{Api, DeleteParams, DynamicObject, PostParams};
+use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, PostParams};
 use kube::{Client, ResourceExt};
 use serde_json::json;
 
@@ -345,9 +345,13 @@ async fn ready_product_pods(client: &Client) -> Vec<k8s_openapi::api::core::v1::
             (pod.metadata.deletion_timestamp.is_none()
                 && statuses.len() == 2
                 && statuses.iter().all(|c| c.ready))
-                .then_some(())
+            .then_some(())
         };
-        let serving: Vec<_> = list.items.into_iter().filter(|p| ready(p).is_some()).collect();
+        let serving: Vec<_> = list
+            .items
+            .into_iter()
+            .filter(|p| ready(p).is_some())
+            .collect();
         (serving.len() == 2).then_some(serving)
     })
     .await
@@ -373,7 +377,8 @@ async fn both_pods_serve_and_names_follow_changes_over_udp_and_tcp() {
     assert_eq!(dig_over("+tcp", &name, "A"), ["10.10.0.5"], "over TCP");
 
     // The guest reports a second address (what a guest agent does).
-    let annotation = json!({common::kubevirt::GUEST_ADDRESSES_ANNOTATION: r#"{"nic1": ["10.10.0.77"]}"#});
+    let annotation =
+        json!({common::kubevirt::GUEST_ADDRESSES_ANNOTATION: r#"{"nic1": ["10.10.0.77"]}"#});
     vmis.patch(
         "vmi-follow",
         &kube::api::PatchParams::default(),
@@ -430,7 +435,10 @@ async fn kubelet_enforces_the_security_context_and_coredns_can_read_the_zones() 
             assert_eq!(proc_status_field(&status, "NoNewPrivs"), "1", "{pattern}");
             assert_eq!(proc_status_field(&status, "Seccomp"), "2", "{pattern}");
             let uids = proc_status_field(&status, "Uid");
-            assert!(uids.split_whitespace().all(|u| u == "65532"), "{pattern}: {uids}");
+            assert!(
+                uids.split_whitespace().all(|u| u == "65532"),
+                "{pattern}: {uids}"
+            );
             // The root mount (mount point "/") is read-only.
             let mountinfo = on_node(&format!("cat /proc/{pid}/mountinfo"));
             let root = mountinfo
@@ -443,7 +451,8 @@ async fn kubelet_enforces_the_security_context_and_coredns_can_read_the_zones() 
     }
     // The zone files on each pod's emptyDir, as the node sees them: readable by
     // CoreDNS's user (65532) and writable by none other.
-    let kubelet = std::env::var("FUNCTEST_KUBELET_DIR").unwrap_or_else(|_| "/var/lib/kubelet".into());
+    let kubelet =
+        std::env::var("FUNCTEST_KUBELET_DIR").unwrap_or_else(|_| "/var/lib/kubelet".into());
     for pod in pods {
         let dir = format!(
             "{kubelet}/pods/{}/volumes/kubernetes.io~empty-dir/zones",
@@ -464,4 +473,271 @@ async fn kubelet_enforces_the_security_context_and_coredns_can_read_the_zones() 
             assert_eq!(mode & 0o022, 0, "only its owner writes {file:?}");
         }
     }
+}
+
+/// The env var `name` of the deployed status-monitor container, if set.
+async fn deployed_setting(client: &Client, name: &str) -> Option<String> {
+    let deployments: Api<k8s_openapi::api::apps::v1::Deployment> =
+        Api::namespaced(client.clone(), PRODUCT_NAMESPACE);
+    let deployment = deployments.get("kubevirt-dns").await.unwrap();
+    let containers = deployment.spec?.template.spec?.containers;
+    let monitor = containers
+        .into_iter()
+        .find(|c| c.name == "status-monitor")?;
+    monitor
+        .env?
+        .into_iter()
+        .find(|e| e.name == name)
+        .and_then(|e| e.value)
+}
+
+/// The overlay tests run with their overlay deployed (hack/functest.sh).
+async fn require_overlay(client: &Client, overlay: &str, setting: &str, value: &str) {
+    assert_eq!(
+        deployed_setting(client, setting).await.as_deref(),
+        Some(value),
+        "{overlay} is not deployed: `make functest` applies it before this test"
+    );
+}
+
+#[tokio::test]
+#[ignore = "needs a cluster with KubeVirt and the product: run `make functest`"]
+async fn overlay_network_addresses_publishes_what_the_cni_assigned_and_not_what_the_guest_claims() {
+    let Some(client) = cluster().await else {
+        return;
+    };
+    require_overlay(
+        &client,
+        "deploy/network-addresses",
+        "ADDRESS_SOURCE",
+        "network",
+    )
+    .await;
+    ready_product_pods(&client).await;
+    let suffix = zone_suffix(&client).await;
+    let ns = TestNamespace::create(&client, "dns-e2e-cni").await;
+    ns.network("static-net").await;
+    let vmis = ns.vmi("vmi-cni", "nic1", "static-net").await;
+    // A guest-only address: reported by the guest, assigned by no CNI.
+    let annotation =
+        json!({common::kubevirt::GUEST_ADDRESSES_ANNOTATION: r#"{"nic1": ["10.10.0.99"]}"#});
+    vmis.patch(
+        "vmi-cni",
+        &kube::api::PatchParams::default(),
+        &kube::api::Patch::Merge(json!({"metadata": {"annotations": annotation}})),
+    )
+    .await
+    .unwrap();
+    let reported = reported_addresses(&vmis, "vmi-cni", "nic1", 2).await;
+    assert_eq!(reported, ["10.10.0.5", "10.10.0.99"]);
+    let name = format!("nic1.vmi-cni.{}.{suffix}", ns.name);
+    eventually(&format!("{name} from the network-status"), || async {
+        (dig(&name, "A") == ["10.10.0.5"]).then_some(())
+    })
+    .await;
+    // Long enough for the claim to have been written, had it been taken.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert_eq!(dig_over("+tcp", &name, "A"), ["10.10.0.5"]);
+    assert_eq!(
+        dig(&format!("vmi-cni.{}.{suffix}", ns.name), "A"),
+        ["10.10.0.5"]
+    );
+    ns.delete().await;
+}
+
+#[tokio::test]
+#[ignore = "needs a cluster with KubeVirt and the product: run `make functest`"]
+async fn overlay_dns_endpoints_follow_the_annotated_vms() {
+    let Some(client) = cluster().await else {
+        return;
+    };
+    require_overlay(&client, "deploy/dns-endpoints", "DNS_ENDPOINTS", "true").await;
+    ready_product_pods(&client).await;
+    let ns = TestNamespace::create(&client, "dns-e2e-ep").await;
+    ns.network("static-net").await;
+    let vmis = ns.vmi("vmi-ep", "nic1", "static-net").await;
+    reported_addresses(&vmis, "vmi-ep", "nic1", 1).await;
+    let hostname = json!({"external-dns.alpha.kubernetes.io/hostname": "www.example.org"});
+    let annotate = |annotations: serde_json::Value| {
+        let vmis = vmis.clone();
+        async move {
+            vmis.patch(
+                "vmi-ep",
+                &kube::api::PatchParams::default(),
+                &kube::api::Patch::Merge(json!({"metadata": {"annotations": annotations}})),
+            )
+            .await
+            .unwrap();
+        }
+    };
+    annotate(hostname).await;
+    let endpoints_resource = ApiResource {
+        group: "externaldns.k8s.io".into(),
+        version: "v1alpha1".into(),
+        api_version: "externaldns.k8s.io/v1alpha1".into(),
+        kind: "DNSEndpoint".into(),
+        plural: "dnsendpoints".into(),
+    };
+    let endpoints: Api<DynamicObject> =
+        Api::namespaced_with(client.clone(), &ns.name, &endpoints_resource);
+    let endpoint = eventually("the DNSEndpoint of vmi-ep", || async {
+        endpoints.get("vmi-ep").await.ok()
+    })
+    .await;
+    let records = &endpoint.data["spec"]["endpoints"];
+    assert_eq!(records[0]["dnsName"], "www.example.org", "{records}");
+    assert_eq!(records[0]["recordType"], "A", "{records}");
+    assert_eq!(records[0]["targets"], json!(["10.10.0.5"]), "{records}");
+    assert_eq!(
+        endpoint.owner_references()[0].name,
+        "vmi-ep",
+        "owned by its VMI"
+    );
+
+    annotate(json!({"external-dns.alpha.kubernetes.io/hostname": null})).await;
+    eventually("the DNSEndpoint to go with the annotation", || async {
+        endpoints
+            .get_opt("vmi-ep")
+            .await
+            .ok()?
+            .is_none()
+            .then_some(())
+    })
+    .await;
+    ns.delete().await;
+}
+
+#[tokio::test]
+#[ignore = "needs a cluster with KubeVirt and the product: run `make functest`"]
+async fn overlay_zone_transfer_a_secondary_transfers_with_tsig_through_the_node_and_gets_notify() {
+    use common::secondary::{KnotSecondary, TransferKey};
+    use k8s_openapi::api::apps::v1::Deployment;
+    use k8s_openapi::api::core::v1::{Pod, Secret};
+    use kube::api::{Patch, PatchParams};
+    let Some(client) = cluster().await else {
+        return;
+    };
+    // The overlay mounts the key for CoreDNS; its env reads the two settings.
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), PRODUCT_NAMESPACE);
+    let volumes = deployments
+        .get("kubevirt-dns")
+        .await
+        .unwrap()
+        .spec
+        .unwrap()
+        .template
+        .spec
+        .unwrap()
+        .volumes
+        .unwrap();
+    assert!(
+        volumes.iter().any(|v| v.name == "transfer-key"),
+        "deploy/zone-transfer is not deployed: `make functest` applies it before this test"
+    );
+    let secondary = std::env::var("FUNCTEST_SECONDARY_ADDRESS").expect(
+        "FUNCTEST_SECONDARY_ADDRESS: an address of this machine the pods reach (hack/functest.sh sets it)",
+    );
+    // The key the Secret holds, made by README's command (hack/functest.sh).
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), PRODUCT_NAMESPACE);
+    let secret = secrets.get("kubevirt-dns-transfer-key").await.unwrap();
+    let key_text = String::from_utf8(secret.data.unwrap()["transfer.key"].0.clone()).unwrap();
+    let key = TransferKey::from_text(tempfile::tempdir().unwrap(), &key_text);
+    let server = std::env::var("DNS_SERVER").unwrap_or_else(|_| "127.0.0.1".into());
+    let port = std::env::var("DNS_PORT").unwrap_or_else(|_| "31111".into());
+    // README's catalog configuration; NOTIFY comes from the pods' addresses.
+    let knot = KnotSecondary::start_at(
+        "knot-catalog",
+        &secondary,
+        &format!("{server}@{port}"),
+        "0.0.0.0/0",
+        &key,
+    );
+
+    let config_maps: Api<ConfigMap> = Api::namespaced(client.clone(), PRODUCT_NAMESPACE);
+    let settings = json!({"data": {
+        "NOTIFY_SECONDARIES": format!("{secondary}:{}", knot.port),
+        "CATALOG_ZONE": "catalog.example.com",
+    }});
+    config_maps
+        .patch(
+            "kubevirt-dns",
+            &PatchParams::default(),
+            &Patch::Merge(&settings),
+        )
+        .await
+        .unwrap();
+    // Settings reach the pods at their start: roll them.
+    let restart = format!("{:?}", std::time::SystemTime::now());
+    let roll = json!({"spec": {"template": {"metadata": {"annotations": {"kubevirt-dns.io/functest-restart": restart}}}}});
+    deployments
+        .patch(
+            "kubevirt-dns",
+            &PatchParams::default(),
+            &Patch::Merge(&roll),
+        )
+        .await
+        .unwrap();
+    let pods: Api<Pod> = Api::namespaced(client.clone(), PRODUCT_NAMESPACE);
+    eventually("the rollout with the settings", || async {
+        let serving = ready_product_pods(&client).await;
+        let rolled = serving
+            .iter()
+            .all(|p| p.annotations().get("kubevirt-dns.io/functest-restart") == Some(&restart));
+        let all = pods.list(&kube::api::ListParams::default()).await.ok()?;
+        (rolled && all.items.len() == 2).then_some(())
+    })
+    .await;
+
+    let suffix = zone_suffix(&client).await;
+    eventually("knotd to follow the catalog to the parent zone", || async {
+        (knot.has_zone("catalog.example.com.") && knot.has_zone(&format!("{suffix}.")))
+            .then_some(())
+    })
+    .await;
+    let ns = TestNamespace::create(&client, "dns-e2e-xfr").await;
+    ns.network("static-net").await;
+    let vmis = ns.vmi("vmi-xfr", "nic1", "static-net").await;
+    reported_addresses(&vmis, "vmi-xfr", "nic1", 1).await;
+    let name = format!("nic1.vmi-xfr.{}.{suffix}", ns.name);
+    // The zones' SOA refresh is 300 s: within a minute, only NOTIFY explains it.
+    let started = Instant::now();
+    while knot.answers(&name, "A") != ["10.10.0.5"] {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "knotd has no {name} after 60 s:\n{}",
+            knot.log()
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let log = knot.log();
+    assert!(
+        log.contains("notify, incoming, remote"),
+        "knotd received NOTIFY from the pods:\n{log}"
+    );
+    // Transfers through the node need the key.
+    let axfr = |key: Option<String>| {
+        let mut command = Command::new("dig");
+        command.args([
+            "+tcp",
+            &format!("@{server}"),
+            "-p",
+            &port,
+            &format!("{suffix}."),
+            "AXFR",
+        ]);
+        if let Some(key) = key {
+            command.args(["-y", &key]);
+        }
+        String::from_utf8_lossy(&command.output().unwrap().stdout).into_owned()
+    };
+    assert!(
+        axfr(Some(key.dig_arg())).contains("\tSOA\t"),
+        "a signed AXFR is served"
+    );
+    let unsigned = axfr(None);
+    assert!(
+        !unsigned.contains("\tSOA\t"),
+        "an unsigned AXFR is refused:\n{unsigned}"
+    );
+    ns.delete().await;
 }

@@ -183,7 +183,10 @@ impl Controller {
         let name = vmi.name_any();
         let mut labels = vmi.labels().clone();
         labels.insert("kubevirt.io".into(), "virt-launcher".into());
-        labels.insert("kubevirt.io/created-by".into(), vmi.uid().unwrap_or_default());
+        labels.insert(
+            "kubevirt.io/created-by".into(),
+            vmi.uid().unwrap_or_default(),
+        );
         // A label value holds 63 characters; KubeVirt's names may be longer.
         if name.len() <= 63 {
             labels.insert("vm.kubevirt.io/name".into(), name.clone());
@@ -291,9 +294,14 @@ impl Controller {
             launcher.networks.push((config, result, ifname));
         }
         let annotation = Value::from(network_status).to_string();
-        let patch = json!({"metadata": {"annotations": {"k8s.v1.cni.cncf.io/network-status": annotation}}});
+        let patch =
+            json!({"metadata": {"annotations": {"k8s.v1.cni.cncf.io/network-status": annotation}}});
         self.pods
-            .patch(&launcher.pod, &PatchParams::default(), &Patch::Merge(&patch))
+            .patch(
+                &launcher.pod,
+                &PatchParams::default(),
+                &Patch::Merge(&patch),
+            )
             .await
             .map_err(text)?;
         Ok(Some(launcher))
@@ -357,7 +365,12 @@ fn vmi_status(vmi: &DynamicObject, pod: &Pod, launcher: &Launcher) -> Value {
                     "domain, guest-agent, multus-status",
                     ifname.clone(),
                 ),
-                None => (pod_ips.clone(), Value::Null, "domain, guest-agent", "eth0".into()),
+                None => (
+                    pod_ips.clone(),
+                    Value::Null,
+                    "domain, guest-agent",
+                    "eth0".into(),
+                ),
             };
             addresses.extend(claimed.get(name).cloned().unwrap_or_default());
             json!({

@@ -66,6 +66,12 @@ impl TransferKey {
             String::from_utf8_lossy(&out.stderr)
         );
         let text = fs::read_to_string(dir.path().join("transfer.key")).unwrap();
+        Self::from_text(dir, &text)
+    }
+
+    /// A key file's text (README's format), kept in `dir`.
+    pub fn from_text(dir: TempDir, text: &str) -> Self {
+        fs::write(dir.path().join("transfer.key"), text).unwrap();
         let secret = text
             .split_once("secret \"")
             .and_then(|(_, rest)| rest.split_once('"'))
@@ -128,6 +134,19 @@ impl KnotSecondary {
     /// knotd with README's configuration `block`, transferring from CoreDNS
     /// at `primary_port` with `key`, accepting NOTIFY from 127.0.0.1.
     pub fn start(block: &str, primary_port: u16, key: &TransferKey) -> Self {
+        let primary = format!("127.0.0.1@{primary_port}");
+        Self::start_at(block, "127.0.0.2", &primary, "127.0.0.1", key)
+    }
+
+    /// The same listening on `listen` (an address), transferring from
+    /// `primary` (`address@port`), accepting NOTIFY from `notify_from` (a prefix).
+    pub fn start_at(
+        block: &str,
+        listen: &str,
+        primary: &str,
+        notify_from: &str,
+        key: &TransferKey,
+    ) -> Self {
         let mut last_log = String::new();
         for _ in 0..5 {
             let dir = tempfile::tempdir().unwrap();
@@ -138,9 +157,13 @@ impl KnotSecondary {
                 &[
                     ("/run/knot", d),
                     ("/var/lib/knot", d),
-                    ("0.0.0.0@53", &format!("127.0.0.1@{port}")),
-                    ("192.0.2.53@31111", &format!("127.0.0.1@{primary_port}")),
-                    ("192.0.2.0/24", "127.0.0.1"),
+                    // Also on loopback, where answers() asks.
+                    (
+                        "0.0.0.0@53",
+                        &format!("[{listen}@{port}, 127.0.0.1@{port}]"),
+                    ),
+                    ("192.0.2.53@31111", primary),
+                    ("192.0.2.0/24", notify_from),
                     ("SECRET_OF_TRANSFER_KEY", &key.secret),
                 ],
             );

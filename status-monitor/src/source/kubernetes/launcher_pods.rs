@@ -78,7 +78,11 @@ fn owning_vmi(meta: &kube::api::ObjectMeta) -> Option<&str> {
     });
     match controller {
         Some(owner) => Some(owner.name.as_str()),
-        None => meta.labels.as_ref()?.get(VMI_NAME_LABEL).map(String::as_str),
+        None => meta
+            .labels
+            .as_ref()?
+            .get(VMI_NAME_LABEL)
+            .map(String::as_str),
     }
 }
 
