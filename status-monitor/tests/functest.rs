@@ -377,15 +377,13 @@ async fn both_pods_serve_and_names_follow_changes_over_udp_and_tcp() {
     assert_eq!(dig_over("+tcp", &name, "A"), ["10.10.0.5"], "over TCP");
 
     // The guest reports a second address (what a guest agent does).
-    let annotation =
-        json!({common::kubevirt::GUEST_ADDRESSES_ANNOTATION: r#"{"nic1": ["10.10.0.77"]}"#});
-    vmis.patch(
+    let claim = r#"{"nic1": ["10.10.0.77"]}"#;
+    annotate(
+        &vmis,
         "vmi-follow",
-        &kube::api::PatchParams::default(),
-        &kube::api::Patch::Merge(json!({"metadata": {"annotations": annotation}})),
+        json!({common::kubevirt::GUEST_ADDRESSES_ANNOTATION: claim}),
     )
-    .await
-    .unwrap();
+    .await;
     eventually(&format!("{name} to follow the change"), || async {
         let mut both = dig_over("+tcp", &name, "A");
         both.sort();
@@ -402,6 +400,18 @@ async fn both_pods_serve_and_names_follow_changes_over_udp_and_tcp() {
     })
     .await;
     ns.delete().await;
+}
+
+/// Sets (or, with null, removes) annotations of the VMI `name`.
+async fn annotate(vmis: &Api<DynamicObject>, name: &str, annotations: serde_json::Value) {
+    let patch = json!({"metadata": {"annotations": annotations}});
+    vmis.patch(
+        name,
+        &kube::api::PatchParams::default(),
+        &kube::api::Patch::Merge(patch),
+    )
+    .await
+    .unwrap();
 }
 
 /// `Key:\tvalue` of /proc/PID/status.
@@ -519,15 +529,13 @@ async fn overlay_network_addresses_publishes_what_the_cni_assigned_and_not_what_
     ns.network("static-net").await;
     let vmis = ns.vmi("vmi-cni", "nic1", "static-net").await;
     // A guest-only address: reported by the guest, assigned by no CNI.
-    let annotation =
-        json!({common::kubevirt::GUEST_ADDRESSES_ANNOTATION: r#"{"nic1": ["10.10.0.99"]}"#});
-    vmis.patch(
+    let claim = r#"{"nic1": ["10.10.0.99"]}"#;
+    annotate(
+        &vmis,
         "vmi-cni",
-        &kube::api::PatchParams::default(),
-        &kube::api::Patch::Merge(json!({"metadata": {"annotations": annotation}})),
+        json!({common::kubevirt::GUEST_ADDRESSES_ANNOTATION: claim}),
     )
-    .await
-    .unwrap();
+    .await;
     let reported = reported_addresses(&vmis, "vmi-cni", "nic1", 2).await;
     assert_eq!(reported, ["10.10.0.5", "10.10.0.99"]);
     let name = format!("nic1.vmi-cni.{}.{suffix}", ns.name);
@@ -558,19 +566,7 @@ async fn overlay_dns_endpoints_follow_the_annotated_vms() {
     let vmis = ns.vmi("vmi-ep", "nic1", "static-net").await;
     reported_addresses(&vmis, "vmi-ep", "nic1", 1).await;
     let hostname = json!({"external-dns.alpha.kubernetes.io/hostname": "www.example.org"});
-    let annotate = |annotations: serde_json::Value| {
-        let vmis = vmis.clone();
-        async move {
-            vmis.patch(
-                "vmi-ep",
-                &kube::api::PatchParams::default(),
-                &kube::api::Patch::Merge(json!({"metadata": {"annotations": annotations}})),
-            )
-            .await
-            .unwrap();
-        }
-    };
-    annotate(hostname).await;
+    annotate(&vmis, "vmi-ep", hostname).await;
     let endpoints_resource = ApiResource {
         group: "externaldns.k8s.io".into(),
         version: "v1alpha1".into(),
@@ -594,7 +590,12 @@ async fn overlay_dns_endpoints_follow_the_annotated_vms() {
         "owned by its VMI"
     );
 
-    annotate(json!({"external-dns.alpha.kubernetes.io/hostname": null})).await;
+    annotate(
+        &vmis,
+        "vmi-ep",
+        json!({"external-dns.alpha.kubernetes.io/hostname": null}),
+    )
+    .await;
     eventually("the DNSEndpoint to go with the annotation", || async {
         endpoints
             .get_opt("vmi-ep")
