@@ -16,9 +16,10 @@ SHA := $(shell git describe --no-match --always --abbrev=40 --dirty 2>/dev/null)
 CLUSTER_KUBECTL := $(if $(filter undefined default,$(origin KUBECTL)),$(CURDIR)/cluster/kubectl.sh,$(KUBECTL))
 KUBECTL ?= kubectl
 # cluster-sync's tag: unique to the tree (hack/image-tag.sh) unless IMAGE_TAG is
-# given; the exported default "latest" would let nodes run a stale cached image.
+# given; the default "latest" would let nodes run a stale cached image. Not
+# exported, so that a make run by a recipe still tells the default from a choice.
 CLUSTER_IMAGE_TAG = $(if $(filter file,$(origin IMAGE_TAG)),$(shell hack/image-tag.sh),$(IMAGE_TAG))
-export KUBECTL REGISTRY IMG IMAGE_TAG
+export KUBECTL REGISTRY IMG
 
 # Zone settings for `deploy` (empty: keep the ConfigMap's) and for the demo.
 DOMAIN ?=
@@ -123,7 +124,7 @@ manifests: ## Render deploy/ into the all-in-one manifest
 
 .PHONY: deploy
 deploy: ## Deploy to the cluster ($(KUBECTL)), image $(REGISTRY)/$(IMG):$(IMAGE_TAG)
-	hack/deploy.sh
+	IMAGE_TAG="$(IMAGE_TAG)" hack/deploy.sh
 
 .PHONY: undeploy
 undeploy: ## Remove everything deploy (or an optional overlay) created

@@ -25,7 +25,8 @@ fn make_dry_run(target: &str, vars: &[&str], env: &[(&str, &str)]) -> String {
         .args(vars)
         .current_dir(repo_root())
         .env_remove("KUBECTL")
-        .env_remove("KUBECONFIG");
+        .env_remove("KUBECONFIG")
+        .env_remove("IMAGE_TAG");
     for (key, value) in env {
         command.env(key, value);
     }
