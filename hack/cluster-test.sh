@@ -6,9 +6,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export KUBEVIRT_PROVIDER=local
-# Run from make, these hold its exported defaults (kubectl, latest), which the
-# cluster targets would take as chosen: they pick the local cluster's kubectl
-# and a tag unique to the tree when these are unset.
+# Run from make, KUBECTL holds its exported default (kubectl), which the
+# cluster targets would take as chosen; an IMAGE_TAG from the caller would
+# replace the tree's unique tag. Unset, they pick the local cluster's kubectl
+# and that tag.
 unset KUBECTL IMAGE_TAG
 start="$(date +%s)"
 elapsed() { echo "$(($(date +%s) - start)) s"; }
