@@ -23,12 +23,13 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
-use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, PostParams};
+use kube::api::{Api, DeleteParams, DynamicObject, PostParams};
 use kube::{Client, ResourceExt};
 use serde_json::json;
 
 use common::cluster::repo_root;
 use common::kubevirt::{StandIn, nad_resource, vmi_resource};
+use status_monitor::output::endpoints::dns_endpoint::DNSEndpoint;
 
 const TIMEOUT: Duration = Duration::from_secs(300);
 const PRODUCT_NAMESPACE: &str = "kubevirt-dns";
@@ -567,23 +568,17 @@ async fn overlay_dns_endpoints_follow_the_annotated_vms() {
     reported_addresses(&vmis, "vmi-ep", "nic1", 1).await;
     let hostname = json!({"external-dns.alpha.kubernetes.io/hostname": "www.example.org"});
     annotate(&vmis, "vmi-ep", hostname).await;
-    let endpoints_resource = ApiResource {
-        group: "externaldns.k8s.io".into(),
-        version: "v1alpha1".into(),
-        api_version: "externaldns.k8s.io/v1alpha1".into(),
-        kind: "DNSEndpoint".into(),
-        plural: "dnsendpoints".into(),
-    };
-    let endpoints: Api<DynamicObject> =
-        Api::namespaced_with(client.clone(), &ns.name, &endpoints_resource);
+    // The product's own DNSEndpoint type: what the sink writes, as it reads it.
+    let endpoints: Api<DNSEndpoint> = Api::namespaced(client.clone(), &ns.name);
     let endpoint = eventually("the DNSEndpoint of vmi-ep", || async {
         endpoints.get("vmi-ep").await.ok()
     })
     .await;
-    let records = &endpoint.data["spec"]["endpoints"];
-    assert_eq!(records[0]["dnsName"], "www.example.org", "{records}");
-    assert_eq!(records[0]["recordType"], "A", "{records}");
-    assert_eq!(records[0]["targets"], json!(["10.10.0.5"]), "{records}");
+    let records = &endpoint.spec.endpoints;
+    assert_eq!(records.len(), 1, "{records:?}");
+    assert_eq!(records[0].dns_name, "www.example.org", "{records:?}");
+    assert_eq!(records[0].record_type, "A", "{records:?}");
+    assert_eq!(records[0].targets, ["10.10.0.5"], "{records:?}");
     assert_eq!(
         endpoint.owner_references()[0].name,
         "vmi-ep",
