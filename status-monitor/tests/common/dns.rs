@@ -188,12 +188,23 @@ pub fn dig_output(port: u16, args: &[&str]) -> std::process::Output {
         .expect("dig (apt-get install bind9-dnsutils)")
 }
 
-/// A loopback port nobody uses for UDP or TCP right now.
+/// A loopback port nobody uses for UDP or TCP right now, below the kernel's
+/// ephemeral range: a DNS server there never shares its port with a client's.
+/// (CoreDNS listens with SO_REUSEPORT; a dig of the same user could be given
+/// the same ephemeral port and receive its own query.)
 pub fn free_udp_and_tcp_port() -> u16 {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    const RANGE: std::ops::Range<u32> = 20_000..32_768;
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let start = std::process::id().wrapping_mul(7_919);
     loop {
-        let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-        let port = udp.local_addr().unwrap().port();
-        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+        let offset = start.wrapping_add(NEXT.fetch_add(1, Ordering::Relaxed));
+        let Ok(port) = u16::try_from(RANGE.start + offset % (RANGE.end - RANGE.start)) else {
+            continue;
+        };
+        if std::net::UdpSocket::bind(("127.0.0.1", port)).is_ok()
+            && std::net::TcpListener::bind(("127.0.0.1", port)).is_ok()
+        {
             return port;
         }
     }
