@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use clap::{Parser, Subcommand};
 use tokio::sync::mpsc;
 use tracing::{error, info};
-use zone_manager::{Serial, VmAddresses, render_zone};
+use zone_manager::{Serial, VmAddresses, ZoneFileError, render_zone};
 
 use status_monitor::config::Config;
 use status_monitor::metrics::Metrics;
@@ -150,8 +150,13 @@ fn write_zone_files(
 /// The long-running monitor: one source → fan-out → the zone output (and the
 /// DNSEndpoint output when enabled), plus HTTP.
 async fn monitor(config: Config) -> ExitCode {
-    let manager = match open_zone_manager(&config, &config.zones_dir) {
+    let manager = match open_zone_manager(&config, config.zones_dir.clone()) {
         Ok(manager) => manager,
+        // A setting that cannot work, like any other bad setting.
+        Err(e @ ZoneFileError::StagingElsewhere { .. }) => {
+            error!(error = %e, "invalid configuration: STAGING_DIR must be on the filesystem of ZONES_DIR");
+            return ExitCode::from(2);
+        }
         Err(e) => {
             error!(error = %e, "cannot prepare ZONES_DIR");
             return ExitCode::FAILURE;

@@ -1,7 +1,8 @@
 //! Crash consistency: status-monitor rewrites its zone continuously while the VMIs
 //! keep changing, and is SIGKILLed at random moments. After every kill the zone
-//! file parses and passes named-checkzone, no temporary file can be taken for a
-//! zone, and the serial never goes back; after the last restart the serial is
+//! file parses and passes named-checkzone, the directory CoreDNS walks holds
+//! only the zone (temporary files are staged beside it, as in the Deployment),
+//! and the serial never goes back; after the last restart the serial is
 //! greater than every serial seen and the zone converges.
 //!
 //! CoreDNS (COREDNS or ../shared/bin/coredns, with the shipped Corefile) serves
@@ -125,7 +126,10 @@ fn sigkill_at_random_moments_never_tears_the_zone_nor_rewinds_the_serial() {
     println!("crash: {iterations} iterations, CRASH_SEED={seed}");
     let mut random = Random(seed);
     let source = tempfile::tempdir().unwrap();
-    let zones = tempfile::tempdir().unwrap();
+    // The shipped layout: CoreDNS reads zones/, status-monitor stages beside it.
+    let volume = tempfile::tempdir().unwrap();
+    let zones = volume.path().join("zones");
+    let staging = volume.path().join("staging");
     let generation = Arc::new(AtomicU64::new(0));
     for file in 0..FILES {
         write_manifest(source.path(), file, 0);
@@ -136,16 +140,17 @@ fn sigkill_at_random_moments_never_tears_the_zone_nor_rewinds_the_serial() {
         ("RUST_LOG", "warn"),
         ("DEBOUNCE_WINDOW_MS", "1"),
         ("DEBOUNCE_MAX_DELAY_MS", "5"),
+        ("STAGING_DIR", staging.to_str().unwrap()),
     ];
-    let zone_path = zones.path().join("db.vm.example.com");
+    let zone_path = zones.join("db.vm.example.com");
 
     // A first zone for CoreDNS to load, then the probe for the whole campaign.
     let coredns = {
-        let first = Monitor::spawn(zones.path(), &env, &args);
+        let first = Monitor::spawn(&zones, &env, &args);
         first.wait_for_zone("the first zone", |z| {
             z.get(&format!("{ANCHOR_NAME}."), "A") == [ANCHOR_ADDRESS]
         });
-        CoreDns::serve(zones.path())
+        CoreDns::serve(&zones)
     };
     let probing = Arc::new(AtomicBool::new(false));
     let probe = coredns.as_ref().map(|coredns| {
@@ -157,8 +162,9 @@ fn sigkill_at_random_moments_never_tears_the_zone_nor_rewinds_the_serial() {
     let mut highest: Option<Serial> = None;
     let mut last: Option<Serial> = None;
     let mut written = 0;
+    let mut leftovers_seen = 0;
     for _ in 0..iterations {
-        let mut monitor = Monitor::spawn(zones.path(), &env, &args);
+        let mut monitor = Monitor::spawn(&zones, &env, &args);
         // Keep the VMIs changing while it runs, so that it keeps rewriting the zone.
         let stop = Arc::new(AtomicBool::new(false));
         let changer = {
@@ -180,13 +186,14 @@ fn sigkill_at_random_moments_never_tears_the_zone_nor_rewinds_the_serial() {
         stop.store(true, Ordering::Relaxed);
         changer.join().unwrap();
 
-        for entry in std::fs::read_dir(zones.path()).unwrap() {
+        // CoreDNS's directory holds the zone and nothing else, even mid-write;
+        // what the kill left staged is never in its sight.
+        for entry in std::fs::read_dir(&zones).unwrap() {
             let name = entry.unwrap().file_name().to_string_lossy().into_owned();
-            assert!(
-                name == "db.vm.example.com" || !name.contains("db."),
-                "{name} would be served as a zone"
-            );
+            assert_eq!(name, "db.vm.example.com", "in the directory CoreDNS walks");
         }
+        let staged = std::fs::read_dir(&staging).map_or(0, Iterator::count);
+        leftovers_seen = leftovers_seen.max(staged);
         if !zone_path.exists() {
             assert!(highest.is_none(), "the zone file disappeared");
             continue;
@@ -225,7 +232,7 @@ fn sigkill_at_random_moments_never_tears_the_zone_nor_rewinds_the_serial() {
     // Last restart: the VMIs changed since the last zone; it converges, with a greater serial.
     let g = generation.fetch_add(1, Ordering::Relaxed) + 1;
     write_manifest(source.path(), 0, g);
-    let monitor = Monitor::spawn(zones.path(), &env, &args);
+    let monitor = Monitor::spawn(&zones, &env, &args);
     let expected: BTreeSet<String> = {
         let (text, _) = common::render(
             &[("DOMAIN", "example.com"), ("NAME_SERVER_IP", "127.0.0.1")],
@@ -253,8 +260,10 @@ fn sigkill_at_random_moments_never_tears_the_zone_nor_rewinds_the_serial() {
         "{final_serial:?} after {highest:?}"
     );
     check_zone_file(&zone_path);
+    // What the kills left staged (up to `leftovers_seen` at once) is gone.
+    assert_eq!(std::fs::read_dir(&staging).unwrap().count(), 0);
     println!(
-        "crash: {written} distinct zones survived {iterations} kills; converged at serial {}",
+        "crash: {written} distinct zones survived {iterations} kills ({leftovers_seen} staged files left at most); converged at serial {}",
         final_serial.get()
     );
 }

@@ -1,4 +1,4 @@
-//! The shipped manifests: in sync, two containers sharing /zones, hardened, a
+//! The shipped manifests: in sync, two containers sharing one volume (CoreDNS sees only its zones), hardened, a
 //! read-only role, and settings that status-monitor accepts. (The integration
 //! tier also dry-runs them against a real kube-apiserver.)
 
@@ -9,6 +9,7 @@ use std::process::Command;
 
 use serde_json::Value;
 use status_monitor::config::Config;
+use zone_manager::ZonesDir;
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -94,8 +95,11 @@ fn the_deployment_has_exactly_the_two_containers_sharing_zones() {
     };
     let writer = mount(container(&deployment, "status-monitor"));
     let reader = mount(container(&deployment, "coredns"));
-    assert_eq!(writer["mountPath"], "/zones");
+    // CoreDNS sees the zones subdirectory only; status-monitor stages beside it.
+    assert_eq!(writer["mountPath"], "/var/lib/kubevirt-dns");
+    assert_eq!(writer["subPath"], Value::Null);
     assert_eq!(reader["mountPath"], "/zones");
+    assert_eq!(reader["subPath"], "zones");
     assert_ne!(writer["readOnly"], true);
     assert_eq!(reader["readOnly"], true, "CoreDNS only reads the zones");
     assert_eq!(pod["serviceAccountName"], "status-monitor");
@@ -200,7 +204,11 @@ fn the_deployment_environment_is_a_valid_configuration() {
         .clone();
     let vars = environment(&env, &config_map);
     let config = Config::from_vars(vars).unwrap();
-    assert_eq!(config.zones_dir, PathBuf::from("/zones"));
+    assert_eq!(
+        config.zones_dir,
+        ZonesDir::new("/var/lib/kubevirt-dns/zones").staging_in("/var/lib/kubevirt-dns/staging"),
+        "zones/ is what CoreDNS mounts at /zones; staging/ is beside it, out of its sight"
+    );
     assert_eq!(config.http_addr.port(), 8081);
     // A pod turns ready only after CoreDNS's next scan of /zones found the zone.
     let reload_s = corefile_seconds(config_map["data"]["Corefile"].as_str().unwrap(), "reload");

@@ -461,14 +461,17 @@ async fn kubelet_enforces_the_security_context_and_coredns_can_read_the_zones() 
         }
     }
     // The zone files on each pod's emptyDir, as the node sees them: readable by
-    // CoreDNS's user (65532) and writable by none other.
+    // CoreDNS's user (65532) and writable by none other, in the volume's zones/
+    // (CoreDNS's /zones), with staging/ beside it.
     let kubelet =
         std::env::var("FUNCTEST_KUBELET_DIR").unwrap_or_else(|_| "/var/lib/kubelet".into());
     for pod in pods {
         let dir = format!(
-            "{kubelet}/pods/{}/volumes/kubernetes.io~empty-dir/zones",
+            "{kubelet}/pods/{}/volumes/kubernetes.io~empty-dir/zones/zones",
             pod.metadata.uid.as_deref().unwrap()
         );
+        let staging = on_node(&format!("find {dir}/../staging -maxdepth 0 -type d"));
+        assert!(!staging.trim().is_empty(), "staging/ beside {dir}");
         let listing = on_node(&format!("find {dir} -maxdepth 1 -printf '%f %U %G %m\\n'"));
         let files: Vec<Vec<&str>> = listing
             .lines()

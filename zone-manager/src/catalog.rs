@@ -4,7 +4,6 @@
 
 use std::fmt::Write;
 use std::hash::{BuildHasher, RandomState};
-use std::path::Path;
 use std::time::SystemTime;
 
 use sha2::{Digest, Sha256};
@@ -13,7 +12,7 @@ use crate::name::Origin;
 use crate::render::{ZoneSettings, write_header};
 use crate::serial::Serial;
 use crate::tracked::{Published, TrackedFile, ZoneText};
-use crate::zone_file::ZoneFileError;
+use crate::zone_file::{ZoneFileError, ZonesDir};
 
 /// The catalog zone's file and what it lists.
 pub(crate) struct CatalogZone {
@@ -24,7 +23,7 @@ pub(crate) struct CatalogZone {
 impl CatalogZone {
     /// Reads back what a previous run left in `db.<origin>`.
     pub(crate) fn open(
-        dir: &Path,
+        dir: &ZonesDir,
         settings: &ZoneSettings,
         origin: Origin,
         hasher: &RandomState,

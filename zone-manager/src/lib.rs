@@ -39,5 +39,5 @@ pub use serial::Serial;
 pub use tracked::Published;
 pub use zone::{Publication, RecordCounts, ZoneManager};
 pub use zone_file::{
-    FileStamp, TEMP_PREFIX, Written, ZoneFile, ZoneFileError, ZoneWriter, read_serial,
+    FileStamp, TEMP_PREFIX, Written, ZoneFile, ZoneFileError, ZoneWriter, ZonesDir, read_serial,
 };

@@ -16,7 +16,7 @@ use crate::records::VmAddresses;
 use crate::render::ZoneSettings;
 use crate::texts::NamespaceText;
 use crate::tracked::{Published, TrackedFile};
-use crate::zone_file::ZoneFileError;
+use crate::zone_file::{ZoneFileError, ZonesDir};
 
 /// A namespace's own zone, `<namespace>.vm.<DOMAIN>`.
 struct NamespaceZone {
@@ -26,7 +26,7 @@ struct NamespaceZone {
 
 /// The namespace zones on disk or to be written, by namespace.
 pub(crate) struct NamespaceZones {
-    dir: PathBuf,
+    dir: ZonesDir,
     layout: ZoneLayout,
     zones: BTreeMap<Label, NamespaceZone>,
     /// Namespace zone files a previous run left are looked for once, after
@@ -35,9 +35,9 @@ pub(crate) struct NamespaceZones {
 }
 
 impl NamespaceZones {
-    pub(crate) fn new(dir: &Path, layout: ZoneLayout) -> Self {
+    pub(crate) fn new(dir: &ZonesDir, layout: ZoneLayout) -> Self {
         Self {
-            dir: dir.to_path_buf(),
+            dir: dir.clone(),
             layout,
             zones: BTreeMap::new(),
             left_over_checked: false,
@@ -127,7 +127,7 @@ impl NamespaceZones {
             wanted
         });
         if !self.left_over_checked {
-            match namespace_zone_files(&self.dir, forward) {
+            match namespace_zone_files(self.dir.zones(), forward) {
                 Ok(files) => {
                     self.left_over_checked = true;
                     let left_over = files
@@ -139,7 +139,7 @@ impl NamespaceZones {
                 }
                 Err(source) => {
                     first_error.get_or_insert(ZoneFileError::Read {
-                        path: self.dir.clone(),
+                        path: self.dir.zones().to_path_buf(),
                         source,
                     });
                 }
@@ -165,7 +165,10 @@ impl NamespaceZones {
 
 impl NamespaceZone {
     /// Reads back what a previous run left in `db.<namespace>.<origin>`.
-    fn open(dir: &Path, settings: &ZoneSettings, namespace: &Label, hasher: &RandomState) -> Self {
+    fn open(
+        dir: &ZonesDir,
+        settings: &ZoneSettings,
+        namespace: &Label, hasher: &RandomState) -> Self {
         let origin = settings.origin.child(namespace);
         let text = NamespaceText {
             settings,

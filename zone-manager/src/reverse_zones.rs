@@ -3,7 +3,6 @@
 
 use std::collections::BTreeMap;
 use std::hash::RandomState;
-use std::path::Path;
 use std::time::SystemTime;
 
 use crate::name::{Label, Origin};
@@ -12,7 +11,7 @@ use crate::render::ZoneSettings;
 use crate::reverse::ReversePrefix;
 use crate::texts::{ReverseText, collect_ptrs};
 use crate::tracked::{Published, TrackedFile};
-use crate::zone_file::ZoneFileError;
+use crate::zone_file::{ZoneFileError, ZonesDir};
 
 /// A reverse zone: its prefix, its file and a digest of its PTRs kept up to date
 /// like the forward zone's.
@@ -27,7 +26,7 @@ pub(crate) struct ReverseZone {
 impl ReverseZone {
     /// Reads back what a previous run left in `db.<prefix's origin>`.
     pub(crate) fn open(
-        dir: &Path,
+        dir: &ZonesDir,
         settings: &ZoneSettings,
         prefix: ReversePrefix,
         hasher: &RandomState,

@@ -4,14 +4,13 @@
 
 use std::fmt::Write;
 use std::hash::{BuildHasher, Hasher, RandomState};
-use std::path::Path;
 use std::time::SystemTime;
 
 use tracing::{info, warn};
 
 use crate::name::Origin;
 use crate::serial::Serial;
-use crate::zone_file::{FileStamp, ZoneFile, ZoneFileError, read_serial};
+use crate::zone_file::{FileStamp, ZoneFile, ZoneFileError, ZonesDir, read_serial};
 
 /// What [`crate::ZoneManager::publish`] did to one zone file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -74,8 +73,8 @@ pub(crate) struct TrackedFile {
 
 impl TrackedFile {
     /// Reads back what a previous run left at `<dir>/db.<origin>`.
-    pub(crate) fn open(dir: &Path, text: &impl ZoneText, hasher: &RandomState) -> Self {
-        let file = ZoneFile::new(dir, &text.origin());
+    pub(crate) fn open(dir: &ZonesDir, text: &impl ZoneText, hasher: &RandomState) -> Self {
+        let file = ZoneFile::new(dir.clone(), &text.origin());
         let (last_serial, found_at_startup) = read_previous_zone(&file, text, hasher);
         Self {
             file,

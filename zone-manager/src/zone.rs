@@ -4,7 +4,6 @@
 
 use std::collections::BTreeMap;
 use std::hash::{BuildHasher, Hash, Hasher, RandomState};
-use std::path::PathBuf;
 use std::time::SystemTime;
 
 use crate::catalog::CatalogZone;
@@ -19,7 +18,7 @@ use crate::reverse_zones::{ReverseZone, publish_reverse_zones};
 use crate::serial::Serial;
 use crate::texts::ParentText;
 use crate::tracked::{Published, TrackedFile};
-use crate::zone_file::{ZoneFile, ZoneFileError};
+use crate::zone_file::{ZoneFile, ZoneFileError, ZonesDir};
 
 /// Record counts by type, for metrics and logs.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -66,7 +65,7 @@ impl ZoneManager {
     /// the first publish; the serial then restarts from the clock.
     pub fn open(
         settings: ZoneSettings,
-        zones_dir: impl Into<PathBuf>,
+        zones_dir: impl Into<ZonesDir>,
     ) -> Result<Self, ZoneFileError> {
         Self::open_with(settings, ZoneLayout::Single, &[], zones_dir)
     }
@@ -77,14 +76,11 @@ impl ZoneManager {
         settings: ZoneSettings,
         layout: ZoneLayout,
         prefixes: &[ReversePrefix],
-        zones_dir: impl Into<PathBuf>,
+        zones_dir: impl Into<ZonesDir>,
     ) -> Result<Self, ZoneFileError> {
-        let dir: PathBuf = zones_dir.into();
+        let dir: ZonesDir = zones_dir.into();
         let hasher = RandomState::new();
-        std::fs::create_dir_all(&dir).map_err(|source| ZoneFileError::Write {
-            path: dir.clone(),
-            source,
-        })?;
+        dir.prepare()?;
         let vms = BTreeMap::new();
         let forward = TrackedFile::open(
             &dir,
@@ -119,7 +115,7 @@ impl ZoneManager {
     /// `catalog` must not be at or below the forward or a reverse zone (the
     /// caller checks; see [`Origin::is_at_or_below`]).
     pub fn with_catalog(mut self, catalog: Origin) -> Self {
-        let dir = self.forward.file.dir().to_path_buf();
+        let dir = self.forward.file.zones_dir().clone();
         self.catalog = Some(CatalogZone::open(
             &dir,
             &self.settings,

@@ -18,6 +18,84 @@ use crate::serial::Serial;
 /// contain `db.`: this prefix does not, and tempfile adds only alphanumerics.
 pub const TEMP_PREFIX: &str = ".zone-manager-staging-";
 
+/// Where the zone files live (the directory the DNS server reads) and where
+/// they are staged before the rename that publishes them.
+///
+/// Staging outside the zones directory keeps temporary files out of the
+/// server's view: CoreDNS's `auto` lists the directory, then stats each entry,
+/// and warns for every temporary file renamed or removed in between.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ZonesDir {
+    zones: PathBuf,
+    staging: PathBuf,
+}
+
+impl ZonesDir {
+    /// Zone files in `zones`, staged there too.
+    pub fn new(zones: impl Into<PathBuf>) -> Self {
+        let zones = zones.into();
+        Self {
+            staging: zones.clone(),
+            zones,
+        }
+    }
+
+    /// Stages in `staging`, which must be on the zones directory's filesystem
+    /// (a rename across filesystems is no rename): [`Self::prepare`] checks.
+    pub fn staging_in(mut self, staging: impl Into<PathBuf>) -> Self {
+        self.staging = staging.into();
+        self
+    }
+
+    pub fn zones(&self) -> &Path {
+        &self.zones
+    }
+
+    pub fn staging(&self) -> &Path {
+        &self.staging
+    }
+
+    /// Creates both directories (again, when someone removed them) and checks
+    /// that a staged file can be renamed into the zones directory.
+    pub fn prepare(&self) -> Result<(), ZoneFileError> {
+        let create = |path: &Path| {
+            fs::create_dir_all(path)
+                .and_then(|()| fs::metadata(path))
+                .map_err(|source| ZoneFileError::Write {
+                    path: path.to_path_buf(),
+                    source,
+                })
+        };
+        let zones = create(&self.zones)?;
+        let staging = create(&self.staging)?;
+        if zones.dev() != staging.dev() {
+            return Err(ZoneFileError::StagingElsewhere {
+                staging: self.staging.clone(),
+                zones: self.zones.clone(),
+            });
+        }
+        Ok(())
+    }
+}
+
+impl From<&Path> for ZonesDir {
+    fn from(zones: &Path) -> Self {
+        Self::new(zones)
+    }
+}
+
+impl From<PathBuf> for ZonesDir {
+    fn from(zones: PathBuf) -> Self {
+        Self::new(zones)
+    }
+}
+
+impl From<&PathBuf> for ZonesDir {
+    fn from(zones: &PathBuf) -> Self {
+        Self::new(zones)
+    }
+}
+
 /// Mode of the zone file: CoreDNS runs as another user and must read it.
 const ZONE_FILE_MODE: u32 = 0o644;
 
@@ -31,6 +109,11 @@ pub enum ZoneFileError {
     /// I/O error); nothing was written.
     #[error("cannot render zone file {path}")]
     Render { path: PathBuf },
+    /// Files staged there could not be renamed into the zones directory.
+    #[error(
+        "the staging directory {staging} is not on the filesystem of the zones directory {zones}"
+    )]
+    StagingElsewhere { staging: PathBuf, zones: PathBuf },
 }
 
 /// Why one atomic write failed, before it is told which file it was.
@@ -120,14 +203,14 @@ impl fmt::Write for ZoneWriter<'_> {
 /// `<ZONES_DIR>/db.<origin>`.
 #[derive(Clone, Debug)]
 pub struct ZoneFile {
-    dir: PathBuf,
+    dir: ZonesDir,
     path: PathBuf,
 }
 
 impl ZoneFile {
-    pub fn new(dir: impl Into<PathBuf>, origin: &Origin) -> Self {
+    pub fn new(dir: impl Into<ZonesDir>, origin: &Origin) -> Self {
         let dir = dir.into();
-        let path = dir.join(origin.file_name());
+        let path = dir.zones.join(origin.file_name());
         Self { dir, path }
     }
 
@@ -135,7 +218,12 @@ impl ZoneFile {
         &self.path
     }
 
+    /// The zones directory.
     pub fn dir(&self) -> &Path {
+        &self.dir.zones
+    }
+
+    pub fn zones_dir(&self) -> &ZonesDir {
         &self.dir
     }
 
@@ -152,8 +240,9 @@ impl ZoneFile {
     }
 
     /// Replaces the zone file so that a reader sees either the old or the new
-    /// content, never a mix: write a temporary file in the same directory, fsync
-    /// it, rename it over the zone, fsync the directory. On any failure the
+    /// content, never a mix: write a temporary file in the staging directory
+    /// (on the same filesystem), fsync it, rename it over the zone, fsync the
+    /// zones directory. On any failure the
     /// temporary file is removed and the previous zone stays as it was.
     /// The file is what `render` writes: streamed through a buffer into the
     /// temporary file, so that a 20 MB zone is never held in memory as text.
@@ -177,14 +266,16 @@ impl ZoneFile {
         &self,
         render: impl FnOnce(&mut ZoneWriter<'_>) -> fmt::Result,
     ) -> Result<Written, WriteFailure> {
-        // ZONES_DIR removed while running: make it again rather than fail forever.
-        if !self.dir.is_dir() {
-            fs::create_dir_all(&self.dir)?;
+        // A directory removed while running: make it again rather than fail forever.
+        for dir in [&self.dir.zones, &self.dir.staging] {
+            if !dir.is_dir() {
+                fs::create_dir_all(dir)?;
+            }
         }
         // Dropping `staged` on an error path deletes the temporary file.
         let mut staged = tempfile::Builder::new()
             .prefix(TEMP_PREFIX)
-            .tempfile_in(&self.dir)?;
+            .tempfile_in(&self.dir.staging)?;
         let mut out = ZoneWriter::new(staged.as_file_mut());
         if render(&mut out).and_then(|()| out.flush_chunk()).is_err() {
             return Err(out
@@ -200,7 +291,7 @@ impl ZoneFile {
         staged.as_file().sync_all()?;
         let stamp = FileStamp::of(&staged.as_file().metadata()?);
         staged.persist(&self.path).map_err(|e| e.error)?;
-        File::open(&self.dir)?.sync_all()?;
+        File::open(&self.dir.zones)?.sync_all()?;
         Ok(Written { stamp, bytes })
     }
 
@@ -213,33 +304,41 @@ impl ZoneFile {
         }
     }
 
-    /// Removes temporary files a crash left behind, and says so.
+    /// Removes temporary files a crash left behind, and says so: in the
+    /// staging directory, and in the zones directory where earlier versions
+    /// staged.
     pub(crate) fn clean_up_after_a_crash(&self) {
-        let dir = self.dir.display();
-        match self.remove_stale_temporaries() {
-            Ok(0) => {}
-            Ok(n) => info!(%dir, removed = n, "removed temporary files left by a crash"),
-            Err(e) => warn!(%dir, error = %e, "cannot remove stale temporary files"),
+        let mut dirs = vec![&self.dir.staging];
+        if self.dir.zones != self.dir.staging {
+            dirs.push(&self.dir.zones);
         }
-    }
-
-    /// Removes temporary files a crash left behind; returns how many.
-    pub fn remove_stale_temporaries(&self) -> io::Result<usize> {
-        let mut removed = 0;
-        let entries = match fs::read_dir(&self.dir) {
-            Ok(entries) => entries,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
-            Err(e) => return Err(e),
-        };
-        for entry in entries {
-            let entry = entry?;
-            if entry.file_name().to_string_lossy().starts_with(TEMP_PREFIX) {
-                fs::remove_file(entry.path())?;
-                removed += 1;
+        for dir in dirs {
+            let shown = dir.display();
+            match remove_stale_temporaries(dir) {
+                Ok(0) => {}
+                Ok(n) => info!(dir = %shown, removed = n, "removed temporary files left by a crash"),
+                Err(e) => warn!(dir = %shown, error = %e, "cannot remove stale temporary files"),
             }
         }
-        Ok(removed)
     }
+}
+
+/// Removes the temporary files a crash left in `dir`; returns how many.
+fn remove_stale_temporaries(dir: &Path) -> io::Result<usize> {
+    let mut removed = 0;
+    let entries = match fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(e),
+    };
+    for entry in entries {
+        let entry = entry?;
+        if entry.file_name().to_string_lossy().starts_with(TEMP_PREFIX) {
+            fs::remove_file(entry.path())?;
+            removed += 1;
+        }
+    }
+    Ok(removed)
 }
 
 /// Why the serial of an existing zone file could not be read.

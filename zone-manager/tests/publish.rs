@@ -12,7 +12,10 @@ use std::process::Command;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use common::{ParsedZone, fleet, settings, vm};
-use zone_manager::{Published, Serial, TEMP_PREFIX, VmAddresses, ZoneManager, ZoneSettings};
+use zone_manager::{
+    Published, Serial, TEMP_PREFIX, VmAddresses, ZoneFileError, ZoneManager, ZoneSettings,
+    ZonesDir,
+};
 
 fn at(secs: u64) -> SystemTime {
     UNIX_EPOCH + Duration::from_secs(secs)
@@ -253,6 +256,99 @@ fn stale_temporaries_from_a_crash_are_removed_at_startup() {
     ZoneManager::open(example(), dir.path()).unwrap();
     assert!(!stale.exists());
     assert!(unrelated.exists(), "files that are not ours are left alone");
+}
+
+/// The names of every entry created in `dir` while `act` runs, seen by inotify
+/// (a listing could miss a temporary file that lives for microseconds).
+fn names_created_in(dir: &Path, act: impl FnOnce()) -> Vec<String> {
+    use notify::{EventKind, RecursiveMode, Watcher};
+    let (tx, rx) = std::sync::mpsc::channel();
+    let mut watcher = notify::recommended_watcher(tx).unwrap();
+    watcher.watch(dir, RecursiveMode::Recursive).unwrap();
+    act();
+    std::thread::sleep(Duration::from_millis(200));
+    drop(watcher);
+    let mut names: Vec<String> = rx
+        .try_iter()
+        .map(Result::unwrap)
+        .filter(|event| matches!(event.kind, EventKind::Create(_) | EventKind::Modify(_)))
+        .flat_map(|event| event.paths)
+        .map(|path| path.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names.dedup();
+    names
+}
+
+#[test]
+fn staged_in_a_staging_directory_the_zones_directory_never_holds_a_temporary() {
+    let root = tempfile::tempdir().unwrap();
+    let zones = root.path().join("zones");
+    let staging = root.path().join("staging");
+    let dir = ZonesDir::new(&zones).staging_in(&staging);
+    let mut zone = ZoneManager::open(example(), dir).unwrap();
+    let names = names_created_in(&zones, || {
+        for (second, vm_name) in ["a", "b", "c"].into_iter().enumerate() {
+            zone.upsert(vm("ns", vm_name, &[("net1", &["10.0.0.1"])]));
+            zone.publish(at(1_800_000_000 + second as u64)).unwrap();
+        }
+    });
+    assert_eq!(names, ["db.vm.example.com"], "what the DNS server could see");
+    assert!(leftovers(&zones).is_empty());
+    assert_eq!(fs::read_dir(&staging).unwrap().count(), 0);
+}
+
+#[test]
+fn staging_in_the_zones_directory_shows_temporaries_there() {
+    // The property above is not vacuous: staging in the zones directory (the
+    // default) creates the temporary files where the DNS server looks.
+    let dir = tempfile::tempdir().unwrap();
+    let mut zone = ZoneManager::open(example(), dir.path()).unwrap();
+    let names = names_created_in(dir.path(), || {
+        zone.upsert(vm("ns", "a", &[("net1", &["10.0.0.1"])]));
+        zone.publish(at(1_800_000_000)).unwrap();
+    });
+    assert!(
+        names.iter().any(|name| name.starts_with(TEMP_PREFIX)),
+        "{names:?}"
+    );
+}
+
+#[test]
+fn stale_temporaries_in_the_staging_directory_are_removed_at_startup() {
+    let root = tempfile::tempdir().unwrap();
+    let staging = root.path().join("staging");
+    fs::create_dir(&staging).unwrap();
+    let stale = staging.join(format!("{TEMP_PREFIX}a1B2c3"));
+    fs::write(&stale, "half a zone").unwrap();
+    ZoneManager::open(
+        example(),
+        ZonesDir::new(root.path().join("zones")).staging_in(&staging),
+    )
+    .unwrap();
+    assert!(!stale.exists());
+}
+
+#[test]
+fn a_staging_directory_on_another_filesystem_is_refused_at_open() {
+    // /dev/shm is a tmpfs of its own: a rename from there is no rename.
+    let zones = tempfile::tempdir().unwrap();
+    let staging = tempfile::tempdir_in("/dev/shm").unwrap();
+    assert_ne!(
+        fs::metadata(zones.path()).unwrap().dev(),
+        fs::metadata(staging.path()).unwrap().dev(),
+        "the test needs two filesystems"
+    );
+    let error = ZoneManager::open(
+        example(),
+        ZonesDir::new(zones.path()).staging_in(staging.path()),
+    )
+    .err()
+    .expect("should be refused");
+    assert!(
+        matches!(error, ZoneFileError::StagingElsewhere { .. }),
+        "{error}"
+    );
 }
 
 #[test]

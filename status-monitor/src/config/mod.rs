@@ -11,12 +11,12 @@ use serde::Deserialize;
 use crate::projection::Rules;
 use values::{
     invalid, parse_bool, parse_catalog_zone, parse_http_addr, parse_name_servers,
-    parse_secondaries, parse_socket_addr,
+    parse_secondaries, parse_socket_addr, parse_zones_dir,
 };
 
 mod values;
 use crate::projection::selection::parse_selector;
-use zone_manager::{Mailbox, Origin, ReversePrefix, ZoneLayout, ZoneSettings};
+use zone_manager::{Mailbox, Origin, ReversePrefix, ZoneLayout, ZoneSettings, ZonesDir};
 
 /// RFC 2181: TTLs and SOA timers are at most 2^31 - 1 seconds.
 const MAX_SECONDS: u32 = i32::MAX as u32;
@@ -66,6 +66,7 @@ struct Environment {
     name_server_ip: String,
     #[serde(default = "default_zones_dir")]
     zones_dir: PathBuf,
+    staging_dir: Option<PathBuf>,
     #[serde(default)]
     soa_rname: String,
     record_ttl: Option<u32>,
@@ -117,7 +118,9 @@ fn default_zones_dir() -> PathBuf {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Config {
     pub zone: ZoneSettings,
-    pub zones_dir: PathBuf,
+    /// `ZONES_DIR`, and `STAGING_DIR` where files are staged (ZONES_DIR itself
+    /// when unset).
+    pub zones_dir: ZonesDir,
     pub log_format: LogFormat,
     /// `/healthz`, `/readyz` and `/metrics`.
     pub http_addr: ListenAddress,
@@ -358,13 +361,14 @@ impl Config {
                 })
             })
             .transpose()?;
+        let zones_dir = parse_zones_dir(env.zones_dir, env.staging_dir)?;
         let vmi_selector = parse_selector(&env.vmi_label_selector)
             .map_err(|reason| invalid("VMI_LABEL_SELECTOR", &env.vmi_label_selector, reason))?;
         let config = Self {
             source_dir: env.vmi_source_dir.filter(|dir| !dir.as_os_str().is_empty()),
             vmi_selector,
             zone,
-            zones_dir: env.zones_dir,
+            zones_dir,
             log_format,
             http_addr,
             debounce_window,
@@ -417,7 +421,7 @@ mod tests {
     fn defaults() {
         let c = config(&[]).unwrap();
         assert_eq!(c.zone.origin.to_string(), "vm.");
-        assert_eq!(c.zones_dir, PathBuf::from("/zones"));
+        assert_eq!(c.zones_dir, ZonesDir::new("/zones"));
         assert_eq!(c.zone.record_ttl, 30);
         assert_eq!(c.zone.negative_ttl, 10);
         assert!(c.zone.name_servers().is_empty());
@@ -509,11 +513,27 @@ mod tests {
     }
 
     #[test]
+    fn a_staging_directory_inside_the_zones_directory_is_refused() {
+        for inside in ["/zones/.staging", "/zones", "/zones/./x/../", "/a/../zones/s"] {
+            let e = error(&[("ZONES_DIR", "/zones"), ("STAGING_DIR", inside)]);
+            assert!(e.contains("STAGING_DIR") && e.contains("inside ZONES_DIR"), "{inside}: {e}");
+        }
+        let sibling = config(&[("ZONES_DIR", "/data/zones"), ("STAGING_DIR", "/data/zones-staging")]);
+        assert_eq!(
+            sibling.unwrap().zones_dir,
+            ZonesDir::new("/data/zones").staging_in("/data/zones-staging")
+        );
+        let unset = config(&[("ZONES_DIR", "/zones"), ("STAGING_DIR", "")]).unwrap();
+        assert_eq!(unset.zones_dir, ZonesDir::new("/zones"));
+    }
+
+    #[test]
     fn reads_every_variable() {
         let c = config(&[
             ("DOMAIN", "example.com."),
             ("NAME_SERVER_IP", "2001:db8::53"),
             ("ZONES_DIR", "/tmp/z"),
+            ("STAGING_DIR", "/tmp/staging"),
             ("SOA_RNAME", "dns@example.com"),
             ("RECORD_TTL", "60"),
             ("SOA_REFRESH", "1"),
@@ -552,7 +572,10 @@ mod tests {
             c.zone.name_servers(),
             ["2001:db8::53".parse::<IpAddr>().unwrap()]
         );
-        assert_eq!(c.zones_dir, PathBuf::from("/tmp/z"));
+        assert_eq!(
+            c.zones_dir,
+            ZonesDir::new("/tmp/z").staging_in("/tmp/staging")
+        );
         assert_eq!(c.zone.rname.to_string(), "dns.example.com.");
         let timers = (
             c.zone.record_ttl,

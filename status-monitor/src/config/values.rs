@@ -2,8 +2,9 @@
 //! listen addresses. Each error names its variable.
 
 use std::net::{IpAddr, SocketAddr};
+use std::path::{Component, Path, PathBuf};
 
-use zone_manager::{Origin, ReversePrefix, ZoneSettings};
+use zone_manager::{Origin, ReversePrefix, ZoneSettings, ZonesDir};
 
 use super::{ConfigError, ListenAddress};
 
@@ -51,6 +52,45 @@ pub(super) fn parse_catalog_zone(
         }
     }
     Ok(Some(catalog))
+}
+
+/// `ZONES_DIR` and `STAGING_DIR`. A staging directory inside the zones
+/// directory would show its temporary files to the DNS server that walks it;
+/// empty or unset: stage in ZONES_DIR.
+pub(super) fn parse_zones_dir(
+    zones: PathBuf,
+    staging: Option<PathBuf>,
+) -> Result<ZonesDir, ConfigError> {
+    let dir = ZonesDir::new(&zones);
+    let Some(staging) = staging.filter(|dir| !dir.as_os_str().is_empty()) else {
+        return Ok(dir);
+    };
+    if lexically_normal(&staging).starts_with(lexically_normal(&zones)) {
+        return Err(invalid(
+            "STAGING_DIR",
+            &staging.display().to_string(),
+            format!(
+                "is inside ZONES_DIR ({}), where the DNS server would see the temporary files; choose a sibling on the same filesystem",
+                zones.display()
+            ),
+        ));
+    }
+    Ok(dir.staging_in(staging))
+}
+
+/// `path` without `.` and with `..` applied, as far as text alone allows.
+fn lexically_normal(path: &Path) -> PathBuf {
+    let mut normal = PathBuf::new();
+    for component in path.components() {
+        match component {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                normal.pop();
+            }
+            other => normal.push(other),
+        }
+    }
+    normal
 }
 
 /// `NOTIFY_SECONDARIES`: comma-separated `IP`, `IP:port` or `[IPv6]:port`

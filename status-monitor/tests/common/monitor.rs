@@ -46,16 +46,42 @@ pub struct Monitor {
     zones_dir: PathBuf,
     log: PathBuf,
     _log_dir: TempDir,
+    _staging: Option<TempDir>,
+}
+
+/// A STAGING_DIR beside `zones_dir`, as the shipped Deployment has one, so that
+/// the CoreDNS of a test never lists a temporary file; `None` where the parent
+/// is another filesystem (a tmpfs mounted on `zones_dir`), which stays as a
+/// deployment without STAGING_DIR stages: in ZONES_DIR.
+fn staging_beside(zones_dir: &Path) -> Option<TempDir> {
+    use std::os::unix::fs::MetadataExt;
+    let parent = zones_dir.parent()?;
+    let zones = fs::metadata(zones_dir).ok()?;
+    let staging = tempfile::Builder::new()
+        .prefix(".staging-")
+        .tempdir_in(parent)
+        .ok()?;
+    let same = fs::metadata(staging.path()).ok()?.dev() == zones.dev();
+    same.then_some(staging)
 }
 
 impl Monitor {
     /// Starts status-monitor writing into `zones_dir` for DOMAIN=example.com,
     /// with `extra_env` and `args`. The zone is one file (`ZONE_LAYOUT=single`)
     /// unless `extra_env` says otherwise: these tests follow one zone's serial
-    /// and records; the namespace layout has tests of its own.
+    /// and records; the namespace layout has tests of its own. It stages beside
+    /// `zones_dir` unless `extra_env` sets STAGING_DIR.
     pub fn spawn(zones_dir: &Path, extra_env: &[(&str, &str)], args: &[&OsStr]) -> Self {
         let log_dir = tempfile::tempdir().unwrap();
         let log = log_dir.path().join("stderr.log");
+        let staging = if extra_env.iter().any(|(name, _)| *name == "STAGING_DIR") {
+            None
+        } else {
+            staging_beside(zones_dir)
+        };
+        let staging_path = staging
+            .as_ref()
+            .map(|dir| dir.path().to_str().unwrap().to_owned());
         let mut env = vec![
             ("ZONE_LAYOUT", "single"),
             ("DOMAIN", DOMAIN),
@@ -64,6 +90,9 @@ impl Monitor {
             ("RUST_LOG", "status_monitor=debug,info"),
             ("HTTP_ADDR", "127.0.0.1:0"),
         ];
+        if let Some(path) = &staging_path {
+            env.push(("STAGING_DIR", path));
+        }
         env.extend_from_slice(extra_env);
         let child = status_monitor(&env)
             .args(args)
@@ -76,6 +105,7 @@ impl Monitor {
             zones_dir: zones_dir.to_path_buf(),
             log,
             _log_dir: log_dir,
+            _staging: staging,
         }
     }
 

@@ -4,14 +4,13 @@
 //! ([`notify`]).
 
 use std::future::Future;
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant as StdInstant;
 
 use tokio::sync::mpsc;
 use tokio::time::{Instant, sleep_until};
 use tracing::{debug, info};
-use zone_manager::{Publication, Published, ZoneFileError, ZoneManager};
+use zone_manager::{Publication, Published, ZoneFileError, ZoneManager, ZonesDir};
 
 use crate::config::Config;
 use crate::metrics::Metrics;
@@ -29,7 +28,10 @@ mod publisher;
 
 /// The zone manager `config` asks for, writing into `dir`: its layout, its
 /// reverse zones and its catalog.
-pub fn open_zone_manager(config: &Config, dir: &Path) -> Result<ZoneManager, ZoneFileError> {
+pub fn open_zone_manager(
+    config: &Config,
+    dir: impl Into<ZonesDir>,
+) -> Result<ZoneManager, ZoneFileError> {
     let manager = ZoneManager::open_with(
         config.zone.clone(),
         config.zone_layout,
