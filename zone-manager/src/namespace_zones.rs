@@ -168,7 +168,9 @@ impl NamespaceZone {
     fn open(
         dir: &ZonesDir,
         settings: &ZoneSettings,
-        namespace: &Label, hasher: &RandomState) -> Self {
+        namespace: &Label,
+        hasher: &RandomState,
+    ) -> Self {
         let origin = settings.origin.child(namespace);
         let text = NamespaceText {
             settings,

@@ -316,7 +316,9 @@ impl ZoneFile {
             let shown = dir.display();
             match remove_stale_temporaries(dir) {
                 Ok(0) => {}
-                Ok(n) => info!(dir = %shown, removed = n, "removed temporary files left by a crash"),
+                Ok(n) => {
+                    info!(dir = %shown, removed = n, "removed temporary files left by a crash")
+                }
                 Err(e) => warn!(dir = %shown, error = %e, "cannot remove stale temporary files"),
             }
         }

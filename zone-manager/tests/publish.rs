@@ -13,8 +13,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use common::{ParsedZone, fleet, settings, vm};
 use zone_manager::{
-    Published, Serial, TEMP_PREFIX, VmAddresses, ZoneFileError, ZoneManager, ZoneSettings,
-    ZonesDir,
+    Published, Serial, TEMP_PREFIX, VmAddresses, ZoneFileError, ZoneManager, ZoneSettings, ZonesDir,
 };
 
 fn at(secs: u64) -> SystemTime {
@@ -293,7 +292,11 @@ fn staged_in_a_staging_directory_the_zones_directory_never_holds_a_temporary() {
             zone.publish(at(1_800_000_000 + second as u64)).unwrap();
         }
     });
-    assert_eq!(names, ["db.vm.example.com"], "what the DNS server could see");
+    assert_eq!(
+        names,
+        ["db.vm.example.com"],
+        "what the DNS server could see"
+    );
     assert!(leftovers(&zones).is_empty());
     assert_eq!(fs::read_dir(&staging).unwrap().count(), 0);
 }

@@ -514,11 +514,22 @@ mod tests {
 
     #[test]
     fn a_staging_directory_inside_the_zones_directory_is_refused() {
-        for inside in ["/zones/.staging", "/zones", "/zones/./x/../", "/a/../zones/s"] {
+        for inside in [
+            "/zones/.staging",
+            "/zones",
+            "/zones/./x/../",
+            "/a/../zones/s",
+        ] {
             let e = error(&[("ZONES_DIR", "/zones"), ("STAGING_DIR", inside)]);
-            assert!(e.contains("STAGING_DIR") && e.contains("inside ZONES_DIR"), "{inside}: {e}");
+            assert!(
+                e.contains("STAGING_DIR") && e.contains("inside ZONES_DIR"),
+                "{inside}: {e}"
+            );
         }
-        let sibling = config(&[("ZONES_DIR", "/data/zones"), ("STAGING_DIR", "/data/zones-staging")]);
+        let sibling = config(&[
+            ("ZONES_DIR", "/data/zones"),
+            ("STAGING_DIR", "/data/zones-staging"),
+        ]);
         assert_eq!(
             sibling.unwrap().zones_dir,
             ZonesDir::new("/data/zones").staging_in("/data/zones-staging")
