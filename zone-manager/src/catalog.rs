@@ -10,7 +10,7 @@ use sha2::{Digest, Sha256};
 
 use crate::name::Origin;
 use crate::render::{ZoneSettings, write_header};
-use crate::serial::Serial;
+use crate::serial::{Serial, SerialSource};
 use crate::tracked::{Published, TrackedFile, ZoneText};
 use crate::zone_file::{ZoneFileError, ZonesDir};
 
@@ -45,6 +45,7 @@ impl CatalogZone {
         mut members: Vec<Origin>,
         now: SystemTime,
         hasher: &RandomState,
+        serials: &mut dyn SerialSource,
     ) -> Result<(Origin, Published), ZoneFileError> {
         members.sort_by_cached_key(Origin::to_string);
         let digest = hasher.hash_one(&members);
@@ -53,7 +54,7 @@ impl CatalogZone {
             origin: &self.origin,
             members: &members,
         };
-        let published = self.tracked.publish(digest, now, &text, hasher)?;
+        let published = self.tracked.publish(digest, now, &text, hasher, serials)?;
         Ok((self.origin.clone(), published))
     }
 }

@@ -14,6 +14,7 @@ use crate::layout::ZoneLayout;
 use crate::name::{Label, Origin};
 use crate::records::VmAddresses;
 use crate::render::ZoneSettings;
+use crate::serial::SerialSource;
 use crate::texts::NamespaceText;
 use crate::tracked::{Published, TrackedFile};
 use crate::zone_file::{ZoneFileError, ZonesDir};
@@ -81,6 +82,7 @@ impl NamespaceZones {
         digests: &BTreeMap<Label, u64>,
         now: SystemTime,
         hasher: &RandomState,
+        serials: &mut dyn SerialSource,
         first_error: &mut Option<ZoneFileError>,
     ) -> Vec<(Origin, Published)> {
         let mut published = Vec::new();
@@ -98,7 +100,7 @@ impl NamespaceZones {
                 vms: Some(vms),
             };
             let digest = digests.get(namespace).copied().unwrap_or_default();
-            match zone.tracked.publish(digest, now, &text, hasher) {
+            match zone.tracked.publish(digest, now, &text, hasher, serials) {
                 Ok(outcome) => published.push((zone.origin.clone(), outcome)),
                 Err(e) => {
                     first_error.get_or_insert(e);

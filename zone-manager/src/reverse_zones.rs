@@ -9,6 +9,7 @@ use crate::name::{Label, Origin};
 use crate::records::VmAddresses;
 use crate::render::ZoneSettings;
 use crate::reverse::ReversePrefix;
+use crate::serial::SerialSource;
 use crate::texts::{ReverseText, collect_ptrs};
 use crate::tracked::{Published, TrackedFile};
 use crate::zone_file::{ZoneFileError, ZonesDir};
@@ -57,6 +58,7 @@ pub(crate) fn publish_reverse_zones(
     vms: &BTreeMap<Label, BTreeMap<Label, VmAddresses>>,
     now: SystemTime,
     hasher: &RandomState,
+    serials: &mut dyn SerialSource,
     first_error: &mut Option<ZoneFileError>,
 ) -> Vec<(Origin, Published)> {
     let mut reverse = Vec::with_capacity(zones.len());
@@ -78,6 +80,7 @@ pub(crate) fn publish_reverse_zones(
                         ptrs: &ptrs,
                     },
                     hasher,
+                    serials,
                 )
             }
         };

@@ -6,10 +6,11 @@ use std::fmt::Write;
 use std::hash::{BuildHasher, Hasher, RandomState};
 use std::time::SystemTime;
 
+use sha2::{Digest, Sha256};
 use tracing::{info, warn};
 
 use crate::name::Origin;
-use crate::serial::Serial;
+use crate::serial::{ContentDigest, Serial, SerialSource};
 use crate::zone_file::{FileStamp, ZoneFile, ZoneFileError, ZonesDir, read_serial};
 
 /// What [`crate::ZoneManager::publish`] did to one zone file.
@@ -69,6 +70,9 @@ pub(crate) struct TrackedFile {
     pub(crate) on_disk: Option<OnDisk>,
     /// The zone file found at startup, until the first publish compares with it.
     found_at_startup: Option<FoundAtStartup>,
+    /// The content digest of the records last published or awaiting a serial,
+    /// so that the passes of one publish render the zone once for it.
+    content: Option<(u64, ContentDigest)>,
 }
 
 impl TrackedFile {
@@ -81,6 +85,7 @@ impl TrackedFile {
             last_serial,
             on_disk: None,
             found_at_startup,
+            content: None,
         }
     }
 
@@ -91,25 +96,32 @@ impl TrackedFile {
             .map(|on_disk| on_disk.serial)
     }
 
-    /// Writes the zone if its records differ from what is on disk, with a serial
-    /// greater than every serial before it. On error nothing changes on disk or
-    /// here, so calling it again retries.
+    /// Writes the zone if its records differ from what is on disk, with the
+    /// serial `serials` gives its content (greater than every serial before it
+    /// here). On error nothing changes on disk or here, so calling it again
+    /// retries; [`ZoneFileError::AwaitingSerial`] when `serials` has none yet.
     pub(crate) fn publish(
         &mut self,
         records_digest: u64,
         now: SystemTime,
         text: &impl ZoneText,
         hasher: &RandomState,
+        serials: &mut dyn SerialSource,
     ) -> Result<Published, ZoneFileError> {
         if let Some(serial) = self.unchanged(records_digest) {
             return Ok(Published::Unchanged(serial));
         }
+        let origin = text.origin();
+        let content = self.content_digest(records_digest, text)?;
         // A restart with the same records keeps the file and its serial: no
         // reload, no zone transfer, nothing for anyone to notice.
-        if let Some(found) = self.found_at_startup.take() {
+        if let Some(found) = self.found_at_startup {
             let mut digest = TextDigest(hasher.build_hasher());
             text.body(&mut digest).map_err(|_| self.render_error())?;
-            if digest.0.finish() == found.body_text_digest {
+            if digest.0.finish() != found.body_text_digest {
+                self.found_at_startup = None;
+            } else if serials.keeps(&origin, content, found.serial) {
+                self.found_at_startup = None;
                 self.on_disk = Some(OnDisk {
                     serial: found.serial,
                     records_digest,
@@ -119,11 +131,14 @@ impl TrackedFile {
             }
         }
 
-        let serial = Serial::next(self.last_serial, now);
+        let Some(serial) = serials.serial_for(&origin, content, self.last_serial, now) else {
+            return Err(ZoneFileError::AwaitingSerial { zone: origin });
+        };
         let written = self.file.write_atomic_with(|out| {
             text.header(serial, out)?;
             text.body(out)
         })?;
+        self.found_at_startup = None;
         self.last_serial = Some(serial);
         self.on_disk = Some(OnDisk {
             serial,
@@ -134,6 +149,29 @@ impl TrackedFile {
             serial,
             bytes: written.bytes as usize,
         })
+    }
+
+    /// What the zone holds with these records, its serial aside (rendered once
+    /// per change of the records).
+    fn content_digest(
+        &mut self,
+        records_digest: u64,
+        text: &impl ZoneText,
+    ) -> Result<ContentDigest, ZoneFileError> {
+        if let Some((digest, content)) = self.content {
+            if digest == records_digest {
+                return Ok(content);
+            }
+        }
+        let mut sha = ShaText(Sha256::new());
+        text.header(Serial::new(0), &mut sha)
+            .and_then(|()| text.body(&mut sha))
+            .map_err(|_| self.render_error())?;
+        let mut octets = [0; 16];
+        octets.copy_from_slice(&sha.0.finalize()[..16]);
+        let content = ContentDigest::new(octets);
+        self.content = Some((records_digest, content));
+        Ok(content)
     }
 
     fn render_error(&self) -> ZoneFileError {
@@ -205,6 +243,16 @@ fn read_previous_zone(
         }
     });
     (Some(serial), found)
+}
+
+/// The SHA-256 of text written to it, chunk by chunk, as if it were one string.
+struct ShaText(Sha256);
+
+impl std::fmt::Write for ShaText {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        self.0.update(s.as_bytes());
+        Ok(())
+    }
 }
 
 /// Digest of text written to it, chunk by chunk, as if it were one string.

@@ -15,7 +15,7 @@ use crate::records::{RecordData, VmAddresses};
 use crate::render::ZoneSettings;
 use crate::reverse::{ReversePrefix, for_each_ptr};
 use crate::reverse_zones::{ReverseZone, publish_reverse_zones};
-use crate::serial::Serial;
+use crate::serial::{ClockSerials, Serial, SerialSource};
 use crate::texts::ParentText;
 use crate::tracked::{Published, TrackedFile};
 use crate::zone_file::{ZoneFile, ZoneFileError, ZonesDir};
@@ -280,15 +280,27 @@ impl ZoneManager {
         self.publish_all(now).map(|publication| publication.forward)
     }
 
-    /// Writes each zone whose records differ from what is on disk, with a serial
-    /// greater than every serial before it. A new namespace zone is written
+    /// [`Self::publish_with`] this process's clock as the serial source: right
+    /// when one writer serves each zone to secondaries.
+    pub fn publish_all(&mut self, now: SystemTime) -> Result<Publication, ZoneFileError> {
+        self.publish_with(now, &mut ClockSerials)
+    }
+
+    /// Writes each zone whose records differ from what is on disk, with the
+    /// serial `serials` gives its content (greater than every serial before
+    /// it). A zone `serials` has no serial for yet is not written
+    /// ([`ZoneFileError::AwaitingSerial`]). A new namespace zone is written
     /// before the parent delegates to it; a namespace zone whose namespace is
     /// gone is removed after the parent no longer delegates to it and the
     /// catalog no longer lists it; the catalog lists a zone once its file is
     /// on disk. Every zone is tried even if one fails; the first error is
     /// returned, and what failed is tried again by the next call (what
     /// succeeded is then unchanged).
-    pub fn publish_all(&mut self, now: SystemTime) -> Result<Publication, ZoneFileError> {
+    pub fn publish_with(
+        &mut self,
+        now: SystemTime,
+        serials: &mut dyn SerialSource,
+    ) -> Result<Publication, ZoneFileError> {
         let mut first_error = None;
         self.namespace_digests
             .retain(|namespace, _| self.vms.contains_key(namespace));
@@ -298,6 +310,7 @@ impl ZoneManager {
             &self.namespace_digests,
             now,
             &self.hasher,
+            serials,
             &mut first_error,
         );
         let forward = self.forward.publish(
@@ -309,6 +322,7 @@ impl ZoneManager {
                 layout: self.layout,
             },
             &self.hasher,
+            serials,
         );
         let reverse = publish_reverse_zones(
             &mut self.reverse,
@@ -316,6 +330,7 @@ impl ZoneManager {
             &self.vms,
             now,
             &self.hasher,
+            serials,
             &mut first_error,
         );
         let catalog = self.catalog.as_mut().map(|catalog| {
@@ -334,7 +349,13 @@ impl ZoneManager {
                 .into_iter()
                 .chain(namespaces)
                 .chain(reverse.map(|zone| zone.origin.clone()));
-            catalog.publish(&self.settings, members.collect(), now, &self.hasher)
+            catalog.publish(
+                &self.settings,
+                members.collect(),
+                now,
+                &self.hasher,
+                serials,
+            )
         });
         let removed = match (&forward, &catalog) {
             (Ok(_), None | Some(Ok(_))) => {

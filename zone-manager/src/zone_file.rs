@@ -114,6 +114,10 @@ pub enum ZoneFileError {
         "the staging directory {staging} is not on the filesystem of the zones directory {zones}"
     )]
     StagingElsewhere { staging: PathBuf, zones: PathBuf },
+    /// The serial source has no serial for the zone's new content yet (a
+    /// ledger shared with other replicas is asked, then it is published).
+    #[error("zone {zone} awaits a serial for its new content")]
+    AwaitingSerial { zone: Origin },
 }
 
 /// Why one atomic write failed, before it is told which file it was.
