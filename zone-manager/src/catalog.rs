@@ -4,7 +4,6 @@
 
 use std::fmt::Write;
 use std::hash::{BuildHasher, RandomState};
-use std::time::SystemTime;
 
 use sha2::{Digest, Sha256};
 
@@ -43,7 +42,6 @@ impl CatalogZone {
         &mut self,
         settings: &ZoneSettings,
         mut members: Vec<Origin>,
-        now: SystemTime,
         hasher: &RandomState,
         serials: &mut dyn SerialSource,
     ) -> Result<(Origin, Published), ZoneFileError> {
@@ -54,7 +52,7 @@ impl CatalogZone {
             origin: &self.origin,
             members: &members,
         };
-        let published = self.tracked.publish(digest, now, &text, hasher, serials)?;
+        let published = self.tracked.publish(digest, &text, hasher, serials)?;
         Ok((self.origin.clone(), published))
     }
 }

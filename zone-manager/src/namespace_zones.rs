@@ -6,7 +6,6 @@ use std::collections::BTreeMap;
 use std::hash::RandomState;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::time::SystemTime;
 
 use tracing::info;
 
@@ -80,7 +79,6 @@ impl NamespaceZones {
         settings: &ZoneSettings,
         vms: &BTreeMap<Label, BTreeMap<Label, VmAddresses>>,
         digests: &BTreeMap<Label, u64>,
-        now: SystemTime,
         hasher: &RandomState,
         serials: &mut dyn SerialSource,
         first_error: &mut Option<ZoneFileError>,
@@ -100,7 +98,7 @@ impl NamespaceZones {
                 vms: Some(vms),
             };
             let digest = digests.get(namespace).copied().unwrap_or_default();
-            match zone.tracked.publish(digest, now, &text, hasher, serials) {
+            match zone.tracked.publish(digest, &text, hasher, serials) {
                 Ok(outcome) => published.push((zone.origin.clone(), outcome)),
                 Err(e) => {
                     first_error.get_or_insert(e);

@@ -3,7 +3,6 @@
 
 use std::collections::BTreeMap;
 use std::hash::RandomState;
-use std::time::SystemTime;
 
 use crate::name::{Label, Origin};
 use crate::records::VmAddresses;
@@ -56,7 +55,6 @@ pub(crate) fn publish_reverse_zones(
     zones: &mut [ReverseZone],
     settings: &ZoneSettings,
     vms: &BTreeMap<Label, BTreeMap<Label, VmAddresses>>,
-    now: SystemTime,
     hasher: &RandomState,
     serials: &mut dyn SerialSource,
     first_error: &mut Option<ZoneFileError>,
@@ -72,7 +70,6 @@ pub(crate) fn publish_reverse_zones(
                 let zone = &mut zones[index];
                 zone.tracked.publish(
                     digest,
-                    now,
                     &ReverseText {
                         settings,
                         prefix: &zone.prefix,

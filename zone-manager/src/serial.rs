@@ -144,7 +144,6 @@ pub trait SerialSource {
         zone: &Origin,
         content: ContentDigest,
         previous: Option<Serial>,
-        now: SystemTime,
     ) -> Option<Serial>;
 
     /// Whether the zone file a previous run left, holding exactly `content`
@@ -154,8 +153,16 @@ pub trait SerialSource {
 
 /// Serials from this process alone, `max(previous + 1, now)`: right when one
 /// writer serves each zone to secondaries.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct ClockSerials;
+#[derive(Clone, Copy, Debug)]
+pub struct ClockSerials {
+    now: SystemTime,
+}
+
+impl ClockSerials {
+    pub fn at(now: SystemTime) -> Self {
+        Self { now }
+    }
+}
 
 impl SerialSource for ClockSerials {
     fn serial_for(
@@ -163,9 +170,8 @@ impl SerialSource for ClockSerials {
         _zone: &Origin,
         _content: ContentDigest,
         previous: Option<Serial>,
-        now: SystemTime,
     ) -> Option<Serial> {
-        Some(Serial::next(previous, now))
+        Some(Serial::next(previous, self.now))
     }
 
     fn keeps(&mut self, _zone: &Origin, _content: ContentDigest, _serial: Serial) -> bool {
@@ -257,7 +263,6 @@ impl SerialSource for SerialGrants {
         zone: &Origin,
         content: ContentDigest,
         previous: Option<Serial>,
-        _now: SystemTime,
     ) -> Option<Serial> {
         self.granted(zone, content, previous)
     }
@@ -412,7 +417,7 @@ mod tests {
         let zone = Origin::parse("lab.vm.example.com").unwrap();
         let (one, two) = (ContentDigest::new([1; 16]), ContentDigest::new([2; 16]));
         let mut grants = SerialGrants::default();
-        assert_eq!(grants.serial_for(&zone, one, None, at(0)), None);
+        assert_eq!(grants.serial_for(&zone, one, None), None);
         assert_eq!(
             grants.take_requests(),
             [SerialRequest {
@@ -422,16 +427,10 @@ mod tests {
             }]
         );
         grants.grant(zone.clone(), one, Serial::new(7));
-        assert_eq!(
-            grants.serial_for(&zone, one, None, at(0)),
-            Some(Serial::new(7))
-        );
+        assert_eq!(grants.serial_for(&zone, one, None), Some(Serial::new(7)));
         assert!(grants.keeps(&zone, one, Serial::new(7)));
         assert!(!grants.keeps(&zone, one, Serial::new(6)));
-        assert_eq!(
-            grants.serial_for(&zone, two, Some(Serial::new(7)), at(0)),
-            None
-        );
+        assert_eq!(grants.serial_for(&zone, two, Some(Serial::new(7))), None);
         assert_eq!(grants.take_requests().len(), 1);
         assert!(grants.take_requests().is_empty());
     }

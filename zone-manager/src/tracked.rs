@@ -4,7 +4,6 @@
 
 use std::fmt::Write;
 use std::hash::{BuildHasher, Hasher, RandomState};
-use std::time::SystemTime;
 
 use sha2::{Digest, Sha256};
 use tracing::{info, warn};
@@ -103,7 +102,6 @@ impl TrackedFile {
     pub(crate) fn publish(
         &mut self,
         records_digest: u64,
-        now: SystemTime,
         text: &impl ZoneText,
         hasher: &RandomState,
         serials: &mut dyn SerialSource,
@@ -131,7 +129,7 @@ impl TrackedFile {
             }
         }
 
-        let Some(serial) = serials.serial_for(&origin, content, self.last_serial, now) else {
+        let Some(serial) = serials.serial_for(&origin, content, self.last_serial) else {
             return Err(ZoneFileError::AwaitingSerial { zone: origin });
         };
         let written = self.file.write_atomic_with(|out| {
@@ -158,10 +156,10 @@ impl TrackedFile {
         records_digest: u64,
         text: &impl ZoneText,
     ) -> Result<ContentDigest, ZoneFileError> {
-        if let Some((digest, content)) = self.content {
-            if digest == records_digest {
-                return Ok(content);
-            }
+        if let Some((digest, content)) = self.content
+            && digest == records_digest
+        {
+            return Ok(content);
         }
         let mut sha = ShaText(Sha256::new());
         text.header(Serial::new(0), &mut sha)

@@ -283,7 +283,7 @@ impl ZoneManager {
     /// [`Self::publish_with`] this process's clock as the serial source: right
     /// when one writer serves each zone to secondaries.
     pub fn publish_all(&mut self, now: SystemTime) -> Result<Publication, ZoneFileError> {
-        self.publish_with(now, &mut ClockSerials)
+        self.publish_with(&mut ClockSerials::at(now))
     }
 
     /// Writes each zone whose records differ from what is on disk, with the
@@ -298,7 +298,6 @@ impl ZoneManager {
     /// succeeded is then unchanged).
     pub fn publish_with(
         &mut self,
-        now: SystemTime,
         serials: &mut dyn SerialSource,
     ) -> Result<Publication, ZoneFileError> {
         let mut first_error = None;
@@ -308,14 +307,12 @@ impl ZoneManager {
             &self.settings,
             &self.vms,
             &self.namespace_digests,
-            now,
             &self.hasher,
             serials,
             &mut first_error,
         );
         let forward = self.forward.publish(
             self.parent_digest(),
-            now,
             &ParentText {
                 settings: &self.settings,
                 vms: &self.vms,
@@ -328,7 +325,6 @@ impl ZoneManager {
             &mut self.reverse,
             &self.settings,
             &self.vms,
-            now,
             &self.hasher,
             serials,
             &mut first_error,
@@ -349,13 +345,7 @@ impl ZoneManager {
                 .into_iter()
                 .chain(namespaces)
                 .chain(reverse.map(|zone| zone.origin.clone()));
-            catalog.publish(
-                &self.settings,
-                members.collect(),
-                now,
-                &self.hasher,
-                serials,
-            )
+            catalog.publish(&self.settings, members.collect(), &self.hasher, serials)
         });
         let removed = match (&forward, &catalog) {
             (Ok(_), None | Some(Ok(_))) => {

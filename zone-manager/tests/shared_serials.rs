@@ -65,14 +65,13 @@ impl Replica {
     /// serial, and publish again, until nothing awaits.
     fn publish(&mut self, ledger: &mut Ledger, now: SystemTime) {
         let Some(grants) = &mut self.grants else {
-            self.manager.publish_with(now, &mut ClockSerials).unwrap();
+            self.manager
+                .publish_with(&mut ClockSerials::at(now))
+                .unwrap();
             return;
         };
         for _ in 0..4 {
-            match self
-                .manager
-                .publish_with(now, grants as &mut dyn SerialSource)
-            {
+            match self.manager.publish_with(grants as &mut dyn SerialSource) {
                 Ok(_) => return,
                 Err(ZoneFileError::AwaitingSerial { .. }) => ledger.serve(grants, now),
                 Err(e) => panic!("{e}"),
