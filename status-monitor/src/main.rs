@@ -11,7 +11,8 @@ use zone_manager::{Serial, VmAddresses, ZoneFileError, render_zone};
 use status_monitor::config::Config;
 use status_monitor::metrics::Metrics;
 use status_monitor::output::zone::debounce::Debouncer;
-use status_monitor::output::zone::{Notifier, Stopped, ZoneOutput, open_zone_manager};
+use status_monitor::output::zone::serial_ledger::SerialLedger;
+use status_monitor::output::zone::{Notifier, Serials, Stopped, ZoneOutput, open_zone_manager};
 use status_monitor::output::{self, endpoints};
 use status_monitor::readiness::Readiness;
 use status_monitor::source::directory::catalog::ManifestCatalog;
@@ -181,7 +182,7 @@ async fn monitor(config: Config) -> ExitCode {
     let (zone_tx, zone_rx) = mpsc::channel::<SourceEvent>(1024);
     let origin = config.zone.origin.clone();
     let rules = config.projection_rules();
-    let (source, endpoint_output) = match config.source_dir.clone() {
+    let (source, endpoint_output, serials) = match config.source_dir.clone() {
         Some(dir) => {
             let metrics = metrics.clone();
             let source = tokio::spawn(async move {
@@ -190,10 +191,19 @@ async fn monitor(config: Config) -> ExitCode {
                     error!(error = %e, "manifest source stopped");
                 }
             });
-            (source, None)
+            // One monitor per directory: its clock gives the serials.
+            (source, None, Serials::Clock)
         }
         None => match kube::Client::try_default().await {
             Ok(client) => {
+                let serials = match &config.serial_ledger {
+                    Some(name) => Serials::shared(SerialLedger::new(
+                        client.clone(),
+                        client.default_namespace(),
+                        name,
+                    )),
+                    None => Serials::Clock,
+                };
                 let (endpoint_output, kept) = match config.dns_endpoints {
                     None => (None, KeptAnnotations::default()),
                     Some(settings) => {
@@ -225,7 +235,7 @@ async fn monitor(config: Config) -> ExitCode {
                     config.address_source,
                     kept,
                 ));
-                (source, endpoint_output)
+                (source, endpoint_output, serials)
             }
             Err(e) => {
                 error!(error = %e, "no Kubernetes credentials (in-cluster service account or KUBECONFIG); \
@@ -239,6 +249,7 @@ async fn monitor(config: Config) -> ExitCode {
     let debouncer = Debouncer::new(config.debounce_window, config.debounce_max_delay);
     let notifier = Notifier::spawn(config.notify.clone(), metrics.clone());
     let stopped = ZoneOutput::new(manager, debouncer, metrics, readiness)
+        .with_serials(serials)
         .with_notifier(notifier)
         .run(zone_rx, shutdown_signal())
         .await;

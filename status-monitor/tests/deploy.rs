@@ -9,6 +9,7 @@ use std::process::Command;
 
 use serde_json::Value;
 use status_monitor::config::Config;
+use status_monitor::output::zone::serial_ledger::SHARDS;
 use zone_manager::ZonesDir;
 
 fn repo() -> PathBuf {
@@ -172,6 +173,35 @@ fn the_cluster_role_grants_only_reading_vmis() {
     );
     assert!(role["aggregationRule"].is_null());
     let binding = object("ClusterRoleBinding");
+    assert_eq!(binding["roleRef"]["name"], role["metadata"]["name"]);
+    assert_eq!(binding["subjects"][0]["name"], "status-monitor");
+}
+
+#[test]
+fn the_role_grants_only_the_serial_ledger_the_deployment_uses() {
+    let role = object("Role");
+    assert_eq!(role["metadata"]["namespace"], "kubevirt-dns");
+    let config = Config::from_vars(environment(
+        container(&object("Deployment"), "status-monitor")["env"]
+            .as_array()
+            .unwrap(),
+        &object("ConfigMap"),
+    ))
+    .unwrap();
+    let prefix = config
+        .serial_ledger
+        .expect("the Deployment uses the ledger");
+    let names: Vec<String> = (0..SHARDS)
+        .map(|shard| format!("{prefix}-{shard:x}"))
+        .collect();
+    assert_eq!(
+        role["rules"],
+        serde_json::json!([
+            {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["create"]},
+            {"apiGroups": [""], "resources": ["configmaps"], "resourceNames": names, "verbs": ["get", "update"]},
+        ])
+    );
+    let binding = object("RoleBinding");
     assert_eq!(binding["roleRef"]["name"], role["metadata"]["name"]);
     assert_eq!(binding["subjects"][0]["name"], "status-monitor");
 }

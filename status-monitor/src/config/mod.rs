@@ -11,7 +11,7 @@ use serde::Deserialize;
 use crate::projection::Rules;
 use values::{
     invalid, parse_bool, parse_catalog_zone, parse_http_addr, parse_name_servers,
-    parse_secondaries, parse_socket_addr, parse_zones_dir,
+    parse_secondaries, parse_serial_ledger, parse_socket_addr, parse_zones_dir,
 };
 
 mod values;
@@ -100,6 +100,7 @@ struct Environment {
     #[serde(default)]
     vmi_label_selector: String,
     vmi_source_dir: Option<PathBuf>,
+    serial_ledger: Option<String>,
 }
 
 fn default_http_addr() -> String {
@@ -149,6 +150,10 @@ pub struct Config {
     /// `VMI_SOURCE_DIR` (or `--source-dir`): read VMIs from manifests there
     /// instead of the Kubernetes API.
     pub source_dir: Option<PathBuf>,
+    /// `SERIAL_LEDGER`: the prefix of the ConfigMaps, in status-monitor's
+    /// namespace, that the replicas take serials from; `None` (set empty)
+    /// for serials from this process's clock. Unused with manifests.
+    pub serial_ledger: Option<String>,
 }
 
 /// Two settings that cannot be used together, declared once: [`Config`]
@@ -364,7 +369,9 @@ impl Config {
         let zones_dir = parse_zones_dir(env.zones_dir, env.staging_dir)?;
         let vmi_selector = parse_selector(&env.vmi_label_selector)
             .map_err(|reason| invalid("VMI_LABEL_SELECTOR", &env.vmi_label_selector, reason))?;
+        let serial_ledger = parse_serial_ledger(env.serial_ledger)?;
         let config = Self {
+            serial_ledger,
             source_dir: env.vmi_source_dir.filter(|dir| !dir.as_os_str().is_empty()),
             vmi_selector,
             zone,
@@ -539,6 +546,20 @@ mod tests {
     }
 
     #[test]
+    fn serials_come_from_the_ledger_unless_it_is_turned_off() {
+        let c = config(&[]).unwrap();
+        assert_eq!(c.serial_ledger.as_deref(), Some("kubevirt-dns-serials"));
+        assert_eq!(
+            config(&[("SERIAL_LEDGER", "")]).unwrap().serial_ledger,
+            None
+        );
+        for bad in ["Serials", "-serials", "serials.", &"s".repeat(62)] {
+            let e = error(&[("SERIAL_LEDGER", bad)]);
+            assert!(e.contains("SERIAL_LEDGER"), "{e}");
+        }
+    }
+
+    #[test]
     fn reads_every_variable() {
         let c = config(&[
             ("DOMAIN", "example.com."),
@@ -561,9 +582,11 @@ mod tests {
             ("DNS_ENDPOINTS_KEEP_WITHOUT_ADDRESSES", "false"),
             ("VMI_LABEL_SELECTOR", "dns=on"),
             ("READY_DELAY_MS", "3000"),
+            ("SERIAL_LEDGER", "dns-serials"),
         ])
         .unwrap();
         assert_eq!(c.ready_delay, Duration::from_secs(3));
+        assert_eq!(c.serial_ledger.as_deref(), Some("dns-serials"));
         assert_eq!(
             c.vmi_selector.map(|s| s.to_string()).as_deref(),
             Some("dns=on")

@@ -57,6 +57,31 @@ pub(super) fn parse_catalog_zone(
 /// `ZONES_DIR` and `STAGING_DIR`. A staging directory inside the zones
 /// directory would show its temporary files to the DNS server that walks it;
 /// empty or unset: stage in ZONES_DIR.
+/// `SERIAL_LEDGER`: unset is the default prefix, empty turns the ledger off;
+/// else a prefix that `-<hex digit>` makes a valid ConfigMap name (a DNS label).
+pub(super) fn parse_serial_ledger(value: Option<String>) -> Result<Option<String>, ConfigError> {
+    let Some(value) = value else {
+        return Ok(Some("kubevirt-dns-serials".to_owned()));
+    };
+    let name = value.trim();
+    if name.is_empty() {
+        return Ok(None);
+    }
+    let valid = name.len() <= 61
+        && name.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    if !valid {
+        return Err(invalid(
+            "SERIAL_LEDGER",
+            name,
+            "expected a ConfigMap name prefix: lowercase letters, digits and '-', starting with a letter or digit, at most 61 characters",
+        ));
+    }
+    Ok(Some(name.to_owned()))
+}
+
 pub(super) fn parse_zones_dir(
     zones: PathBuf,
     staging: Option<PathBuf>,

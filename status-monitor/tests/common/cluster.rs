@@ -207,6 +207,8 @@ impl Cluster {
             "service-account.yaml",
             "cluster-role.yaml",
             "cluster-role-binding.yaml",
+            "role.yaml",
+            "role-binding.yaml",
         ] {
             cluster.kubectl_ok(&[
                 "apply",
@@ -241,13 +243,19 @@ impl Cluster {
         }
     }
 
+    /// The monitor's context is in its namespace, as its pod's is in-cluster.
     fn write_kubeconfig(&self, name: &str, port: u16, token: &str) {
         let ca = self.dir.path().join("ca.crt");
+        let namespace = if token == MONITOR_TOKEN {
+            MONITOR_NAMESPACE
+        } else {
+            "default"
+        };
         fs::write(
             self.kubeconfig(name),
             format!(
                 "apiVersion: v1\nkind: Config\nclusters:\n- name: test\n  cluster:\n    server: https://127.0.0.1:{port}\n    certificate-authority: {ca}\n\
-                 users:\n- name: {name}\n  user:\n    token: {token}\ncontexts:\n- name: test\n  context:\n    cluster: test\n    user: {name}\n\
+                 users:\n- name: {name}\n  user:\n    token: {token}\ncontexts:\n- name: test\n  context:\n    cluster: test\n    user: {name}\n    namespace: {namespace}\n\
                  current-context: test\n",
                 ca = ca.display()
             ),

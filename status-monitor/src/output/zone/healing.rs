@@ -1,5 +1,7 @@
 //! Self-healing: someone removed or replaced a zone file in ZONES_DIR; it is
-//! written again, with a new serial so that CoreDNS reloads it.
+//! written again. CoreDNS reloads it: with the clock's serials the serial is
+//! new; with the ledger's it is the one of that content, which differs from the
+//! intruder's (a file with our serial but other text was never loaded).
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -15,9 +17,8 @@ use crate::file_events::changes_content;
 pub const HEAL_SETTLE: Duration = Duration::from_millis(100);
 
 impl ZoneOutput {
-    /// Someone removed or replaced the zone file: write it again, with a new
-    /// serial so that CoreDNS reloads it.
-    pub(super) fn restore_if_tampered(&mut self) {
+    /// Someone removed or replaced the zone file: write it again.
+    pub(super) async fn restore_if_tampered(&mut self) {
         if !self.readiness.is_ready() {
             return;
         }
@@ -30,7 +31,7 @@ impl ZoneOutput {
                 );
                 self.metrics.zone_rewrites_after_tampering.inc();
                 self.manager.forget_on_disk();
-                self.publish();
+                self.publish().await;
             }
         }
     }

@@ -25,6 +25,9 @@ pub mod debounce;
 mod healing;
 mod notify;
 mod publisher;
+pub mod serial_ledger;
+
+pub use publisher::Serials;
 
 /// The zone manager `config` asks for, writing into `dir`: its layout, its
 /// reverse zones and its catalog.
@@ -55,6 +58,7 @@ pub enum Stopped {
 
 pub struct ZoneOutput {
     manager: ZoneManager,
+    serials: Serials,
     retry: Backoff,
     debouncer: Debouncer,
     metrics: Arc<Metrics>,
@@ -74,6 +78,7 @@ impl ZoneOutput {
     ) -> Self {
         Self {
             manager,
+            serials: Serials::Clock,
             retry: Backoff::default(),
             debouncer,
             metrics,
@@ -83,6 +88,12 @@ impl ZoneOutput {
             retry_at: None,
             heal_at: None,
         }
+    }
+
+    /// Takes the serials of new content from `serials` (the clock otherwise).
+    pub fn with_serials(mut self, serials: Serials) -> Self {
+        self.serials = serials;
+        self
     }
 
     /// Sends NOTIFY for every zone written from now on.
@@ -118,16 +129,16 @@ impl ZoneOutput {
                     self.heal_at.get_or_insert_with(|| Instant::now() + HEAL_SETTLE);
                 }
                 () = sleep_until(publish_at.unwrap_or_else(Instant::now)), if publish_at.is_some() => {
-                    self.publish();
+                    self.publish().await;
                 }
                 () = sleep_until(self.heal_at.unwrap_or_else(Instant::now)), if self.heal_at.is_some() => {
                     self.heal_at = None;
-                    self.restore_if_tampered();
+                    self.restore_if_tampered().await;
                 }
             }
         };
         if self.synced && (self.debouncer.is_pending() || self.retry_at.is_some()) {
-            self.publish();
+            self.publish().await;
         }
         stopped
     }
@@ -176,10 +187,10 @@ impl ZoneOutput {
         }
     }
 
-    fn publish(&mut self) {
+    async fn publish(&mut self) {
         let started = StdInstant::now();
         let outcome =
-            tokio::task::block_in_place(|| publisher::publish(&mut self.manager, &mut self.retry));
+            publisher::publish(&mut self.manager, &mut self.serials, &mut self.retry).await;
         let took = started.elapsed();
         match outcome {
             Ok(publication) => {
