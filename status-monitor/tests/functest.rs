@@ -403,6 +403,43 @@ async fn both_pods_serve_and_names_follow_changes_over_udp_and_tcp() {
     ns.delete().await;
 }
 
+/// `kubectl rollout restart` of the product's Deployment; returns its mark.
+async fn rollout_restart(client: &Client) -> String {
+    use k8s_openapi::api::apps::v1::Deployment;
+    use kube::api::{Patch, PatchParams};
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), PRODUCT_NAMESPACE);
+    let restart = format!("{:?}", std::time::SystemTime::now());
+    let roll =
+        json!({"spec": {"template": {"metadata": {"annotations": {RESTART_ANNOTATION: restart}}}}});
+    deployments
+        .patch(
+            "kubevirt-dns",
+            &PatchParams::default(),
+            &Patch::Merge(&roll),
+        )
+        .await
+        .unwrap();
+    restart
+}
+
+const RESTART_ANNOTATION: &str = "kubevirt-dns.io/functest-restart";
+
+/// Waits until the rollout `restart` is complete: two pods of it, Ready, and
+/// no other pod left.
+async fn rolled_out(client: &Client, restart: &str) {
+    let pods: Api<k8s_openapi::api::core::v1::Pod> =
+        Api::namespaced(client.clone(), PRODUCT_NAMESPACE);
+    eventually("the rollout", || async {
+        let serving = ready_product_pods(client).await;
+        let rolled = serving
+            .iter()
+            .all(|p| p.annotations().get(RESTART_ANNOTATION).map(String::as_str) == Some(restart));
+        let all = pods.list(&kube::api::ListParams::default()).await.ok()?;
+        (rolled && all.items.len() == 2).then_some(())
+    })
+    .await;
+}
+
 /// Sets (or, with null, removes) annotations of the VMI `name`.
 async fn annotate(vmis: &Api<DynamicObject>, name: &str, annotations: serde_json::Value) {
     let patch = json!({"metadata": {"annotations": annotations}});
@@ -611,7 +648,7 @@ async fn overlay_dns_endpoints_follow_the_annotated_vms() {
 async fn overlay_zone_transfer_a_secondary_transfers_with_tsig_through_the_node_and_gets_notify() {
     use common::secondary::{KnotSecondary, TransferKey};
     use k8s_openapi::api::apps::v1::Deployment;
-    use k8s_openapi::api::core::v1::{Pod, Secret};
+    use k8s_openapi::api::core::v1::Secret;
     use kube::api::{Patch, PatchParams};
     let Some(client) = cluster().await else {
         return;
@@ -666,26 +703,8 @@ async fn overlay_zone_transfer_a_secondary_transfers_with_tsig_through_the_node_
         .await
         .unwrap();
     // Settings reach the pods at their start: roll them.
-    let restart = format!("{:?}", std::time::SystemTime::now());
-    let roll = json!({"spec": {"template": {"metadata": {"annotations": {"kubevirt-dns.io/functest-restart": restart}}}}});
-    deployments
-        .patch(
-            "kubevirt-dns",
-            &PatchParams::default(),
-            &Patch::Merge(&roll),
-        )
-        .await
-        .unwrap();
-    let pods: Api<Pod> = Api::namespaced(client.clone(), PRODUCT_NAMESPACE);
-    eventually("the rollout with the settings", || async {
-        let serving = ready_product_pods(&client).await;
-        let rolled = serving
-            .iter()
-            .all(|p| p.annotations().get("kubevirt-dns.io/functest-restart") == Some(&restart));
-        let all = pods.list(&kube::api::ListParams::default()).await.ok()?;
-        (rolled && all.items.len() == 2).then_some(())
-    })
-    .await;
+    let restart = rollout_restart(&client).await;
+    rolled_out(&client, &restart).await;
 
     let suffix = zone_suffix(&client).await;
     eventually("knotd to follow the catalog to the parent zone", || async {
@@ -739,4 +758,280 @@ async fn overlay_zone_transfer_a_secondary_transfers_with_tsig_through_the_node_
         "an unsigned AXFR is refused:\n{unsigned}"
     );
     ns.delete().await;
+}
+
+/// The Service's address as clients outside the cluster use it.
+fn node_port() -> std::net::SocketAddr {
+    let server = std::env::var("DNS_SERVER").unwrap_or_else(|_| "127.0.0.1".into());
+    let port = std::env::var("DNS_PORT").unwrap_or_else(|_| "31111".into());
+    format!("{server}:{port}").parse().unwrap()
+}
+
+/// The product's pods' IPs, and (pod name, container) → restart count.
+async fn product_pods(client: &Client) -> Vec<k8s_openapi::api::core::v1::Pod> {
+    let pods: Api<k8s_openapi::api::core::v1::Pod> =
+        Api::namespaced(client.clone(), PRODUCT_NAMESPACE);
+    pods.list(&kube::api::ListParams::default().labels("app.kubernetes.io/name=kubevirt-dns"))
+        .await
+        .unwrap()
+        .items
+}
+
+fn restarts(pod: &k8s_openapi::api::core::v1::Pod, container: &str) -> i32 {
+    pod.status
+        .as_ref()
+        .and_then(|s| s.container_statuses.as_ref())
+        .and_then(|statuses| statuses.iter().find(|c| c.name == container))
+        .map_or(0, |c| c.restart_count)
+}
+
+/// What CoreDNS of the pod at `ip` answers for `name` A, asked on the node.
+fn pod_answers(ip: &str, name: &str) -> Vec<String> {
+    let mut answers: Vec<String> = on_node(&format!(
+        "dig @{ip} -p 5353 +short +time=1 +tries=1 {name} A || true"
+    ))
+    .lines()
+    .map(str::to_owned)
+    .filter(|l| !l.is_empty() && !l.starts_with(';'))
+    .collect();
+    answers.sort();
+    answers
+}
+
+/// An eviction of `pod` through the API (policy/v1 where served, else
+/// v1beta1, as on Kubernetes 1.20); the HTTP status code.
+async fn evict(client: &Client, pod: &str) -> u16 {
+    let version = if client
+        .list_api_group_resources("policy/v1")
+        .await
+        .is_ok_and(|list| {
+            list.resources
+                .iter()
+                .any(|r| r.name == "poddisruptionbudgets")
+        }) {
+        "policy/v1"
+    } else {
+        "policy/v1beta1"
+    };
+    let body = json!({
+        "apiVersion": version, "kind": "Eviction",
+        "metadata": {"name": pod, "namespace": PRODUCT_NAMESPACE}
+    });
+    let request = http::Request::post(format!(
+        "/api/v1/namespaces/{PRODUCT_NAMESPACE}/pods/{pod}/eviction"
+    ))
+    .header("content-type", "application/json")
+    .body(serde_json::to_vec(&body).unwrap())
+    .unwrap();
+    match client.request_text(request).await {
+        Ok(_) => 201,
+        Err(kube::Error::Api(e)) => e.code,
+        Err(e) => panic!("eviction of {pod}: {e}"),
+    }
+}
+
+/// What clients see through the NodePort while the product's pods are
+/// restarted, deleted, evicted and killed: the figures of README's
+/// Availability section (printed; `make functest` shows them).
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs a cluster with KubeVirt and the product: run `make functest`"]
+async fn availability_through_rollouts_deletions_evictions_and_kills() {
+    use common::prober::Prober;
+    let Some(client) = cluster().await else {
+        return;
+    };
+    ready_product_pods(&client).await;
+    let suffix = zone_suffix(&client).await;
+    let ns = TestNamespace::create(&client, "dns-e2e-avail").await;
+    ns.network("static-net").await;
+    let vmis = ns.vmi("vmi-avail", "nic1", "static-net").await;
+    reported_addresses(&vmis, "vmi-avail", "nic1", 1).await;
+    let name = format!("nic1.vmi-avail.{}.{suffix}", ns.name);
+    eventually(&format!("{name} through the NodePort"), || async {
+        (dig_over("+notcp", &name, "A") == ["10.10.0.5"]
+            && dig_over("+tcp", &name, "A") == ["10.10.0.5"])
+        .then_some(())
+    })
+    .await;
+    let prober = Prober::start(node_port(), &name, &["10.10.0.5"], 50);
+    let report = |scenario: &str, [udp, tcp]: &[common::prober::Tally; 2]| {
+        eprintln!(
+            "availability: {scenario}: UDP {}; TCP {}",
+            udp.summary(),
+            tcp.summary()
+        );
+    };
+    let no_failure = |scenario: &str, tallies: &[common::prober::Tally; 2]| {
+        report(scenario, tallies);
+        for (transport, tally) in ["UDP", "TCP"].iter().zip(tallies) {
+            assert!(tally.queries() > 0, "{scenario}: no {transport} query ran");
+            assert!(
+                tally.failed.is_empty() && tally.wrong.is_empty(),
+                "{scenario} over {transport}: {} failed {:?}, {} wrong {:?}",
+                tally.failed.len(),
+                tally.failed.iter().take(5).collect::<Vec<_>>(),
+                tally.wrong.len(),
+                tally.wrong.iter().take(5).collect::<Vec<_>>()
+            );
+        }
+    };
+
+    // 1. Rollout restarts.
+    for _ in 0..3 {
+        let restart = rollout_restart(&client).await;
+        rolled_out(&client, &restart).await;
+    }
+    no_failure("3 rollout restarts", &prober.take().await);
+
+    // 2. A pod deleted, gracefully.
+    let pods: Api<k8s_openapi::api::core::v1::Pod> =
+        Api::namespaced(client.clone(), PRODUCT_NAMESPACE);
+    let victim = ready_product_pods(&client).await[0].name_any();
+    pods.delete(&victim, &DeleteParams::default())
+        .await
+        .unwrap();
+    eventually("a replacement of the deleted pod", || async {
+        let serving = ready_product_pods(&client).await;
+        serving.iter().all(|p| p.name_any() != victim).then_some(())
+    })
+    .await;
+    no_failure("a pod deleted", &prober.take().await);
+
+    // 3. The disruption budget: with one pod evicted (and its replacement not
+    //    Ready yet), the eviction of the other is refused.
+    let serving = ready_product_pods(&client).await;
+    let (first, second) = (serving[0].name_any(), serving[1].name_any());
+    assert_eq!(
+        evict(&client, &first).await,
+        201,
+        "the first eviction is allowed"
+    );
+    assert_eq!(
+        evict(&client, &second).await,
+        429,
+        "the PodDisruptionBudget refuses the second eviction while the first pod's replacement is not Ready"
+    );
+    eventually("a replacement of the evicted pod", || async {
+        let serving = ready_product_pods(&client).await;
+        serving.iter().all(|p| p.name_any() != first).then_some(())
+    })
+    .await;
+    no_failure(
+        "an eviction, and a second one refused",
+        &prober.take().await,
+    );
+
+    // 4. SIGKILL of CoreDNS, then of status-monitor, in one pod: failures are
+    //    bounded (the queries sent to the pod until its readiness probe fails),
+    //    no answer is wrong, and the pod recovers.
+    for (process, container) in [("coredns", "coredns"), ("status-monitor", "status-monitor")] {
+        let before: i32 = product_pods(&client)
+            .await
+            .iter()
+            .map(|p| restarts(p, container))
+            .sum();
+        on_node(&format!("pkill -KILL -o -x {process}"));
+        eventually(
+            &format!("{container} restarted and both pods Ready"),
+            || async {
+                let after: i32 = product_pods(&client)
+                    .await
+                    .iter()
+                    .map(|p| restarts(p, container))
+                    .sum();
+                (after > before && ready_product_pods(&client).await.len() == 2).then_some(())
+            },
+        )
+        .await;
+        let tallies = prober.take().await;
+        let scenario = format!("{process} SIGKILLed in one pod");
+        report(&scenario, &tallies);
+        for tally in &tallies {
+            assert!(
+                tally.wrong.is_empty(),
+                "{scenario}: wrong answers {:?}",
+                tally.wrong
+            );
+            // Bounded: a fraction of the queries of that time.
+            assert!(
+                tally.failed.len() * 4 <= tally.queries(),
+                "{scenario}: {}",
+                tally.summary()
+            );
+        }
+    }
+
+    // 5. A change during a rollout reaches every serving pod within 2 s.
+    let restart = rollout_restart(&client).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let claim = r#"{"nic1": ["10.10.0.77"]}"#;
+    let changed = Instant::now();
+    annotate(
+        &vmis,
+        "vmi-avail",
+        json!({common::kubevirt::GUEST_ADDRESSES_ANNOTATION: claim}),
+    )
+    .await;
+    prober.expect(&["10.10.0.5", "10.10.0.77"]);
+    let want = ["10.10.0.5", "10.10.0.77"];
+    let mut slowest = Duration::ZERO;
+    let mut pods_checked = 0;
+    loop {
+        let serving: Vec<String> = ready_product_pods_now(&client)
+            .await
+            .iter()
+            .filter_map(|p| p.status.as_ref()?.pod_ip.clone())
+            .collect();
+        let behind: Vec<&String> = serving
+            .iter()
+            .filter(|ip| pod_answers(ip, &name) != want)
+            .collect();
+        if behind.is_empty() && !serving.is_empty() {
+            slowest = slowest.max(changed.elapsed());
+            pods_checked = pods_checked.max(serving.len());
+            break;
+        }
+        assert!(
+            changed.elapsed() < Duration::from_secs(2),
+            "serving pods {behind:?} still answer the old records 2 s after the change"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    eprintln!(
+        "availability: a change during a rollout: every serving pod ({pods_checked}) answered it after {:.0} ms",
+        slowest.as_secs_f64() * 1e3
+    );
+    rolled_out(&client, &restart).await;
+    for ip in ready_product_pods(&client)
+        .await
+        .iter()
+        .filter_map(|p| p.status.as_ref()?.pod_ip.clone())
+    {
+        assert_eq!(pod_answers(&ip, &name), want, "the rolled pod {ip}");
+    }
+    // The switch of expectation races the propagation: only failures count here.
+    let tallies = prober.take().await;
+    report("a change during a rollout", &tallies);
+    for tally in &tallies {
+        assert!(tally.failed.is_empty(), "{}", tally.summary());
+    }
+    drop(prober);
+    ns.delete().await;
+}
+
+/// The product's pods that are Ready with both containers right now (during
+/// a rollout there may be one, two or three).
+async fn ready_product_pods_now(client: &Client) -> Vec<k8s_openapi::api::core::v1::Pod> {
+    product_pods(client)
+        .await
+        .into_iter()
+        .filter(|pod| {
+            pod.metadata.deletion_timestamp.is_none()
+                && pod
+                    .status
+                    .as_ref()
+                    .and_then(|s| s.container_statuses.as_ref())
+                    .is_some_and(|c| c.len() == 2 && c.iter().all(|c| c.ready))
+        })
+        .collect()
 }

@@ -10,6 +10,7 @@ pub mod dns;
 pub mod kubevirt;
 pub mod monitor;
 pub mod netns;
+pub mod prober;
 pub mod secondary;
 pub mod vmis;
 
