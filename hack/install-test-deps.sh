@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the test suite runs besides cargo, from Debian's packages:
 #   unit tier:        named-checkzone and named-checkconf (BIND), kzonecheck
-#                     (Knot), dig; knotd/knotc and openssl (the secondary of the
-#                     zone-transfer tests, README's key command); setcap and
+#                     (Knot), dig; knotd/knotc, named and openssl (the
+#                     secondaries of the zone-transfer tests, README's key command); setcap and
 #                     setpriv (CoreDNS under the pod's securityContext); ip and
 #                     the CNI plugins (the functest's networks in namespaces)
 #   integration tier: etcdctl (kube-apiserver and etcd come from
@@ -17,6 +17,7 @@ declare -A package_of=(
   [named-checkconf]=bind9-utils
   [knotd]=knot
   [knotc]=knot
+  [named]=bind9
   [openssl]=openssl
   [kzonecheck]=knot-dnssecutils
   [dig]=bind9-dnsutils
@@ -48,7 +49,9 @@ echo "install-test-deps: installing ${missing[*]}" >&2
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-# knot's package starts a system knotd we do not need.
-if [[ " ${missing[*]} " == *" knot "* ]] && command -v systemctl >/dev/null; then
-  systemctl disable --now knot >/dev/null 2>&1 || true
-fi
+# knot's and bind9's packages start a system knotd and named we do not need.
+for service in knot:knot bind9:named; do
+  if [[ " ${missing[*]} " == *" ${service%%:*} "* ]] && command -v systemctl >/dev/null; then
+    systemctl disable --now "${service##*:}" >/dev/null 2>&1 || true
+  fi
+done

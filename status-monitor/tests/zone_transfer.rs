@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use common::coredns::CoreDns;
 use common::dns::dig_output;
 use common::monitor::{Monitor, wait_until};
-use common::secondary::{KnotSecondary, TransferKey, adapted, readme_block};
+use common::secondary::{BindSecondary, KnotSecondary, TransferKey, adapted, readme_block};
 
 const CATALOG: &str = "catalog.example.com";
 
@@ -322,6 +322,74 @@ fn knot_following_the_catalog_adds_and_drops_namespace_zones() {
 
     // The catalog itself, as written, passes BIND's and Knot's checkers.
     common::check_zone_with_bind_and_knot(&zones.path().join(format!("db.{CATALOG}")), CATALOG);
+}
+
+#[test]
+fn bind_following_the_catalog_holds_the_final_records_after_each_burst() {
+    let Some(primary) = Primary::start() else {
+        return;
+    };
+    let bind = BindSecondary::start_at(
+        "127.0.0.3",
+        "127.0.0.1",
+        primary.coredns.ports.dns,
+        "127.0.0.1",
+        &primary.key,
+    );
+    // 20 VMs in 5 namespaces; a burst is 100 changes, 5 per VM, across all.
+    let vms: Vec<(String, String)> = (0..20)
+        .map(|i| (format!("ns{}", i % 5), format!("vm{i}")))
+        .collect();
+    let address =
+        |burst: usize, step: usize, i: usize| format!("10.10.{}.{}", burst * 5 + step, i + 1);
+    for (i, (ns, name)) in vms.iter().enumerate() {
+        write(
+            primary.source.path(),
+            &format!("{name}.json"),
+            &vmi(ns, name, &address(0, 0, i)),
+        );
+    }
+    let _monitor = primary.monitor(
+        &[("ZONE_LAYOUT", "namespace"), ("CATALOG_ZONE", CATALOG)],
+        &[bind.port],
+    );
+    let holds = |burst: usize, step: usize| {
+        vms.iter().enumerate().all(|(i, (ns, name))| {
+            bind.answers(&format!("red.{name}.{ns}.vm.example.com"), "A")
+                == [address(burst, step, i)]
+        })
+    };
+    wait_until(
+        "named to take every zone of the catalog",
+        || bind.log(),
+        || holds(0, 0).then_some(()),
+    );
+
+    let mut slowest = Duration::ZERO;
+    for burst in 1..=20 {
+        for step in 0..5 {
+            for (i, (ns, name)) in vms.iter().enumerate() {
+                write(
+                    primary.source.path(),
+                    &format!("{name}.json"),
+                    &vmi(ns, name, &address(burst, step, i)),
+                );
+            }
+        }
+        let written = Instant::now();
+        while !holds(burst, 4) {
+            assert!(
+                written.elapsed() < Duration::from_secs(10),
+                "burst {burst}: named does not hold the final records 10 s after it:\n{}",
+                bind.log()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        slowest = slowest.max(written.elapsed());
+    }
+    eprintln!(
+        "BIND following the catalog: 20 bursts of 100 changes, the final records held at most {slowest:?} after each"
+    );
 }
 
 #[test]

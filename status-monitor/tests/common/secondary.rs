@@ -194,14 +194,7 @@ impl KnotSecondary {
 
     /// `dig +short NAME TYPE` against knotd: the sorted answers.
     pub fn answers(&self, name: &str, rtype: &str) -> Vec<String> {
-        let out = dig_output(self.port, &["+short", name, rtype]);
-        let mut answers: Vec<String> = String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .filter(|line| !line.starts_with(';'))
-            .map(str::to_owned)
-            .collect();
-        answers.sort();
-        answers
+        sorted_answers(self.port, name, rtype)
     }
 }
 
@@ -213,4 +206,116 @@ impl Drop for KnotSecondary {
             eprintln!("knotd's log:\n{}", self.log());
         }
     }
+}
+
+/// named (BIND 9.18) as a secondary following the catalog with README's
+/// configuration `bind-catalog`, killed on drop.
+pub struct BindSecondary {
+    dir: TempDir,
+    pub port: u16,
+    child: Child,
+}
+
+impl BindSecondary {
+    /// named listening on `listen` and loopback, transferring from `primary`
+    /// port `primary_port` with `key`, accepting NOTIFY from `notify_from` (a
+    /// prefix).
+    pub fn start_at(
+        listen: &str,
+        primary: &str,
+        primary_port: u16,
+        notify_from: &str,
+        key: &TransferKey,
+    ) -> Self {
+        let mut last_log = String::new();
+        for _ in 0..5 {
+            let dir = tempfile::tempdir().unwrap();
+            let d = dir.path().to_str().unwrap();
+            fs::create_dir(dir.path().join("kubevirt-dns")).unwrap();
+            let port = free_udp_and_tcp_port();
+            // Only where it listens, its files and the addresses change.
+            let listening = format!(
+                "directory \"{d}\";\n    listen-on port {port} {{ 127.0.0.1; {listen}; }};\n    \
+                 listen-on-v6 {{ none; }};\n    pid-file \"{d}/named.pid\";\n    \
+                 session-keyfile \"{d}/session.key\";\n    recursion no;"
+            );
+            let config = adapted(
+                &readme_block("bind-catalog"),
+                &[
+                    ("/etc/bind/transfer.key", key.path().to_str().unwrap()),
+                    ("directory \"/var/cache/bind\";", &listening),
+                    (
+                        "192.0.2.53 port 31111",
+                        &format!("{primary} port {primary_port}"),
+                    ),
+                    ("192.0.2.0/24", notify_from),
+                ],
+            );
+            // No rndc: no control channel to set up.
+            let config = format!("{config}controls {{ }};\n");
+            let path = dir.path().join("named.conf");
+            fs::write(&path, config).unwrap();
+            let log = fs::File::create(dir.path().join("named.log")).unwrap();
+            let mut child = Command::new("named")
+                .args(["-g", "-n", "1", "-c"])
+                .arg(&path)
+                .stderr(log)
+                .spawn()
+                .expect("named (apt-get install bind9)");
+            let started = std::time::Instant::now();
+            let running = loop {
+                if let Ok(Some(_)) = child.try_wait() {
+                    break false;
+                }
+                if fs::read_to_string(dir.path().join("named.log"))
+                    .unwrap_or_default()
+                    .contains("running")
+                {
+                    break true;
+                }
+                if started.elapsed() > std::time::Duration::from_secs(20) {
+                    let _ = child.kill();
+                    break false;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            };
+            if running {
+                return Self { dir, port, child };
+            }
+            let _ = child.wait();
+            last_log = fs::read_to_string(dir.path().join("named.log")).unwrap_or_default();
+        }
+        panic!("named did not start:\n{last_log}");
+    }
+
+    pub fn log(&self) -> String {
+        fs::read_to_string(self.dir.path().join("named.log")).unwrap_or_default()
+    }
+
+    /// `dig +short NAME TYPE` against named: the sorted answers.
+    pub fn answers(&self, name: &str, rtype: &str) -> Vec<String> {
+        sorted_answers(self.port, name, rtype)
+    }
+}
+
+impl Drop for BindSecondary {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if std::thread::panicking() {
+            eprintln!("named's log:\n{}", self.log());
+        }
+    }
+}
+
+/// `dig +short NAME TYPE` against the server on loopback `port`, sorted.
+fn sorted_answers(port: u16, name: &str, rtype: &str) -> Vec<String> {
+    let out = dig_output(port, &["+short", name, rtype]);
+    let mut answers: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|line| !line.starts_with(';'))
+        .map(str::to_owned)
+        .collect();
+    answers.sort();
+    answers
 }
