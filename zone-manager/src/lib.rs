@@ -35,7 +35,9 @@ pub use render::{
     render_zone,
 };
 pub use reverse::{PrefixError, Ptr, ReversePrefix};
-pub use serial::{ClockSerials, ContentDigest, Serial, SerialGrants, SerialRequest, SerialSource};
+pub use serial::{
+    ClockSerials, Content, ContentDigest, Serial, SerialGrants, SerialRequest, SerialSource,
+};
 pub use tracked::Published;
 pub use zone::{Publication, RecordCounts, ZoneManager};
 pub use zone_file::{

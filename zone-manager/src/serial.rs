@@ -134,6 +134,23 @@ impl fmt::Debug for ContentDigest {
     }
 }
 
+/// A zone's content digest, worked out (the zone rendered) only when a serial
+/// source asks for it: the clock never does, so a write renders the zone once.
+pub struct Content<'a> {
+    digest: &'a mut dyn FnMut() -> Option<ContentDigest>,
+}
+
+impl<'a> Content<'a> {
+    pub fn new(digest: &'a mut dyn FnMut() -> Option<ContentDigest>) -> Self {
+        Self { digest }
+    }
+
+    /// `None` when the zone's text could not be rendered.
+    pub fn digest(&mut self) -> Option<ContentDigest> {
+        (self.digest)()
+    }
+}
+
 /// Where the serial of a zone's new content comes from.
 pub trait SerialSource {
     /// The serial to write `content` of `zone` with, greater than `previous`
@@ -142,13 +159,13 @@ pub trait SerialSource {
     fn serial_for(
         &mut self,
         zone: &Origin,
-        content: ContentDigest,
+        content: &mut Content<'_>,
         previous: Option<Serial>,
     ) -> Option<Serial>;
 
     /// Whether the zone file a previous run left, holding exactly `content`
     /// at `serial`, may be kept as it is.
-    fn keeps(&mut self, zone: &Origin, content: ContentDigest, serial: Serial) -> bool;
+    fn keeps(&mut self, zone: &Origin, content: &mut Content<'_>, serial: Serial) -> bool;
 }
 
 /// Serials from this process alone, `max(previous + 1, now)`: right when one
@@ -168,13 +185,13 @@ impl SerialSource for ClockSerials {
     fn serial_for(
         &mut self,
         _zone: &Origin,
-        _content: ContentDigest,
+        _content: &mut Content<'_>,
         previous: Option<Serial>,
     ) -> Option<Serial> {
         Some(Serial::next(previous, self.now))
     }
 
-    fn keeps(&mut self, _zone: &Origin, _content: ContentDigest, _serial: Serial) -> bool {
+    fn keeps(&mut self, _zone: &Origin, _content: &mut Content<'_>, _serial: Serial) -> bool {
         true
     }
 }
@@ -239,9 +256,10 @@ impl SerialGrants {
     fn granted(
         &mut self,
         zone: &Origin,
-        content: ContentDigest,
+        content: &mut Content<'_>,
         previous: Option<Serial>,
     ) -> Option<Serial> {
+        let content = content.digest()?;
         match self.granted.get(zone) {
             Some((granted, serial)) if *granted == content => Some(*serial),
             _ => {
@@ -261,13 +279,13 @@ impl SerialSource for SerialGrants {
     fn serial_for(
         &mut self,
         zone: &Origin,
-        content: ContentDigest,
+        content: &mut Content<'_>,
         previous: Option<Serial>,
     ) -> Option<Serial> {
         self.granted(zone, content, previous)
     }
 
-    fn keeps(&mut self, zone: &Origin, content: ContentDigest, serial: Serial) -> bool {
+    fn keeps(&mut self, zone: &Origin, content: &mut Content<'_>, serial: Serial) -> bool {
         self.granted(zone, content, Some(serial)) == Some(serial)
     }
 }
@@ -416,8 +434,10 @@ mod tests {
     fn grants_serve_only_the_content_they_were_given_for() {
         let zone = Origin::parse("lab.vm.example.com").unwrap();
         let (one, two) = (ContentDigest::new([1; 16]), ContentDigest::new([2; 16]));
+        let (mut render_one, mut render_two) = (|| Some(one), || Some(two));
         let mut grants = SerialGrants::default();
-        assert_eq!(grants.serial_for(&zone, one, None), None);
+        let mut content_one = Content::new(&mut render_one);
+        assert_eq!(grants.serial_for(&zone, &mut content_one, None), None);
         assert_eq!(
             grants.take_requests(),
             [SerialRequest {
@@ -427,11 +447,39 @@ mod tests {
             }]
         );
         grants.grant(zone.clone(), one, Serial::new(7));
-        assert_eq!(grants.serial_for(&zone, one, None), Some(Serial::new(7)));
-        assert!(grants.keeps(&zone, one, Serial::new(7)));
-        assert!(!grants.keeps(&zone, one, Serial::new(6)));
-        assert_eq!(grants.serial_for(&zone, two, Some(Serial::new(7))), None);
+        assert_eq!(
+            grants.serial_for(&zone, &mut content_one, None),
+            Some(Serial::new(7))
+        );
+        assert!(grants.keeps(&zone, &mut content_one, Serial::new(7)));
+        assert!(!grants.keeps(&zone, &mut content_one, Serial::new(6)));
+        let mut content_two = Content::new(&mut render_two);
+        assert_eq!(
+            grants.serial_for(&zone, &mut content_two, Some(Serial::new(7))),
+            None
+        );
         assert_eq!(grants.take_requests().len(), 1);
         assert!(grants.take_requests().is_empty());
+    }
+
+    #[test]
+    fn the_clock_never_renders_the_content_and_grants_need_it() {
+        let zone = Origin::parse("lab.vm.example.com").unwrap();
+        let mut asked = 0;
+        let mut unrenderable = || {
+            asked += 1;
+            None
+        };
+        let mut content = Content::new(&mut unrenderable);
+        let mut clock = ClockSerials::at(at(1_800_000_000));
+        assert_eq!(
+            clock.serial_for(&zone, &mut content, None),
+            Some(Serial::new(1_800_000_000))
+        );
+        assert!(clock.keeps(&zone, &mut content, Serial::new(5)));
+        let mut grants = SerialGrants::default();
+        assert_eq!(grants.serial_for(&zone, &mut content, None), None);
+        assert!(grants.take_requests().is_empty(), "no content, no request");
+        assert_eq!(asked, 1, "only the grants asked");
     }
 }

@@ -9,7 +9,7 @@ use sha2::{Digest, Sha256};
 use tracing::{info, warn};
 
 use crate::name::Origin;
-use crate::serial::{ContentDigest, Serial, SerialSource};
+use crate::serial::{Content, ContentDigest, Serial, SerialSource};
 use crate::zone_file::{FileStamp, ZoneFile, ZoneFileError, ZonesDir, read_serial};
 
 /// What [`crate::ZoneManager::publish`] did to one zone file.
@@ -110,15 +110,31 @@ impl TrackedFile {
             return Ok(Published::Unchanged(serial));
         }
         let origin = text.origin();
-        let content = self.content_digest(records_digest, text)?;
+        // Rendered only if `serials` asks, and once per change of the records.
+        let cache = &mut self.content;
+        let mut unrenderable = false;
+        let mut render = || {
+            if let Some((digest, content)) = *cache
+                && digest == records_digest
+            {
+                return Some(content);
+            }
+            let content = content_digest(text);
+            unrenderable = content.is_none();
+            *cache = content.map(|content| (records_digest, content));
+            content
+        };
+        let mut content = Content::new(&mut render);
         // A restart with the same records keeps the file and its serial: no
         // reload, no zone transfer, nothing for anyone to notice.
         if let Some(found) = self.found_at_startup {
             let mut digest = TextDigest(hasher.build_hasher());
-            text.body(&mut digest).map_err(|_| self.render_error())?;
+            if text.body(&mut digest).is_err() {
+                return Err(render_error(&self.file));
+            }
             if digest.0.finish() != found.body_text_digest {
                 self.found_at_startup = None;
-            } else if serials.keeps(&origin, content, found.serial) {
+            } else if serials.keeps(&origin, &mut content, found.serial) {
                 self.found_at_startup = None;
                 self.on_disk = Some(OnDisk {
                     serial: found.serial,
@@ -129,8 +145,13 @@ impl TrackedFile {
             }
         }
 
-        let Some(serial) = serials.serial_for(&origin, content, self.last_serial) else {
-            return Err(ZoneFileError::AwaitingSerial { zone: origin });
+        let serial = serials.serial_for(&origin, &mut content, self.last_serial);
+        let Some(serial) = serial else {
+            return Err(if unrenderable {
+                render_error(&self.file)
+            } else {
+                ZoneFileError::AwaitingSerial { zone: origin }
+            });
         };
         let written = self.file.write_atomic_with(|out| {
             text.header(serial, out)?;
@@ -147,35 +168,6 @@ impl TrackedFile {
             serial,
             bytes: written.bytes as usize,
         })
-    }
-
-    /// What the zone holds with these records, its serial aside (rendered once
-    /// per change of the records).
-    fn content_digest(
-        &mut self,
-        records_digest: u64,
-        text: &impl ZoneText,
-    ) -> Result<ContentDigest, ZoneFileError> {
-        if let Some((digest, content)) = self.content
-            && digest == records_digest
-        {
-            return Ok(content);
-        }
-        let mut sha = ShaText(Sha256::new());
-        text.header(Serial::new(0), &mut sha)
-            .and_then(|()| text.body(&mut sha))
-            .map_err(|_| self.render_error())?;
-        let mut octets = [0; 16];
-        octets.copy_from_slice(&sha.0.finalize()[..16]);
-        let content = ContentDigest::new(octets);
-        self.content = Some((records_digest, content));
-        Ok(content)
-    }
-
-    fn render_error(&self) -> ZoneFileError {
-        ZoneFileError::Render {
-            path: self.file.path().to_path_buf(),
-        }
     }
 
     pub(crate) fn serial(&self) -> Option<Serial> {
@@ -241,6 +233,24 @@ fn read_previous_zone(
         }
     });
     (Some(serial), found)
+}
+
+fn render_error(file: &ZoneFile) -> ZoneFileError {
+    ZoneFileError::Render {
+        path: file.path().to_path_buf(),
+    }
+}
+
+/// What the zone holds, its serial aside: the text rendered with serial 0
+/// into a SHA-256. `None` when the text cannot be rendered.
+fn content_digest(text: &impl ZoneText) -> Option<ContentDigest> {
+    let mut sha = ShaText(Sha256::new());
+    text.header(Serial::new(0), &mut sha)
+        .and_then(|()| text.body(&mut sha))
+        .ok()?;
+    let mut octets = [0; 16];
+    octets.copy_from_slice(&sha.0.finalize()[..16]);
+    Some(ContentDigest::new(octets))
 }
 
 /// The SHA-256 of text written to it, chunk by chunk, as if it were one string.
