@@ -341,18 +341,7 @@ async fn ready_product_pods(client: &Client) -> Vec<k8s_openapi::api::core::v1::
             .list(&kube::api::ListParams::default().labels("app.kubernetes.io/name=kubevirt-dns"))
             .await
             .ok()?;
-        let ready = |pod: &k8s_openapi::api::core::v1::Pod| {
-            let statuses = pod.status.as_ref()?.container_statuses.clone()?;
-            (pod.metadata.deletion_timestamp.is_none()
-                && statuses.len() == 2
-                && statuses.iter().all(|c| c.ready))
-            .then_some(())
-        };
-        let serving: Vec<_> = list
-            .items
-            .into_iter()
-            .filter(|p| ready(p).is_some())
-            .collect();
+        let serving: Vec<_> = list.items.into_iter().filter(is_serving).collect();
         (serving.len() == 2).then_some(serving)
     })
     .await
@@ -767,7 +756,7 @@ fn node_port() -> std::net::SocketAddr {
     format!("{server}:{port}").parse().unwrap()
 }
 
-/// The product's pods' IPs, and (pod name, container) → restart count.
+/// The product's pods, whatever their state.
 async fn product_pods(client: &Client) -> Vec<k8s_openapi::api::core::v1::Pod> {
     let pods: Api<k8s_openapi::api::core::v1::Pod> =
         Api::namespaced(client.clone(), PRODUCT_NAMESPACE);
@@ -1033,13 +1022,16 @@ async fn ready_product_pods_now(client: &Client) -> Vec<k8s_openapi::api::core::
     product_pods(client)
         .await
         .into_iter()
-        .filter(|pod| {
-            pod.metadata.deletion_timestamp.is_none()
-                && pod
-                    .status
-                    .as_ref()
-                    .and_then(|s| s.container_statuses.as_ref())
-                    .is_some_and(|c| c.len() == 2 && c.iter().all(|c| c.ready))
-        })
+        .filter(is_serving)
         .collect()
+}
+
+/// Not going, and both containers Ready.
+fn is_serving(pod: &k8s_openapi::api::core::v1::Pod) -> bool {
+    pod.metadata.deletion_timestamp.is_none()
+        && pod
+            .status
+            .as_ref()
+            .and_then(|s| s.container_statuses.as_ref())
+            .is_some_and(|c| c.len() == 2 && c.iter().all(|c| c.ready))
 }

@@ -200,11 +200,16 @@ impl KnotSecondary {
 
 impl Drop for KnotSecondary {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        if std::thread::panicking() {
-            eprintln!("knotd's log:\n{}", self.log());
-        }
+        stop(&mut self.child, "knotd", || knotd_log(self.dir.path()));
+    }
+}
+
+/// Kills a secondary's process and, when a test failed, prints its log.
+fn stop(child: &mut Child, name: &str, log: impl FnOnce() -> String) {
+    let _ = child.kill();
+    let _ = child.wait();
+    if std::thread::panicking() {
+        eprintln!("{name}'s log:\n{}", log());
     }
 }
 
@@ -267,10 +272,7 @@ impl BindSecondary {
                 if let Ok(Some(_)) = child.try_wait() {
                     break false;
                 }
-                if fs::read_to_string(dir.path().join("named.log"))
-                    .unwrap_or_default()
-                    .contains("running")
-                {
+                if named_log(dir.path()).contains("running") {
                     break true;
                 }
                 if started.elapsed() > std::time::Duration::from_secs(20) {
@@ -283,13 +285,13 @@ impl BindSecondary {
                 return Self { dir, port, child };
             }
             let _ = child.wait();
-            last_log = fs::read_to_string(dir.path().join("named.log")).unwrap_or_default();
+            last_log = named_log(dir.path());
         }
         panic!("named did not start:\n{last_log}");
     }
 
     pub fn log(&self) -> String {
-        fs::read_to_string(self.dir.path().join("named.log")).unwrap_or_default()
+        named_log(self.dir.path())
     }
 
     /// `dig +short NAME TYPE` against named: the sorted answers.
@@ -300,12 +302,12 @@ impl BindSecondary {
 
 impl Drop for BindSecondary {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        if std::thread::panicking() {
-            eprintln!("named's log:\n{}", self.log());
-        }
+        stop(&mut self.child, "named", || named_log(self.dir.path()));
     }
+}
+
+fn named_log(dir: &Path) -> String {
+    fs::read_to_string(dir.join("named.log")).unwrap_or_default()
 }
 
 /// `dig +short NAME TYPE` against the server on loopback `port`, sorted.
