@@ -188,7 +188,21 @@ impl TestNamespace {
     /// the pod side of the VM's interface gets its addresses, and KubeVirt
     /// reports them in the VMI status.
     async fn network(&self, name: &str) {
-        let config = network_config(name);
+        self.network_with(name, network_config(name)).await;
+    }
+
+    /// A network `name` like static-net that gives the VM `address` (IPv4,
+    /// in a /24 of its own): VMs on the node must not share an address.
+    async fn network_at(&self, name: &str, address: &str) {
+        let mut config = network_config("static-net");
+        let subnet = address.rsplit_once('.').unwrap().0;
+        config["name"] = json!(name);
+        config["plugins"][0]["ipam"]["addresses"] =
+            json!([{"address": format!("{address}/24"), "gateway": format!("{subnet}.254")}]);
+        self.network_with(name, config).await;
+    }
+
+    async fn network_with(&self, name: &str, config: serde_json::Value) {
         let nad: DynamicObject = serde_json::from_value(json!({
             "apiVersion": "k8s.cni.cncf.io/v1", "kind": "NetworkAttachmentDefinition",
             "metadata": {"name": name, "namespace": self.name},
@@ -632,16 +646,12 @@ async fn overlay_dns_endpoints_follow_the_annotated_vms() {
     ns.delete().await;
 }
 
-#[tokio::test]
-#[ignore = "needs a cluster with KubeVirt and the product: run `make functest`"]
-async fn overlay_zone_transfer_a_secondary_transfers_with_tsig_through_the_node_and_gets_notify() {
-    use common::secondary::{KnotSecondary, TransferKey};
+/// deploy/zone-transfer as deployed: the TSIG key its Secret holds (made by
+/// README's command, hack/functest.sh), and the address of this machine
+/// that the pods reach, where the secondaries listen.
+async fn zone_transfer_overlay(client: &Client) -> (common::secondary::TransferKey, String) {
     use k8s_openapi::api::apps::v1::Deployment;
     use k8s_openapi::api::core::v1::Secret;
-    use kube::api::{Patch, PatchParams};
-    let Some(client) = cluster().await else {
-        return;
-    };
     // The overlay mounts the key for CoreDNS; its env reads the two settings.
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), PRODUCT_NAMESPACE);
     let volumes = deployments
@@ -662,25 +672,23 @@ async fn overlay_zone_transfer_a_secondary_transfers_with_tsig_through_the_node_
     let secondary = std::env::var("FUNCTEST_SECONDARY_ADDRESS").expect(
         "FUNCTEST_SECONDARY_ADDRESS: an address of this machine the pods reach (hack/functest.sh sets it)",
     );
-    // The key the Secret holds, made by README's command (hack/functest.sh).
     let secrets: Api<Secret> = Api::namespaced(client.clone(), PRODUCT_NAMESPACE);
     let secret = secrets.get("kubevirt-dns-transfer-key").await.unwrap();
     let key_text = String::from_utf8(secret.data.unwrap()["transfer.key"].0.clone()).unwrap();
-    let key = TransferKey::from_text(tempfile::tempdir().unwrap(), &key_text);
-    let server = std::env::var("DNS_SERVER").unwrap_or_else(|_| "127.0.0.1".into());
-    let port = std::env::var("DNS_PORT").unwrap_or_else(|_| "31111".into());
-    // README's catalog configuration; NOTIFY comes from the pods' addresses.
-    let knot = KnotSecondary::start_at(
-        "knot-catalog",
-        &secondary,
-        &format!("{server}@{port}"),
-        "0.0.0.0/0",
-        &key,
-    );
+    let key = common::secondary::TransferKey::from_text(tempfile::tempdir().unwrap(), &key_text);
+    (key, secondary)
+}
 
+/// Sends NOTIFY to `secondaries` (NOTIFY_SECONDARIES) with the catalog
+/// catalog.example.com, and rolls the pods: they read settings at start.
+/// NAME_SERVER_IP is the NodePort's address: BIND refuses a zone without NS
+/// records ("has no NS records").
+async fn notify_secondaries(client: &Client, secondaries: &str) {
+    use kube::api::{Patch, PatchParams};
     let config_maps: Api<ConfigMap> = Api::namespaced(client.clone(), PRODUCT_NAMESPACE);
     let settings = json!({"data": {
-        "NOTIFY_SECONDARIES": format!("{secondary}:{}", knot.port),
+        "NAME_SERVER_IP": node_port().ip().to_string(),
+        "NOTIFY_SECONDARIES": secondaries,
         "CATALOG_ZONE": "catalog.example.com",
     }});
     config_maps
@@ -691,9 +699,29 @@ async fn overlay_zone_transfer_a_secondary_transfers_with_tsig_through_the_node_
         )
         .await
         .unwrap();
-    // Settings reach the pods at their start: roll them.
-    let restart = rollout_restart(&client).await;
-    rolled_out(&client, &restart).await;
+    let restart = rollout_restart(client).await;
+    rolled_out(client, &restart).await;
+}
+
+#[tokio::test]
+#[ignore = "needs a cluster with KubeVirt and the product: run `make functest`"]
+async fn overlay_zone_transfer_a_secondary_transfers_with_tsig_through_the_node_and_gets_notify() {
+    use common::secondary::KnotSecondary;
+    let Some(client) = cluster().await else {
+        return;
+    };
+    let (key, secondary) = zone_transfer_overlay(&client).await;
+    let primary = node_port();
+    let (server, port) = (primary.ip().to_string(), primary.port().to_string());
+    // README's catalog configuration; NOTIFY comes from the pods' addresses.
+    let knot = KnotSecondary::start_at(
+        "knot-catalog",
+        &secondary,
+        &format!("{server}@{port}"),
+        "0.0.0.0/0",
+        &key,
+    );
+    notify_secondaries(&client, &format!("{secondary}:{}", knot.port)).await;
 
     let suffix = zone_suffix(&client).await;
     eventually("knotd to follow the catalog to the parent zone", || async {
@@ -747,6 +775,131 @@ async fn overlay_zone_transfer_a_secondary_transfers_with_tsig_through_the_node_
         "an unsigned AXFR is refused:\n{unsigned}"
     );
     ns.delete().await;
+}
+
+/// BIND 9.18 with README's catalog configuration, as a secondary of the
+/// NodePort: 20 bursts of 100 changes across namespaces, one during a
+/// rollout; after each, BIND holds exactly the final records within 10 s.
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs a cluster with KubeVirt and the product: run `make functest`"]
+async fn overlay_zone_transfer_bind_following_the_catalog_holds_the_final_records_after_each_burst()
+{
+    use common::secondary::BindSecondary;
+    use status_monitor::projection::PUBLISH_ANNOTATION;
+    let Some(client) = cluster().await else {
+        return;
+    };
+    let (key, secondary) = zone_transfer_overlay(&client).await;
+    let primary = node_port();
+    let bind = BindSecondary::start_at(
+        &secondary,
+        &primary.ip().to_string(),
+        primary.port(),
+        "0.0.0.0/0",
+        &key,
+    );
+    notify_secondaries(&client, &format!("{secondary}:{}", bind.port)).await;
+    let suffix = zone_suffix(&client).await;
+
+    // 10 VMs, two in each of 5 namespaces, each with an address of its own.
+    // A change opts a VM in or out (kubevirt-dns.io/publish); the two of a
+    // namespace alternate, so that its zone always holds records.
+    struct Vm {
+        vmis: Api<DynamicObject>,
+        name: String,
+        address: String,
+        /// Which of the two it is: the published one flips with each burst.
+        phase: usize,
+    }
+    let mut namespaces = Vec::new();
+    let mut vms = Vec::new();
+    for n in 0..5 {
+        let ns = TestNamespace::create(&client, &format!("dns-e2e-bind{n}")).await;
+        for phase in 0..2 {
+            let (vmi, network) = (format!("vmi-{phase}"), format!("net-{phase}"));
+            let address = format!("10.20.{}.5", n * 2 + phase);
+            ns.network_at(&network, &address).await;
+            let vmis = ns.vmi(&vmi, "nic1", &network).await;
+            vms.push(Vm {
+                name: format!("nic1.{vmi}.{}.{suffix}", ns.name),
+                vmis,
+                address,
+                phase: (n + phase) % 2,
+            });
+        }
+        namespaces.push(ns);
+    }
+    for vm in &vms {
+        let vmi = vm.name.split('.').nth(1).unwrap();
+        reported_addresses(&vm.vmis, vmi, "nic1", 1).await;
+    }
+    // After burst b, the VMs of phase b % 2 are published (all before any).
+    let published = |burst: usize, vm: &Vm| burst == 0 || burst % 2 == vm.phase;
+    let holds = |burst: usize| {
+        vms.iter().all(|vm| {
+            let want: Vec<String> = if published(burst, vm) {
+                vec![vm.address.clone()]
+            } else {
+                vec![]
+            };
+            bind.answers(&vm.name, "A") == want
+        })
+    };
+    eventually(
+        "named to take the namespaces' zones from the catalog",
+        || async { holds(0).then_some(()) },
+    )
+    .await;
+
+    let mut slowest = Duration::ZERO;
+    for burst in 1..=20 {
+        // Burst 10 comes while the old pods go and new ones start.
+        let restart = if burst == 10 {
+            let restart = rollout_restart(&client).await;
+            tokio::time::sleep(Duration::from_secs(3)).await;
+            Some(restart)
+        } else {
+            None
+        };
+        // 10 steps over every VM; the last leaves each as the burst wants.
+        for step in (0..10).rev() {
+            for vm in &vms {
+                let publish = if step % 2 == 0 {
+                    published(burst, vm)
+                } else {
+                    !published(burst, vm)
+                };
+                let vmi = vm.name.split('.').nth(1).unwrap();
+                annotate(
+                    &vm.vmis,
+                    vmi,
+                    json!({PUBLISH_ANNOTATION: publish.to_string()}),
+                )
+                .await;
+            }
+        }
+        let written = Instant::now();
+        while !holds(burst) {
+            assert!(
+                written.elapsed() < Duration::from_secs(10),
+                "burst {burst}: named does not hold the final records 10 s after it:\n{}",
+                bind.log()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let took = written.elapsed();
+        slowest = slowest.max(took);
+        if let Some(restart) = restart {
+            eprintln!("bind: the burst during a rollout: held after {took:?}");
+            rolled_out(&client, &restart).await;
+        }
+    }
+    eprintln!(
+        "bind: through the NodePort, 20 bursts of 100 changes in 5 namespaces: the final records held at most {slowest:?} after each"
+    );
+    for ns in namespaces {
+        ns.delete().await;
+    }
 }
 
 /// The Service's address as clients outside the cluster use it.
