@@ -106,6 +106,9 @@ fn coredns_serves_forward_and_reverse_zones_as_status_monitor_writes_them() {
         ("10.10.1.7", fqdn("blue.web.lab")),
         ("fd00:10::5", fqdn("red.web.lab")),
     ] {
+        // Each reverse zone is a file of its own, written after the forward one.
+        let reverse = hickory_proto::rr::Name::from(address.parse::<std::net::IpAddr>().unwrap());
+        coredns.wait_for_answer(&reverse.to_string(), "PTR", &[target.as_str()]);
         for transport in ["+notcp", "+tcp"] {
             let response = coredns.dig(&[transport, "-x", address]);
             assert_eq!(
