@@ -164,7 +164,18 @@ struct Conflict {
     reason: &'static str,
 }
 
-const CONFLICTS: [Conflict; 2] = [
+const CONFLICTS: [Conflict; 4] = [
+    // BIND refuses a zone without NS ("has no NS records"), and NS needs glue.
+    Conflict {
+        settings: ["NOTIFY_SECONDARIES", "an empty NAME_SERVER_IP"],
+        applies: |c| !c.notify.secondaries.is_empty() && c.zone.name_servers().is_empty(),
+        reason: "secondaries refuse zones without NS records; set NAME_SERVER_IP to the addresses they transfer from",
+    },
+    Conflict {
+        settings: ["CATALOG_ZONE", "an empty NAME_SERVER_IP"],
+        applies: |c| c.catalog_zone.is_some() && c.zone.name_servers().is_empty(),
+        reason: "secondaries refuse zones without NS records; set NAME_SERVER_IP to the addresses they transfer from",
+    },
     Conflict {
         settings: ["VMI_SOURCE_DIR (--source-dir)", "ADDRESS_SOURCE=network"],
         applies: |c| c.source_dir.is_some() && c.address_source == AddressSource::Network,
@@ -460,6 +471,7 @@ mod tests {
         let c = config(&[
             ("DOMAIN", "example.com"),
             ("CATALOG_ZONE", "Catalog.Example.com."),
+            ("NAME_SERVER_IP", "192.0.2.53"),
         ])
         .unwrap();
         assert_eq!(c.catalog_zone.unwrap().to_string(), "catalog.example.com.");
@@ -483,11 +495,27 @@ mod tests {
     }
 
     #[test]
+    fn secondaries_need_name_servers_for_the_ns_records_they_require() {
+        for (variable, value) in [
+            ("NOTIFY_SECONDARIES", "192.0.2.10"),
+            ("CATALOG_ZONE", "catalog.example.com"),
+        ] {
+            let e = error(&[(variable, value)]);
+            assert!(
+                e.contains(variable) && e.contains("NAME_SERVER_IP"),
+                "{e}"
+            );
+            config(&[(variable, value), ("NAME_SERVER_IP", "192.0.2.53")]).unwrap();
+        }
+    }
+
+    #[test]
     fn notify_secondaries_are_addresses_with_port_53_by_default() {
         let c = config(&[]).unwrap();
         assert!(c.notify.secondaries.is_empty());
         assert_eq!(c.notify.local_dns, "127.0.0.1:5353".parse().unwrap());
         let c = config(&[
+            ("NAME_SERVER_IP", "192.0.2.53"),
             (
                 "NOTIFY_SECONDARIES",
                 " 192.0.2.10, [2001:db8::10]:5300,2001:db8::11 ,192.0.2.10:53",
