@@ -1,9 +1,8 @@
-//! HTTP endpoints: `/healthz` (alive), `/readyz` (a complete zone is on disk),
+//! HTTP endpoints: `/healthz` (alive), `/readyz` (the first complete zones are served),
 //! `/metrics` (Prometheus text format).
 
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::Router;
 use axum::extract::State;
@@ -17,42 +16,42 @@ use tracing::{info, warn};
 use crate::config::ListenAddress;
 
 use crate::metrics::Metrics;
-use crate::readiness::Readiness;
+use crate::readiness::{ReadyWhen, Readiness, Stage};
 
 #[derive(Clone)]
 struct AppState {
     readiness: Readiness,
-    /// `READY_DELAY_MS`: how long the first complete zone must have been on
-    /// disk before `/readyz` says ready.
-    ready_delay: Duration,
+    ready_when: ReadyWhen,
     metrics: Arc<Metrics>,
 }
 
-pub fn router(readiness: Readiness, ready_delay: Duration, metrics: Arc<Metrics>) -> Router {
+pub fn router(readiness: Readiness, ready_when: ReadyWhen, metrics: Arc<Metrics>) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics_text))
         .with_state(AppState {
             readiness,
-            ready_delay,
+            ready_when,
             metrics,
         })
 }
 
 async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
-    match state.readiness.ready_for() {
-        Some(on_disk_for) if on_disk_for >= state.ready_delay => (StatusCode::OK, "ready\n"),
-        // The DNS server beside us loads new zone files on its own schedule.
-        Some(_) => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            "zone written; waiting READY_DELAY_MS for the DNS server to load it\n",
-        ),
-        None => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            "initial VMI list not written yet\n",
-        ),
+    if state.readiness.is_ready(state.ready_when) {
+        return (StatusCode::OK, "ready\n");
     }
+    let waiting = match (state.readiness.stage(), state.ready_when) {
+        (Stage::NothingOnDisk, _) => "initial VMI list not written yet\n",
+        // The DNS server beside us loads new zone files on its own schedule.
+        (_, ReadyWhen::Served) => {
+            "zones written; waiting for the DNS server at LOCAL_DNS_ADDR to serve them\n"
+        }
+        (_, ReadyWhen::OnDiskFor(_)) => {
+            "zones written; waiting READY_DELAY_MS for the DNS server to load them\n"
+        }
+    };
+    (StatusCode::SERVICE_UNAVAILABLE, waiting)
 }
 
 async fn metrics_text(State(state): State<AppState>) -> impl IntoResponse {
@@ -69,7 +68,7 @@ async fn metrics_text(State(state): State<AppState>) -> impl IntoResponse {
 pub async fn serve(
     address: ListenAddress,
     readiness: Readiness,
-    ready_delay: Duration,
+    ready_when: ReadyWhen,
     metrics: Arc<Metrics>,
 ) -> std::io::Result<()> {
     let listener = match address {
@@ -83,7 +82,7 @@ pub async fn serve(
         },
     };
     info!(address = %listener.local_addr()?, "serving /healthz, /readyz and /metrics");
-    let app = router(readiness, ready_delay, metrics);
+    let app = router(readiness, ready_when, metrics);
     tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, app).await {
             tracing::error!(error = %e, "HTTP server stopped");

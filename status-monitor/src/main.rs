@@ -12,7 +12,9 @@ use status_monitor::config::Config;
 use status_monitor::metrics::Metrics;
 use status_monitor::output::zone::debounce::Debouncer;
 use status_monitor::output::zone::serial_ledger::SerialLedger;
-use status_monitor::output::zone::{Notifier, Serials, Stopped, ZoneOutput, open_zone_manager};
+use status_monitor::output::zone::{
+    Notifier, Serials, ServedWatch, Stopped, ZoneOutput, open_zone_manager,
+};
 use status_monitor::output::{self, endpoints};
 use status_monitor::readiness::Readiness;
 use status_monitor::source::directory::catalog::ManifestCatalog;
@@ -168,7 +170,7 @@ async fn monitor(config: Config) -> ExitCode {
     if let Err(e) = http::serve(
         config.http_addr,
         readiness.clone(),
-        config.ready_delay,
+        config.ready_when(),
         metrics.clone(),
     )
     .await
@@ -247,10 +249,20 @@ async fn monitor(config: Config) -> ExitCode {
     let fan_out = tokio::spawn(output::fan_out(source_rx, zone_tx, endpoint_output));
 
     let debouncer = Debouncer::new(config.debounce_window, config.debounce_max_delay);
-    let notifier = Notifier::spawn(config.notify.clone(), metrics.clone());
+    let notifier = Notifier::spawn(config.notify.secondaries.clone(), metrics.clone());
+    let served = ServedWatch::spawn(
+        config.notify.local_dns,
+        metrics.clone(),
+        readiness.clone(),
+        move |zone, serial| {
+            if let Some(notifier) = &notifier {
+                notifier.zone_served(zone, serial);
+            }
+        },
+    );
     let stopped = ZoneOutput::new(manager, debouncer, metrics, readiness)
         .with_serials(serials)
-        .with_notifier(notifier)
+        .with_served_watch(served)
         .run(zone_rx, shutdown_signal())
         .await;
     source.abort();

@@ -57,6 +57,9 @@ pub struct Metrics {
     pub zone_rewrites_after_tampering: Counter,
     pub endpoint_writes: Family<EndpointWriteLabels, Counter>,
     pub notifies: Family<ResultLabel, Counter>,
+    change_to_served: Histogram,
+    zones_unserved: Gauge,
+    unserved_for: Gauge<f64, AtomicU64>,
 }
 
 impl Default for Metrics {
@@ -85,6 +88,10 @@ impl Metrics {
             zone_rewrites_after_tampering: Counter::default(),
             endpoint_writes: Family::default(),
             notifies: Family::default(),
+            // 50 ms to ~7 min.
+            change_to_served: Histogram::new(exponential_buckets(0.05, 2.0, 14)),
+            zones_unserved: Gauge::default(),
+            unserved_for: Gauge::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -162,7 +169,32 @@ impl Metrics {
             "NOTIFY messages to the secondaries of NOTIFY_SECONDARIES, by result: accepted, refused (any other answer) or unanswered (after every retry)",
             m.notifies.clone(),
         );
+        registry.register(
+            "change_to_served_seconds",
+            "From a change reaching status-monitor to the DNS server beside it (LOCAL_DNS_ADDR) serving the zone's new serial",
+            m.change_to_served.clone(),
+        );
+        registry.register(
+            "zones_unserved",
+            "Zones written whose serial the DNS server beside status-monitor does not serve yet",
+            m.zones_unserved.clone(),
+        );
+        registry.register(
+            "zones_unserved_oldest_seconds",
+            "How long the oldest of the zones not served yet has waited (0: none waits)",
+            m.unserved_for.clone(),
+        );
         Self { registry, ..m }
+    }
+
+    /// A change was served `after` it reached status-monitor.
+    pub fn change_served(&self, after: Duration) {
+        self.change_to_served.observe(after.as_secs_f64());
+    }
+
+    pub fn zones_unserved(&self, zones: usize, oldest: Duration) {
+        self.zones_unserved.set(zones as i64);
+        self.unserved_for.set(oldest.as_secs_f64());
     }
 
     pub fn notify(&self, result: &'static str) {

@@ -237,9 +237,10 @@ fn a_zone_file_coredns_cannot_parse_shows_in_its_log() {
     assert_eq!(coredns.take_zone_file_errors(), errors);
 }
 
-/// The pod's readiness as the Deployment sets it (READY_DELAY_MS over CoreDNS's
-/// reload scan): the moment status-monitor first says ready, CoreDNS, started
-/// on the same empty directory, already answers for the VMs.
+/// The pod's readiness as the Deployment sets it (LOCAL_DNS_ADDR: the CoreDNS
+/// beside it): the moment status-monitor first says ready, CoreDNS, started on
+/// the same empty directory, already answers for the VMs, and the change that
+/// made the zone is in the freshness histogram.
 #[test]
 fn when_status_monitor_turns_ready_coredns_already_serves_the_zone() {
     let source = tempfile::tempdir().unwrap();
@@ -252,18 +253,11 @@ fn when_status_monitor_turns_ready_coredns_already_serves_the_zone() {
     let Some(coredns) = CoreDns::serve(zones.path()) else {
         return;
     };
+    let local = format!("127.0.0.1:{}", coredns.ports.dns);
     let monitor = Monitor::spawn(
         zones.path(),
-        &[("READY_DELAY_MS", "3000")],
+        &[("LOCAL_DNS_ADDR", &local)],
         &[OsStr::new("--source-dir"), source.path().as_os_str()],
-    );
-    monitor.wait_for_zone("the first zone", |z| {
-        !z.get(&fqdn("red.web.lab"), "A").is_empty()
-    });
-    assert_eq!(
-        monitor.http_status("/readyz"),
-        503,
-        "the zone is on disk, but CoreDNS may not have scanned for it yet"
     );
     common::monitor::wait_until(
         "readiness",
@@ -277,4 +271,58 @@ fn when_status_monitor_turns_ready_coredns_already_serves_the_zone() {
         "expected 10.10.0.5 as soon as the pod is ready; {}",
         shown(&response)
     );
+    assert_eq!(monitor.metric("kubevirt_dns_change_to_served_seconds_count"), 1.0);
+    assert_eq!(monitor.metric("kubevirt_dns_zones_unserved"), 0.0);
+
+    // A change is measured from its arrival to CoreDNS serving it.
+    write(
+        source.path(),
+        "web.json",
+        &vmi("web", &[("red", &["10.10.0.6"])]),
+    );
+    common::monitor::wait_until(
+        "the change to be served and measured",
+        || monitor.log(),
+        || (monitor.metric("kubevirt_dns_change_to_served_seconds_count") == 2.0).then_some(()),
+    );
+    let response = coredns.dig(&[&fqdn("red.web.lab"), "A"]);
+    assert_eq!(response.answer_data("A"), ["10.10.0.6"], "{}", shown(&response));
+    let took = monitor.metric("kubevirt_dns_change_to_served_seconds_sum");
+    assert!(took > 0.0 && took < 10.0, "{took} s for two changes");
+}
+
+/// Zones on disk that the DNS server beside status-monitor does not serve (it
+/// is not running) keep the pod unready, and the metrics say how many wait.
+#[test]
+fn zones_the_dns_server_beside_does_not_serve_keep_the_pod_unready() {
+    let source = tempfile::tempdir().unwrap();
+    let zones = tempfile::tempdir().unwrap();
+    write(
+        source.path(),
+        "web.json",
+        &vmi("web", &[("red", &["10.10.0.5"])]),
+    );
+    // A port nothing answers on.
+    let silent = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let local = silent.local_addr().unwrap().to_string();
+    let monitor = Monitor::spawn(
+        zones.path(),
+        &[("LOCAL_DNS_ADDR", &local)],
+        &[OsStr::new("--source-dir"), source.path().as_os_str()],
+    );
+    monitor.wait_for_zone("the first zone", |z| {
+        !z.get(&fqdn("red.web.lab"), "A").is_empty()
+    });
+    common::monitor::wait_until(
+        "the waiting zone in the metrics",
+        || monitor.log(),
+        || (monitor.metric("kubevirt_dns_zones_unserved") == 1.0).then_some(()),
+    );
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let (status, body) = common::http_get(&monitor.http_address(), "/readyz").unwrap();
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("LOCAL_DNS_ADDR"), "{body}");
+    let oldest = monitor.metric("kubevirt_dns_zones_unserved_oldest_seconds");
+    assert!(oldest >= 1.5, "{oldest}: {}", common::http_get(&monitor.http_address(), "/metrics").unwrap().1);
+    assert_eq!(monitor.metric("kubevirt_dns_change_to_served_seconds_count"), 0.0);
 }

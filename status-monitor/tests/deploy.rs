@@ -10,6 +10,7 @@ use std::process::Command;
 use serde_json::Value;
 use status_monitor::config::Config;
 use status_monitor::output::zone::serial_ledger::SHARDS;
+use status_monitor::readiness::ReadyWhen;
 use zone_manager::ZonesDir;
 
 fn repo() -> PathBuf {
@@ -240,13 +241,12 @@ fn the_deployment_environment_is_a_valid_configuration() {
         "zones/ is what CoreDNS mounts at /zones; staging/ is beside it, out of its sight"
     );
     assert_eq!(config.http_addr.port(), 8081);
-    // A pod turns ready only after CoreDNS's next scan of /zones found the zone.
-    let reload_s = corefile_seconds(config_map["data"]["Corefile"].as_str().unwrap(), "reload");
-    assert!(
-        config.ready_delay > std::time::Duration::from_secs(reload_s),
-        "READY_DELAY_MS {:?} must outlast CoreDNS's reload scan of {reload_s} s",
-        config.ready_delay
-    );
+    // A pod turns ready only once the CoreDNS beside it serves the zones: it
+    // asks the port the Corefile listens on.
+    assert_eq!(config.ready_when(), ReadyWhen::Served);
+    assert_eq!(config.notify.local_dns, Some("127.0.0.1:5353".parse().unwrap()));
+    let corefile = config_map["data"]["Corefile"].as_str().unwrap();
+    assert!(corefile.contains(".:5353 {"), "{corefile}");
 }
 
 /// A container's `env` as the pod gets it: values, and ConfigMap keys read
@@ -512,7 +512,7 @@ fn zone_transfer_overlay_adds_transfers_the_key_notify_and_nothing_else() {
     let vars = environment(&env, config_map);
     let config = Config::from_vars(vars).unwrap();
     // NOTIFY waits for the CoreDNS of the same pod, on the Corefile's port.
-    assert_eq!(config.notify.local_dns.port(), 5353);
+    assert_eq!(config.notify.local_dns.map(|a| a.port()), Some(5353));
     assert!(base_corefile.contains(".:5353 {"));
 
     // NOTIFY may leave the pod; nothing else changes.

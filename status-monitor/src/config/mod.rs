@@ -9,6 +9,7 @@ use kube::core::Selector;
 use serde::Deserialize;
 
 use crate::projection::Rules;
+use crate::readiness::ReadyWhen;
 use values::{
     invalid, parse_bool, parse_catalog_zone, parse_http_addr, parse_name_servers,
     parse_secondaries, parse_serial_ledger, parse_socket_addr, parse_zones_dir,
@@ -129,9 +130,9 @@ pub struct Config {
     pub debounce_window: Duration,
     /// ...but no later than this after its first change.
     pub debounce_max_delay: Duration,
-    /// `READY_DELAY_MS`: `/readyz` waits this long after the first complete
-    /// zone is on disk, so that the DNS server beside status-monitor (CoreDNS's
-    /// `auto`, which scans for new files every `reload`) serves it too.
+    /// `READY_DELAY_MS`: without a DNS server to ask (`LOCAL_DNS_ADDR`
+    /// empty), `/readyz` waits this long after the first complete zone is on
+    /// disk, for a server that loads it on its own schedule.
     pub ready_delay: Duration,
     pub address_source: AddressSource,
     /// `REVERSE_ZONES`: one PTR zone per prefix.
@@ -218,13 +219,14 @@ impl std::fmt::Display for ListenAddress {
 
 /// `NOTIFY_SECONDARIES` and `LOCAL_DNS_ADDR`: after each write, once the DNS
 /// server beside status-monitor serves the new serial, a NOTIFY (RFC 1996)
-/// goes to every secondary.
+/// goes to every secondary. The same server's serials make the pod ready.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NotifySettings {
     /// Empty: no NOTIFY is sent.
     pub secondaries: Vec<SocketAddr>,
-    /// The DNS server (CoreDNS in the same pod) asked for each zone's serial.
-    pub local_dns: SocketAddr,
+    /// The DNS server (CoreDNS in the same pod) asked for each zone's serial;
+    /// `None` (set empty): none, so a written zone counts as served.
+    pub local_dns: Option<SocketAddr>,
 }
 
 /// How the DNSEndpoint sink behaves.
@@ -248,6 +250,15 @@ impl Config {
             selector: self.vmi_selector.clone(),
             // Guest-reported addresses by MAC only where guests are trusted.
             addresses_by_mac: self.address_source == AddressSource::Any,
+        }
+    }
+
+    /// When `/readyz` turns 200: once the DNS server beside status-monitor
+    /// serves the zones, or after `READY_DELAY_MS` when there is none to ask.
+    pub fn ready_when(&self) -> ReadyWhen {
+        match self.notify.local_dns {
+            Some(_) => ReadyWhen::Served,
+            None => ReadyWhen::OnDiskFor(self.ready_delay),
         }
     }
 
@@ -357,13 +368,16 @@ impl Config {
         let catalog_zone = parse_catalog_zone(&env.catalog_zone, &zone, &reverse_zones)?;
         let notify = NotifySettings {
             secondaries: parse_secondaries(&env.notify_secondaries)?,
-            local_dns: parse_socket_addr(&env.local_dns_addr, 53).ok_or_else(|| {
-                invalid(
-                    "LOCAL_DNS_ADDR",
-                    &env.local_dns_addr,
-                    "expected IP:port or [IPv6]:port",
-                )
-            })?,
+            local_dns: match env.local_dns_addr.trim() {
+                "" => None,
+                text => Some(parse_socket_addr(text, 53).ok_or_else(|| {
+                    invalid(
+                        "LOCAL_DNS_ADDR",
+                        &env.local_dns_addr,
+                        "expected IP:port or [IPv6]:port, or empty for none",
+                    )
+                })?),
+            },
         };
         let dns_endpoints = parse_bool("DNS_ENDPOINTS", &env.dns_endpoints, false)?
             .then(|| {
@@ -510,10 +524,21 @@ mod tests {
     }
 
     #[test]
+    fn the_pod_is_ready_when_its_dns_server_serves_the_zones_unless_there_is_none() {
+        assert_eq!(config(&[]).unwrap().ready_when(), ReadyWhen::Served);
+        let c = config(&[("LOCAL_DNS_ADDR", ""), ("READY_DELAY_MS", "250")]).unwrap();
+        assert_eq!(c.notify.local_dns, None);
+        assert_eq!(
+            c.ready_when(),
+            ReadyWhen::OnDiskFor(Duration::from_millis(250))
+        );
+    }
+
+    #[test]
     fn notify_secondaries_are_addresses_with_port_53_by_default() {
         let c = config(&[]).unwrap();
         assert!(c.notify.secondaries.is_empty());
-        assert_eq!(c.notify.local_dns, "127.0.0.1:5353".parse().unwrap());
+        assert_eq!(c.notify.local_dns, Some("127.0.0.1:5353".parse().unwrap()));
         let c = config(&[
             ("NAME_SERVER_IP", "192.0.2.53"),
             (
@@ -529,7 +554,7 @@ mod tests {
                 .map(|a| a.parse().unwrap())
                 .collect();
         assert_eq!(c.notify.secondaries, expected, "duplicates dropped");
-        assert_eq!(c.notify.local_dns, "[::1]:5353".parse().unwrap());
+        assert_eq!(c.notify.local_dns, Some("[::1]:5353".parse().unwrap()));
         for bad in [
             "dns.example.com",
             "192.0.2.300",

@@ -89,6 +89,9 @@ impl Monitor {
             ("ZONES_DIR", zones_dir.to_str().unwrap()),
             ("RUST_LOG", "status_monitor=debug,info"),
             ("HTTP_ADDR", "127.0.0.1:0"),
+            // No DNS server beside it unless `extra_env` names one: ready once
+            // the zone is on disk.
+            ("LOCAL_DNS_ADDR", ""),
         ];
         if let Some(path) = &staging_path {
             env.push(("STAGING_DIR", path));

@@ -38,6 +38,11 @@ impl Debouncer {
         Some((last + self.window).min(first + self.max_delay))
     }
 
+    /// When the oldest unpublished change came.
+    pub fn first_pending(&self) -> Option<Instant> {
+        self.first_pending
+    }
+
     pub fn is_pending(&self) -> bool {
         self.first_pending.is_some()
     }

@@ -19,7 +19,7 @@ pub const HEAL_SETTLE: Duration = Duration::from_millis(100);
 impl ZoneOutput {
     /// Someone removed or replaced the zone file: write it again.
     pub(super) async fn restore_if_tampered(&mut self) {
-        if !self.readiness.is_ready() {
+        if !self.readiness.is_on_disk() {
             return;
         }
         match self.manager.on_disk_is_current() {

@@ -20,11 +20,14 @@ use crate::source::SourceEvent;
 use debounce::Debouncer;
 use healing::{HEAL_SETTLE, watch_zone_dir};
 pub use notify::Notifier;
+pub use served::ServedWatch;
 
 pub mod debounce;
 mod healing;
 mod notify;
 mod publisher;
+mod query;
+mod served;
 pub mod serial_ledger;
 
 pub use publisher::Serials;
@@ -63,7 +66,7 @@ pub struct ZoneOutput {
     debouncer: Debouncer,
     metrics: Arc<Metrics>,
     readiness: Readiness,
-    notifier: Option<Notifier>,
+    served: Option<ServedWatch>,
     synced: bool,
     retry_at: Option<Instant>,
     heal_at: Option<Instant>,
@@ -83,7 +86,7 @@ impl ZoneOutput {
             debouncer,
             metrics,
             readiness,
-            notifier: None,
+            served: None,
             synced: false,
             retry_at: None,
             heal_at: None,
@@ -96,9 +99,10 @@ impl ZoneOutput {
         self
     }
 
-    /// Sends NOTIFY for every zone written from now on.
-    pub fn with_notifier(mut self, notifier: Option<Notifier>) -> Self {
-        self.notifier = notifier;
+    /// Hands every zone published from now on to `watch`, which follows it
+    /// until the DNS server beside status-monitor serves it.
+    pub fn with_served_watch(mut self, watch: ServedWatch) -> Self {
+        self.served = Some(watch);
         self
     }
 
@@ -189,6 +193,8 @@ impl ZoneOutput {
 
     async fn publish(&mut self) {
         let started = StdInstant::now();
+        // When the oldest change in this publication reached us.
+        let changed = self.debouncer.first_pending().unwrap_or_else(Instant::now);
         let outcome =
             publisher::publish(&mut self.manager, &mut self.serials, &mut self.retry).await;
         let took = started.elapsed();
@@ -208,14 +214,25 @@ impl ZoneOutput {
                 );
                 self.metrics
                     .zone_files_written(&publication, manager.zone_file_count());
-                if let Some(notifier) = &self.notifier {
-                    for (zone, serial) in written_zones(&publication, &manager.settings().origin) {
-                        notifier.zone_written(zone, serial);
+                let first = !self.readiness.is_on_disk();
+                if let Some(watch) = &self.served {
+                    // The first publication's zones all count for readiness,
+                    // even those already on disk; after it, the written ones.
+                    for (zone, published) in zones(&publication, &manager.settings().origin) {
+                        match published {
+                            Published::Written { serial, .. } => {
+                                watch.zone_published(zone, serial, Some(changed));
+                            }
+                            Published::Unchanged(serial) | Published::Adopted(serial) if first => {
+                                watch.zone_published(zone, serial, None);
+                            }
+                            _ => {}
+                        }
                     }
                 }
-                if !self.readiness.is_ready() {
-                    info!(%serial, "first complete zone is on disk: ready");
-                    self.readiness.set_ready();
+                if first {
+                    info!(%serial, "first complete zone is on disk");
+                    self.readiness.set_on_disk();
                 }
             }
             Err(retry_in) => {
@@ -226,17 +243,14 @@ impl ZoneOutput {
     }
 }
 
-/// Every zone `publication` wrote, with its new serial.
-fn written_zones(
+/// Every zone of `publication`, with what became of it.
+fn zones(
     publication: &Publication,
     forward: &zone_manager::Origin,
-) -> Vec<(zone_manager::Origin, zone_manager::Serial)> {
+) -> Vec<(zone_manager::Origin, Published)> {
     std::iter::once((forward, &publication.forward))
         .chain(publication.other_zones().map(|(o, p)| (o, p)))
-        .filter_map(|(origin, published)| match published {
-            Published::Written { serial, .. } => Some((origin.clone(), *serial)),
-            _ => None,
-        })
+        .map(|(origin, published)| (origin.clone(), *published))
         .collect()
 }
 
