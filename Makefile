@@ -38,6 +38,7 @@ help: ## Show the targets
 .PHONY: demo
 demo: ## Run status-monitor on examples/, writing $(ZONES_DIR)/db.vm.$(DEMO_DOMAIN)
 	mkdir -p $(ZONES_DIR)
+	@echo "demo: metrics at http://127.0.0.1:8081/metrics (curl it in a second terminal); alerts and a dashboard: docs/monitoring.md"
 	DOMAIN=$(DEMO_DOMAIN) NAME_SERVER_IP=$(DEMO_NAME_SERVER_IP) ZONES_DIR=$(ZONES_DIR) HTTP_ADDR=127.0.0.1:8081 LOCAL_DNS_ADDR= \
 		$(CARGO) run --locked -p status-monitor -- --source-dir examples
 

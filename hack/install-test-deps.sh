@@ -4,7 +4,8 @@
 #                     (Knot), dig; knotd/knotc, named and openssl (the
 #                     secondaries of the zone-transfer tests, README's key command); setcap and
 #                     setpriv (CoreDNS under the pod's securityContext); ip and
-#                     the CNI plugins (the functest's networks in namespaces)
+#                     the CNI plugins (the functest's networks in namespaces);
+#                     prometheus and promtool (the alerts and the dashboard)
 #   integration tier: etcdctl (kube-apiserver and etcd come from
 #                     hack/kube-assets.sh), kubectl (preinstalled)
 # CoreDNS itself comes from COREDNS or ../shared/bin/coredns (see README).
@@ -25,6 +26,8 @@ declare -A package_of=(
   [setpriv]=util-linux
   [ip]=iproute2
   [/usr/lib/cni/ptp]=containernetworking-plugins
+  [prometheus]=prometheus
+  [promtool]=prometheus
 )
 if [ "$tier" = integration ]; then
   package_of+=([etcdctl]=etcd-client)
@@ -49,8 +52,8 @@ echo "install-test-deps: installing ${missing[*]}" >&2
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-# knot's and bind9's packages start a system knotd and named we do not need.
-for service in knot:knot bind9:named; do
+# knot's, bind9's and prometheus's packages start system daemons we do not need.
+for service in knot:knot bind9:named prometheus:prometheus; do
   if [[ " ${missing[*]} " == *" ${service%%:*} "* ]] && command -v systemctl >/dev/null; then
     systemctl disable --now "${service##*:}" >/dev/null 2>&1 || true
   fi

@@ -16,7 +16,7 @@ use tracing::{info, warn};
 use crate::config::ListenAddress;
 
 use crate::metrics::Metrics;
-use crate::readiness::{ReadyWhen, Readiness, Stage};
+use crate::readiness::{Readiness, ReadyWhen, Stage};
 
 #[derive(Clone)]
 struct AppState {

@@ -184,6 +184,14 @@ impl Metrics {
             "How long the oldest of the zones not served yet has waited (0: none waits)",
             m.unserved_for.clone(),
         );
+        // Every result of these from the start, at 0: alerts and dashboards
+        // see a series before the first failure.
+        for result in ["success", "failure"] {
+            let _ = m.zone_writes.get_or_create(&ResultLabel { result });
+        }
+        for result in ["accepted", "refused", "unanswered"] {
+            let _ = m.notifies.get_or_create(&ResultLabel { result });
+        }
         Self { registry, ..m }
     }
 

@@ -271,7 +271,10 @@ fn when_status_monitor_turns_ready_coredns_already_serves_the_zone() {
         "expected 10.10.0.5 as soon as the pod is ready; {}",
         shown(&response)
     );
-    assert_eq!(monitor.metric("kubevirt_dns_change_to_served_seconds_count"), 1.0);
+    assert_eq!(
+        monitor.metric("kubevirt_dns_change_to_served_seconds_count"),
+        1.0
+    );
     assert_eq!(monitor.metric("kubevirt_dns_zones_unserved"), 0.0);
 
     // A change is measured from its arrival to CoreDNS serving it.
@@ -286,7 +289,12 @@ fn when_status_monitor_turns_ready_coredns_already_serves_the_zone() {
         || (monitor.metric("kubevirt_dns_change_to_served_seconds_count") == 2.0).then_some(()),
     );
     let response = coredns.dig(&[&fqdn("red.web.lab"), "A"]);
-    assert_eq!(response.answer_data("A"), ["10.10.0.6"], "{}", shown(&response));
+    assert_eq!(
+        response.answer_data("A"),
+        ["10.10.0.6"],
+        "{}",
+        shown(&response)
+    );
     let took = monitor.metric("kubevirt_dns_change_to_served_seconds_sum");
     assert!(took > 0.0 && took < 10.0, "{took} s for two changes");
 }
@@ -323,6 +331,15 @@ fn zones_the_dns_server_beside_does_not_serve_keep_the_pod_unready() {
     assert_eq!(status, 503, "{body}");
     assert!(body.contains("LOCAL_DNS_ADDR"), "{body}");
     let oldest = monitor.metric("kubevirt_dns_zones_unserved_oldest_seconds");
-    assert!(oldest >= 1.5, "{oldest}: {}", common::http_get(&monitor.http_address(), "/metrics").unwrap().1);
-    assert_eq!(monitor.metric("kubevirt_dns_change_to_served_seconds_count"), 0.0);
+    assert!(
+        oldest >= 1.5,
+        "{oldest}: {}",
+        common::http_get(&monitor.http_address(), "/metrics")
+            .unwrap()
+            .1
+    );
+    assert_eq!(
+        monitor.metric("kubevirt_dns_change_to_served_seconds_count"),
+        0.0
+    );
 }

@@ -244,7 +244,10 @@ fn the_deployment_environment_is_a_valid_configuration() {
     // A pod turns ready only once the CoreDNS beside it serves the zones: it
     // asks the port the Corefile listens on.
     assert_eq!(config.ready_when(), ReadyWhen::Served);
-    assert_eq!(config.notify.local_dns, Some("127.0.0.1:5353".parse().unwrap()));
+    assert_eq!(
+        config.notify.local_dns,
+        Some("127.0.0.1:5353".parse().unwrap())
+    );
     let corefile = config_map["data"]["Corefile"].as_str().unwrap();
     assert!(corefile.contains(".:5353 {"), "{corefile}");
 }
@@ -533,4 +536,63 @@ fn zone_transfer_overlay_adds_transfers_the_key_notify_and_nothing_else() {
         assert_eq!(of_kind(&overlay, kind), of_kind(&base, kind), "{kind}");
     }
     assert_eq!(overlay.len(), base.len(), "no new object");
+}
+
+#[test]
+fn monitoring_overlay_adds_a_pod_monitor_of_both_containers_the_alerts_and_the_dashboard() {
+    let base = rendered("deploy");
+    let overlay = rendered("deploy/monitoring");
+    let kinds = |objects: &[Value]| -> Vec<String> {
+        objects
+            .iter()
+            .map(|o| o["kind"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let mut expected = kinds(&base);
+    expected.extend(["ConfigMap", "PodMonitor", "PrometheusRule"].map(str::to_owned));
+    let mut got = kinds(&overlay);
+    expected.sort();
+    got.sort();
+    assert_eq!(got, expected);
+    // Nothing of the base changes.
+    for object in &base {
+        assert!(overlay.contains(object), "{} changed", object["kind"]);
+    }
+
+    // The PodMonitor scrapes a named port of each container.
+    let deployment = of_kind(&overlay, "Deployment");
+    let monitor = of_kind(&overlay, "PodMonitor");
+    assert_eq!(
+        monitor["spec"]["selector"]["matchLabels"],
+        deployment["spec"]["selector"]["matchLabels"]
+    );
+    let scraped: Vec<&str> = monitor["spec"]["podMetricsEndpoints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["port"].as_str().unwrap())
+        .collect();
+    for (name, port) in [
+        ("status-monitor", "metrics"),
+        ("coredns", "coredns-metrics"),
+    ] {
+        let ports = container(deployment, name)["ports"].as_array().unwrap();
+        assert!(
+            ports.iter().any(|p| p["name"] == port),
+            "{name} has no port {port}"
+        );
+        assert!(scraped.contains(&port), "{port} is not scraped");
+    }
+
+    // The dashboard, as Grafana's sidecar finds it.
+    let dashboard = overlay
+        .iter()
+        .find(|o| o["kind"] == "ConfigMap" && o["metadata"]["name"] == "kubevirt-dns-dashboard")
+        .unwrap();
+    assert_eq!(dashboard["metadata"]["labels"]["grafana_dashboard"], "1");
+    let json = std::fs::read_to_string(repo().join("deploy/components/monitoring/dashboard.json"))
+        .unwrap();
+    assert_eq!(dashboard["data"]["dashboard.json"], json.as_str());
+    let parsed: Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(parsed["uid"], "kubevirt-dns");
 }

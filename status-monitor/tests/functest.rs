@@ -398,21 +398,32 @@ async fn both_pods_serve_and_names_follow_changes_over_udp_and_tcp() {
         .await
         .unwrap();
     every_pod_answers(&client, &name, &[]).await;
-    assert_eq!(dig_over("+notcp", &name, "A"), Vec::<String>::new(), "gone over UDP");
-    assert_eq!(dig_over("+tcp", &name, "A"), Vec::<String>::new(), "gone over TCP");
+    assert_eq!(
+        dig_over("+notcp", &name, "A"),
+        Vec::<String>::new(),
+        "gone over UDP"
+    );
+    assert_eq!(
+        dig_over("+tcp", &name, "A"),
+        Vec::<String>::new(),
+        "gone over TCP"
+    );
     ns.delete().await;
 }
 
 /// Waits until every serving product pod answers `want` for `name`.
 async fn every_pod_answers(client: &Client, name: &str, want: &[&str]) {
-    eventually(&format!("every pod to answer {name} with {want:?}"), || async {
-        let serving = ready_product_pods(client).await;
-        serving
-            .iter()
-            .filter_map(|p| p.status.as_ref()?.pod_ip.clone())
-            .all(|ip| pod_answers(&ip, name) == want)
-            .then_some(())
-    })
+    eventually(
+        &format!("every pod to answer {name} with {want:?}"),
+        || async {
+            let serving = ready_product_pods(client).await;
+            serving
+                .iter()
+                .filter_map(|p| p.status.as_ref()?.pod_ip.clone())
+                .all(|ip| pod_answers(&ip, name) == want)
+                .then_some(())
+        },
+    )
     .await;
 }
 

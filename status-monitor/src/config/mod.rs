@@ -515,10 +515,7 @@ mod tests {
             ("CATALOG_ZONE", "catalog.example.com"),
         ] {
             let e = error(&[(variable, value)]);
-            assert!(
-                e.contains(variable) && e.contains("NAME_SERVER_IP"),
-                "{e}"
-            );
+            assert!(e.contains(variable) && e.contains("NAME_SERVER_IP"), "{e}");
             config(&[(variable, value), ("NAME_SERVER_IP", "192.0.2.53")]).unwrap();
         }
     }

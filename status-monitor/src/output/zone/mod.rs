@@ -27,8 +27,8 @@ mod healing;
 mod notify;
 mod publisher;
 mod query;
-mod served;
 pub mod serial_ledger;
+mod served;
 
 pub use publisher::Serials;
 

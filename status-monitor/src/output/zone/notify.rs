@@ -67,7 +67,8 @@ async fn run(
     while let Some((zone, serial)) = served.recv().await {
         for &secondary in &secondaries {
             let span = info_span!("notify", zone = %zone, %serial, %secondary);
-            let task = notify(zone.clone(), secondary, ids.clone(), metrics.clone()).instrument(span);
+            let task =
+                notify(zone.clone(), secondary, ids.clone(), metrics.clone()).instrument(span);
             if let Some(previous) = sending.insert((zone.clone(), secondary), tokio::spawn(task)) {
                 previous.abort();
             }
