@@ -1032,16 +1032,19 @@ async fn availability_through_rollouts_deletions_evictions_and_kills() {
             tcp.summary()
         );
     };
-    // Most runs lose nothing. Now and then, as a pod goes, a burst of queries
-    // of about 200 ms goes unanswered, and once a few NXDOMAINs were seen
-    // (issue 24 is open on both). The bounds catch anything worse.
+    // No answer may be wrong. Most runs lose nothing either; in earlier runs,
+    // now and then, a burst of about 200 ms of queries went unanswered as a
+    // pod went (issue 24 is open on it): the bound catches anything worse, and
+    // every failure is printed with its time.
     let bounded = |scenario: &str, tallies: &[common::prober::Tally; 2]| {
         report(scenario, tallies);
         for (transport, tally) in ["UDP", "TCP"].iter().zip(tallies) {
             assert!(tally.queries() > 0, "{scenario}: no {transport} query ran");
+            for failure in &tally.failed {
+                eprintln!("availability: {scenario}: {transport} failed: {failure}");
+            }
             assert!(
-                tally.failed.len() * 100 <= tally.queries() * 3
-                    && tally.wrong.len() * 100 <= tally.queries(),
+                tally.failed.len() * 100 <= tally.queries() * 3 && tally.wrong.is_empty(),
                 "{scenario} over {transport}: {} failed {:?}, {} wrong {:?}",
                 tally.failed.len(),
                 tally.failed.iter().take(5).collect::<Vec<_>>(),

@@ -119,7 +119,12 @@ impl Prober {
                                     tally.wrong.push(why);
                                     tally.latencies.push(took);
                                 }
-                                Outcome::Failed(why) => tally.failed.push(why),
+                                // When it was sent (Unix time), to find it in
+                                // captures and logs.
+                                Outcome::Failed(why) => tally.failed.push(format!(
+                                    "{why} (sent at {:.3})",
+                                    unix_now() - took.as_secs_f64()
+                                )),
                             }
                         });
                     }
@@ -154,6 +159,12 @@ impl Drop for Prober {
             task.abort();
         }
     }
+}
+
+fn unix_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
 }
 
 fn addresses(list: &[&str]) -> BTreeSet<IpAddr> {
