@@ -221,10 +221,10 @@ impl ZoneOutput {
                     for (zone, published) in zones(&publication, &manager.settings().origin) {
                         match published {
                             Published::Written { serial, .. } => {
-                                watch.zone_published(zone, serial, Some(changed));
+                                watch.zone_published(zone.clone(), serial, Some(changed));
                             }
                             Published::Unchanged(serial) | Published::Adopted(serial) if first => {
-                                watch.zone_published(zone, serial, None);
+                                watch.zone_published(zone.clone(), serial, None);
                             }
                             _ => {}
                         }
@@ -244,14 +244,12 @@ impl ZoneOutput {
 }
 
 /// Every zone of `publication`, with what became of it.
-fn zones(
-    publication: &Publication,
-    forward: &zone_manager::Origin,
-) -> Vec<(zone_manager::Origin, Published)> {
-    std::iter::once((forward, &publication.forward))
-        .chain(publication.other_zones().map(|(o, p)| (o, p)))
-        .map(|(origin, published)| (origin.clone(), *published))
-        .collect()
+fn zones<'a>(
+    publication: &'a Publication,
+    forward: &'a zone_manager::Origin,
+) -> impl Iterator<Item = (&'a zone_manager::Origin, Published)> {
+    std::iter::once((forward, publication.forward))
+        .chain(publication.other_zones().map(|(o, p)| (o, *p)))
 }
 
 #[cfg(test)]
