@@ -630,7 +630,8 @@ async fn overlay_dns_endpoints_follow_the_annotated_vms() {
     ns.network("static-net").await;
     let vmis = ns.vmi("vmi-ep", "nic1", "static-net").await;
     reported_addresses(&vmis, "vmi-ep", "nic1", 1).await;
-    let hostname = json!({"external-dns.alpha.kubernetes.io/hostname": "www.example.org"});
+    // The current prefix (integration.rs covers the alpha one).
+    let hostname = json!({"external-dns.kubernetes.io/hostname": "www.example.org"});
     annotate(&vmis, "vmi-ep", hostname).await;
     // The product's own DNSEndpoint type: what the sink writes, as it reads it.
     let endpoints: Api<DNSEndpoint> = Api::namespaced(client.clone(), &ns.name);
@@ -652,7 +653,7 @@ async fn overlay_dns_endpoints_follow_the_annotated_vms() {
     annotate(
         &vmis,
         "vmi-ep",
-        json!({"external-dns.alpha.kubernetes.io/hostname": null}),
+        json!({"external-dns.kubernetes.io/hostname": null}),
     )
     .await;
     eventually("the DNSEndpoint to go with the annotation", || async {

@@ -9,10 +9,19 @@ use serde::{Deserialize, Serialize};
 use zone_manager::name::MAX_NAME_LEN;
 use zone_manager::{Label, RecordData, VmAddresses};
 
-/// Comma-separated names the VMI's addresses are published under.
-pub const HOSTNAME_ANNOTATION: &str = "external-dns.alpha.kubernetes.io/hostname";
-/// Their TTL: seconds, or a duration such as `5m` or `1h30m`.
-pub const TTL_ANNOTATION: &str = "external-dns.alpha.kubernetes.io/ttl";
+/// Comma-separated names the VMI's addresses are published under: ExternalDNS's
+/// current annotation, then the alpha one it dropped in v0.22.0 (which users
+/// still have). The current one wins when both are set.
+pub const HOSTNAME_ANNOTATIONS: [&str; 2] = [
+    "external-dns.kubernetes.io/hostname",
+    "external-dns.alpha.kubernetes.io/hostname",
+];
+/// Their TTL: seconds, or a duration such as `5m` or `1h30m`; the same two
+/// prefixes, in the same order.
+pub const TTL_ANNOTATIONS: [&str; 2] = [
+    "external-dns.kubernetes.io/ttl",
+    "external-dns.alpha.kubernetes.io/ttl",
+];
 /// The field manager of our server-side applies, and the value of the
 /// `app.kubernetes.io/managed-by` label on every DNSEndpoint we create.
 pub const MANAGER: &str = "kubevirt-secondary-dns";

@@ -1,5 +1,5 @@
 //! The external-dns DNSEndpoint output (`DNS_ENDPOINTS=true`): for every VMI
-//! annotated `external-dns.alpha.kubernetes.io/hostname`, a DNSEndpoint of the
+//! annotated `external-dns.kubernetes.io/hostname` (or its alpha form), a DNSEndpoint of the
 //! same name in its namespace, owned by the VMI, kept up to date with
 //! server-side apply. It hears the same source events as the zone (with the
 //! annotations it asks for, [`KEPT_ANNOTATIONS`]), and watches the metadata of
@@ -22,7 +22,7 @@ use crate::config::DnsEndpointSettings;
 use crate::metrics::Metrics;
 use crate::retry::Backoff;
 use crate::source::{SourceEvent, VmiMetadata};
-use dns_endpoint::{DNSEndpoint, EndpointRequest, HOSTNAME_ANNOTATION, TTL_ANNOTATION};
+use dns_endpoint::{DNSEndpoint, EndpointRequest, HOSTNAME_ANNOTATIONS, TTL_ANNOTATIONS};
 use sink::Sink;
 
 pub mod dns_endpoint;
@@ -30,13 +30,23 @@ pub mod policy;
 mod sink;
 
 /// The VMI annotations this output reads.
-pub const KEPT_ANNOTATIONS: [&str; 2] = [HOSTNAME_ANNOTATION, TTL_ANNOTATION];
+pub const KEPT_ANNOTATIONS: [&str; 4] = [
+    HOSTNAME_ANNOTATIONS[0],
+    HOSTNAME_ANNOTATIONS[1],
+    TTL_ANNOTATIONS[0],
+    TTL_ANNOTATIONS[1],
+];
 
-/// What a VMI's kept annotations ask, if anything.
+/// What a VMI's kept annotations ask, if anything: each setting from the
+/// first of its annotations that is set.
 fn request_of(metadata: Option<&VmiMetadata>) -> Option<(String, EndpointRequest)> {
     let metadata = metadata?;
-    let get = |key: &str| metadata.annotations.get(key).map(String::as_str);
-    let request = EndpointRequest::from_annotations(get(HOSTNAME_ANNOTATION), get(TTL_ANNOTATION))?;
+    let first = |keys: [&str; 2]| {
+        keys.iter()
+            .find_map(|key| metadata.annotations.get(*key).map(String::as_str))
+    };
+    let request =
+        EndpointRequest::from_annotations(first(HOSTNAME_ANNOTATIONS), first(TTL_ANNOTATIONS))?;
     Some((metadata.uid.clone(), request))
 }
 
@@ -149,11 +159,62 @@ mod tests {
     use std::collections::BTreeMap;
 
     fn metadata(hostname: Option<&str>) -> VmiMetadata {
+        annotated(
+            &hostname
+                .map(|h| vec![(HOSTNAME_ANNOTATIONS[1], h)])
+                .unwrap_or_default(),
+        )
+    }
+
+    fn annotated(annotations: &[(&str, &str)]) -> VmiMetadata {
         VmiMetadata {
             uid: "uid-a".into(),
-            annotations: hostname
-                .map(|h| BTreeMap::from([(HOSTNAME_ANNOTATION.to_owned(), h.to_owned())]))
-                .unwrap_or_default(),
+            annotations: annotations
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn the_current_external_dns_prefix_is_read_and_wins_over_the_alpha_one() {
+        let request = |annotations: &[(&str, &str)]| {
+            let (_, request) = request_of(Some(&annotated(annotations))).unwrap();
+            (request.hostnames, request.ttl)
+        };
+        let new = "external-dns.kubernetes.io/";
+        let alpha = "external-dns.alpha.kubernetes.io/";
+        let (hostname, ttl) = (
+            |p: &str| format!("{p}hostname"),
+            |p: &str| format!("{p}ttl"),
+        );
+        assert_eq!(
+            request(&[(&hostname(new), "new.example.org"), (&ttl(new), "60")]),
+            (vec!["new.example.org".to_owned()], Some(60)),
+            "the current prefix alone"
+        );
+        assert_eq!(
+            request(&[
+                (&hostname(new), "new.example.org"),
+                (&hostname(alpha), "old.example.org"),
+                (&ttl(new), "60"),
+                (&ttl(alpha), "600"),
+            ]),
+            (vec!["new.example.org".to_owned()], Some(60)),
+            "both: the current one wins"
+        );
+        assert_eq!(
+            request(&[(&hostname(alpha), "old.example.org"), (&ttl(alpha), "600")]),
+            (vec!["old.example.org".to_owned()], Some(600)),
+            "the alpha prefix alone"
+        );
+        assert_eq!(
+            request(&[(&hostname(new), "new.example.org"), (&ttl(alpha), "600")]),
+            (vec!["new.example.org".to_owned()], Some(600)),
+            "each setting from whichever prefix has it"
+        );
+        for key in KEPT_ANNOTATIONS {
+            assert!(key.starts_with(new) || key.starts_with(alpha), "{key}");
         }
     }
 

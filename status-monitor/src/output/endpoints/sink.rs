@@ -19,9 +19,7 @@ use tokio::time::Instant;
 use tracing::{debug, info, warn};
 use zone_manager::VmAddresses;
 
-use super::dns_endpoint::{
-    DNSEndpoint, DnsEndpointSpec, EndpointRequest, HOSTNAME_ANNOTATION, MANAGER,
-};
+use super::dns_endpoint::{DNSEndpoint, DnsEndpointSpec, EndpointRequest, MANAGER};
 use super::policy::{Action, Applied, Observed, Wanted, decide, owned_endpoint};
 use crate::config::DnsEndpointSettings;
 use crate::metrics::Metrics;
@@ -98,7 +96,7 @@ impl Sink {
         let wanted = Wanted::new(uid, request, vm);
         if self.wanted.get(&vmi) != Some(&wanted) {
             for problem in &request.problems {
-                warn!(vmi = %vmi, annotation = HOSTNAME_ANNOTATION, "{problem}");
+                warn!(vmi = %vmi, "{problem}");
             }
             self.wanted.insert(vmi.clone(), wanted);
         }
