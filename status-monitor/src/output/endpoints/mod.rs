@@ -156,7 +156,6 @@ pub async fn run(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::BTreeMap;
 
     fn metadata(hostname: Option<&str>) -> VmiMetadata {
         annotated(
