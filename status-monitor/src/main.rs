@@ -8,7 +8,8 @@ use tokio::sync::mpsc;
 use tracing::{error, info};
 use zone_manager::{Serial, VmAddresses, ZoneFileError, render_zone};
 
-use status_monitor::config::Config;
+use status_monitor::config::{AddressSource, Config};
+use status_monitor::explain;
 use status_monitor::metrics::Metrics;
 use status_monitor::output::zone::debounce::Debouncer;
 use status_monitor::output::zone::serial_ledger::SerialLedger;
@@ -18,7 +19,10 @@ use status_monitor::output::zone::{
 use status_monitor::output::{self, endpoints};
 use status_monitor::readiness::Readiness;
 use status_monitor::source::directory::catalog::ManifestCatalog;
+use status_monitor::source::directory::manifests::{ReadVmi, manifest_files, read_vmis};
 use status_monitor::source::{self, KeptAnnotations, SourceEvent};
+use status_monitor::vmi::VmiRef;
+use status_monitor::vmi::decode::LenientVmi;
 use status_monitor::{http, logging};
 
 /// mimalloc: the manifest reader decodes on one thread and frees on another,
@@ -51,7 +55,7 @@ struct Cli {
     /// `kubectl get vmi -A -o yaml` prints them) and follow its changes,
     /// instead of watching the Kubernetes API.
     /// Overrides VMI_SOURCE_DIR.
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", global = true)]
     source_dir: Option<PathBuf>,
     #[command(subcommand)]
     command: Option<Command>,
@@ -72,6 +76,25 @@ enum Command {
         #[arg(required = true, value_name = "PATH")]
         paths: Vec<PathBuf>,
     },
+    /// Tell what the zones hold of one VMI, and why anything of it is left
+    /// out: from the cluster (KUBECONFIG or the pod's service account), or
+    /// from the manifests of --source-dir. Exits 1 if there is no such VMI.
+    Explain {
+        /// The VMI's namespace.
+        #[arg(short = 'n', long, default_value = "default")]
+        namespace: String,
+        /// `text` for people, `json` for scripts.
+        #[arg(short = 'o', long, value_enum, default_value_t = Output::Text)]
+        output: Output,
+        /// The VMI's name.
+        vmi: String,
+    },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum Output {
+    Text,
+    Json,
 }
 
 fn main() -> ExitCode {
@@ -83,9 +106,24 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    logging::init(config.log_format);
+    // `explain` speaks to a person on stdout; its own errors go to stderr.
+    if !matches!(cli.command, Some(Command::Explain { .. })) {
+        logging::init(config.log_format);
+    }
     match cli.command {
         Some(Command::Render { serial, out, paths }) => render(&config, serial, out, &paths),
+        Some(Command::Explain {
+            namespace,
+            output,
+            vmi,
+        }) => explain(
+            &config,
+            &VmiRef {
+                namespace,
+                name: vmi,
+            },
+            output,
+        ),
         None => {
             // A long-running process: its memory matters more than `render`'s pace.
             return_freed_memory_at_once();
@@ -98,6 +136,97 @@ fn main() -> ExitCode {
             }
         }
     }
+}
+
+fn explain(config: &Config, wanted: &VmiRef, output: Output) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("status-monitor: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async {
+        let found = match &config.source_dir {
+            Some(dir) => find_in_manifests(dir, wanted),
+            None => find_in_cluster(wanted).await,
+        };
+        let mut explanation = match found {
+            Ok(Some(Ok(vmi))) => explain::explain(&vmi, config),
+            Ok(Some(Err(malformed))) => explain::Explanation {
+                namespace: wanted.namespace.clone(),
+                name: wanted.name.clone(),
+                left_out: vec![explain::LeftOut {
+                    what: "the VMI".into(),
+                    reason: "malformed",
+                    detail: malformed.message,
+                }],
+                ..explain::Explanation::default()
+            },
+            Ok(None) => {
+                eprintln!("status-monitor: no VMI {wanted}");
+                return ExitCode::FAILURE;
+            }
+            Err(message) => {
+                eprintln!("status-monitor: {message}");
+                return ExitCode::FAILURE;
+            }
+        };
+        explain::check_served(&mut explanation, config).await;
+        match output {
+            Output::Text => print!("{explanation}"),
+            Output::Json => match serde_json::to_string_pretty(&explanation) {
+                Ok(json) => println!("{json}"),
+                Err(e) => {
+                    eprintln!("status-monitor: {e}");
+                    return ExitCode::FAILURE;
+                }
+            },
+        }
+        if config.address_source == AddressSource::Network {
+            eprintln!(
+                "status-monitor: ADDRESS_SOURCE=network also leaves out addresses the CNI did not assign; explain does not look at the pods"
+            );
+        }
+        ExitCode::SUCCESS
+    })
+}
+
+/// The VMI `wanted` among the manifests under `dir`, decoded or not.
+fn find_in_manifests(dir: &Path, wanted: &VmiRef) -> Result<Option<ReadVmi>, String> {
+    let files = manifest_files(dir).map_err(|e| e.to_string())?;
+    let mut found = None;
+    for file in files {
+        let read = read_vmis(&file, |vmi| {
+            let this = match &vmi {
+                Ok(vmi) => VmiRef::of(vmi),
+                Err(e) => e.vmi.clone(),
+            };
+            if &this == wanted {
+                found = Some(vmi);
+            }
+        });
+        if let Err(e) = read {
+            eprintln!("status-monitor: {e}");
+        }
+    }
+    Ok(found)
+}
+
+/// The VMI `wanted` from the cluster, decoded or not.
+async fn find_in_cluster(wanted: &VmiRef) -> Result<Option<ReadVmi>, String> {
+    let client = kube::Client::try_default().await.map_err(|e| {
+        format!("no Kubernetes credentials (in-cluster service account or KUBECONFIG): {e}; use --source-dir for manifests")
+    })?;
+    let vmis: kube::Api<LenientVmi> = kube::Api::namespaced(client, &wanted.namespace);
+    let vmi = vmis
+        .get_opt(&wanted.name)
+        .await
+        .map_err(|e| format!("cannot read VMI {wanted}: {e}"))?;
+    Ok(vmi.map(LenientVmi::decode))
 }
 
 fn render(

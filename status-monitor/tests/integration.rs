@@ -582,6 +582,64 @@ async fn a_vmi_whose_json_does_not_fit_is_skipped_and_the_rest_served() {
 
 #[tokio::test(flavor = "multi_thread")]
 #[ignore = "needs etcd and kube-apiserver: run `make integration`"]
+async fn explain_reads_one_vmi_from_the_api_server_as_the_shipped_service_account() {
+    let s = Setup::new().await;
+    s.vmis.create_namespace("lab").await;
+    s.vmis.create("lab", "good", &["red"]).await;
+    s.vmis
+        .set_interfaces("lab", "good", &[("red", &["10.5.0.1", "fe80::1"])])
+        .await;
+    s.vmis.create("lab", "broken", &["red"]).await;
+    s.vmis
+        .patch_status(
+            "lab",
+            "broken",
+            serde_json::json!({"interfaces": [{"name": "red", "ipAddress": 42}]}),
+        )
+        .await;
+    let kubeconfig = s.cluster.kubeconfig("monitor");
+    let explain = |args: &[&str]| {
+        let out = common::run(
+            common::status_monitor(&[
+                ("KUBECONFIG", kubeconfig.to_str().unwrap()),
+                ("DOMAIN", "example.com"),
+            ])
+            .arg("explain")
+            .args(args),
+        );
+        let json = serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap_or_default();
+        (out.status.code(), json, common::text(&out.stderr))
+    };
+    let (code, good, stderr) = explain(&["-n", "lab", "-o", "json", "good"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let names: Vec<&str> = good["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        ["good.lab.vm.example.com.", "red.good.lab.vm.example.com."],
+        "{good:#}"
+    );
+    let reasons: Vec<&str> = good["left_out"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["reason"].as_str().unwrap())
+        .collect();
+    assert!(reasons.contains(&"link_local"), "{good:#}");
+    let (code, broken, _) = explain(&["-n", "lab", "-o", "json", "broken"]);
+    assert_eq!(code, Some(0));
+    assert_eq!(broken["left_out"][0]["reason"], "malformed", "{broken:#}");
+    let (code, _, stderr) = explain(&["-n", "lab", "nothere"]);
+    assert_eq!(code, Some(1));
+    assert!(stderr.contains("no VMI lab/nothere"), "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs etcd and kube-apiserver: run `make integration`"]
 async fn the_shipped_manifests_pass_server_side_dry_run() {
     let cluster = Cluster::start();
     let repo = repo_root();

@@ -71,6 +71,24 @@ pub fn project(vmi: &VirtualMachineInstance, origin: &Origin) -> Result<Projecti
     )
 }
 
+/// Whether `VMI_LABEL_SELECTOR` (if any) selects `vmi`.
+pub fn is_selected(rules: &Rules, vmi: &VirtualMachineInstance) -> bool {
+    let no_labels = BTreeMap::new();
+    rules
+        .selector
+        .as_ref()
+        .is_none_or(|selector| selector.matches(vmi.metadata.labels.as_ref().unwrap_or(&no_labels)))
+}
+
+/// [`project`] under `rules` (the selector aside: see [`is_selected`]).
+pub fn project_with_rules(
+    vmi: &VirtualMachineInstance,
+    origin: &Origin,
+    rules: &Rules,
+) -> Result<Projection, VmiSkip> {
+    project_with(vmi, origin, rules, &mut LabelInterner::default())
+}
+
 /// At most the first 64 characters of an owner's value, for a log line.
 fn shortened(value: &str) -> String {
     match value.char_indices().nth(64) {
@@ -335,12 +353,9 @@ impl Projector {
 
     /// The VM's addresses, or `None` when the VMI is skipped.
     pub fn project(&mut self, vmi: &VirtualMachineInstance) -> Option<VmAddresses> {
-        if let Some(selector) = &self.rules.selector {
-            let no_labels = BTreeMap::new();
-            if !selector.matches(vmi.metadata.labels.as_ref().unwrap_or(&no_labels)) {
-                debug!(vmi = %VmiRef::of(vmi), "not selected by VMI_LABEL_SELECTOR");
-                return None;
-            }
+        if !is_selected(&self.rules, vmi) {
+            debug!(vmi = %VmiRef::of(vmi), "not selected by VMI_LABEL_SELECTOR");
+            return None;
         }
         match project_with(vmi, &self.origin, &self.rules, &mut self.labels) {
             Ok(projection) => {

@@ -26,7 +26,6 @@ pub mod debounce;
 mod healing;
 mod notify;
 mod publisher;
-mod query;
 pub mod serial_ledger;
 mod served;
 

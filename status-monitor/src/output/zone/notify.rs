@@ -21,7 +21,7 @@ use tokio::task::JoinHandle;
 use tracing::{Instrument, debug, info_span, warn};
 use zone_manager::{Origin, Serial};
 
-use super::query::{MessageIds, exchange};
+use crate::dns_query::{MessageIds, exchange};
 use crate::metrics::Metrics;
 
 /// How long each NOTIFY waits for its answer: four tries over 15 s.

@@ -18,7 +18,7 @@ use tokio::time::{Instant, MissedTickBehavior, interval};
 use tracing::{info, warn};
 use zone_manager::{Origin, Serial};
 
-use super::query::{MessageIds, soa_serial};
+use crate::dns_query::{MessageIds, soa_serial};
 use crate::metrics::Metrics;
 use crate::readiness::Readiness;
 

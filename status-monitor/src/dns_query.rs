@@ -1,4 +1,4 @@
-//! One DNS question over UDP, as the served watch and NOTIFY ask them.
+//! One DNS question over UDP, as the served watch, NOTIFY and `explain` ask them.
 
 use std::hash::{BuildHasher, RandomState};
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -14,7 +14,7 @@ use zone_manager::{Origin, Serial};
 
 /// The serial `zone`'s SOA has at `server`, if it answers authoritatively
 /// within `wait`.
-pub(super) async fn soa_serial(
+pub async fn soa_serial(
     server: SocketAddr,
     zone: &Origin,
     ids: &MessageIds,
@@ -38,11 +38,7 @@ pub(super) async fn soa_serial(
 }
 
 /// One question over UDP, with its answer (same id, a response) or `None`.
-pub(super) async fn exchange(
-    server: SocketAddr,
-    message: &Message,
-    wait: Duration,
-) -> Option<Message> {
+pub async fn exchange(server: SocketAddr, message: &Message, wait: Duration) -> Option<Message> {
     let bind: SocketAddr = match server {
         SocketAddr::V4(_) => (Ipv4Addr::UNSPECIFIED, 0).into(),
         SocketAddr::V6(_) => (Ipv6Addr::UNSPECIFIED, 0).into(),
@@ -68,10 +64,10 @@ pub(super) async fn exchange(
 
 /// Message ids no one off the path can guess: keyed hashes of a counter.
 #[derive(Clone, Default)]
-pub(super) struct MessageIds(Arc<(RandomState, AtomicU64)>);
+pub struct MessageIds(Arc<(RandomState, AtomicU64)>);
 
 impl MessageIds {
-    pub(super) fn next(&self) -> u16 {
+    pub fn next(&self) -> u16 {
         let (key, counter) = &*self.0;
         key.hash_one(counter.fetch_add(1, Ordering::Relaxed)) as u16
     }

@@ -1,0 +1,322 @@
+//! `status-monitor explain`: one VMI through the same projection the monitor
+//! runs, for the person asking "why is my VM not in DNS?". It tells every name
+//! and record the VMI gets and in which zone file, everything of it left out
+//! with the reason, and whether the DNS server beside status-monitor serves
+//! the zone file's serial.
+
+use std::collections::BTreeSet;
+use std::fmt::{self, Write as _};
+use std::net::IpAddr;
+use std::time::Duration;
+
+use hickory_proto::rr::Name;
+use serde::Serialize;
+use zone_manager::{Origin, RecordData, read_serial};
+
+use crate::config::Config;
+use crate::dns_query::{MessageIds, soa_serial};
+use crate::projection::{self, InterfaceSkip};
+use crate::vmi::{VirtualMachineInstance, VmiRef};
+
+/// What the zones hold of one VMI, and why anything of it is not there.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Explanation {
+    pub namespace: String,
+    pub name: String,
+    pub records: Vec<ExplainedRecord>,
+    pub left_out: Vec<LeftOut>,
+    /// Whether the zone of the VM's names is served at the serial on disk;
+    /// `None` without a zones directory or a DNS server to ask.
+    pub served: Option<ServedZone>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ExplainedRecord {
+    pub name: String,
+    pub r#type: &'static str,
+    pub data: String,
+    /// The zone it is in, and that zone's file in ZONES_DIR.
+    pub zone: String,
+    pub file: String,
+}
+
+/// A part of the VMI that gives no record.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct LeftOut {
+    /// The VMI, one of its interfaces, or one address.
+    pub what: String,
+    /// The reason, as the `objects_skipped_total` metric labels it where it counts.
+    pub reason: &'static str,
+    pub detail: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ServedZone {
+    pub zone: String,
+    /// The serial of the zone file on disk, if there is one.
+    pub written: Option<u32>,
+    /// The serial the DNS server answers with, if it answers.
+    pub served: Option<u32>,
+}
+
+impl Explanation {
+    /// Whether the VMI has at least one record.
+    pub fn is_published(&self) -> bool {
+        !self.records.is_empty()
+    }
+}
+
+/// Explains `vmi` under `config`'s projection rules, zone layout and reverse zones.
+pub fn explain(vmi: &VirtualMachineInstance, config: &Config) -> Explanation {
+    let vmi_ref = VmiRef::of(vmi);
+    let mut explanation = Explanation {
+        namespace: vmi_ref.namespace.clone(),
+        name: vmi_ref.name.clone(),
+        ..Explanation::default()
+    };
+    let rules = config.projection_rules();
+    if !projection::is_selected(&rules, vmi) {
+        explanation.left_out.push(LeftOut {
+            what: "the VMI".into(),
+            reason: "not_selected",
+            detail: "its labels do not match VMI_LABEL_SELECTOR".into(),
+        });
+        return explanation;
+    }
+    let origin = &config.zone.origin;
+    let projection = match projection::project_with_rules(vmi, origin, &rules) {
+        Ok(projection) => projection,
+        Err(skip) => {
+            explanation.left_out.push(LeftOut {
+                what: "the VMI".into(),
+                reason: skip.reason(),
+                detail: skip.to_string(),
+            });
+            return explanation;
+        }
+    };
+    for interface in default_network_interfaces(vmi) {
+        explanation.left_out.push(LeftOut {
+            what: format!("interface {interface}"),
+            reason: "default_network",
+            detail: "the pod network: only secondary (Multus) networks are published".into(),
+        });
+    }
+    for skip in &projection.skipped {
+        explanation.left_out.push(LeftOut {
+            what: skip_subject(skip),
+            reason: skip.reason(),
+            detail: skip.to_string(),
+        });
+    }
+    let vm = &projection.vm;
+    let forward = if config.zone_layout.has_own_zone(vm.namespace()) {
+        format!("{}.{origin}", vm.namespace())
+    } else {
+        origin.to_string()
+    };
+    let mut published = BTreeSet::new();
+    for record in vm.records() {
+        let address = match record.data {
+            RecordData::A(a) => IpAddr::V4(a),
+            RecordData::Aaaa(a) => IpAddr::V6(a),
+        };
+        published.insert(address);
+        let name = format!("{}.{origin}", record.owner);
+        if let (Some(_), Some(prefix)) = (
+            record.owner.interface,
+            config.reverse_zones.iter().find(|p| p.contains(address)),
+        ) {
+            let zone = prefix.origin().to_string();
+            explanation.records.push(ExplainedRecord {
+                name: Name::from(address).to_string(),
+                r#type: "PTR",
+                data: name.clone(),
+                file: format!("db.{}", zone.trim_end_matches('.')),
+                zone,
+            });
+        }
+        explanation.records.push(ExplainedRecord {
+            name,
+            r#type: record_type(&record.data),
+            data: address.to_string(),
+            zone: forward.clone(),
+            file: format!("db.{}", forward.trim_end_matches('.')),
+        });
+    }
+    explanation
+        .records
+        .sort_by(|a, b| (&a.file, &a.name).cmp(&(&b.file, &b.name)));
+    explanation
+        .left_out
+        .extend(unpublished_addresses(vmi, &published));
+    if explanation.records.is_empty() && explanation.left_out.is_empty() {
+        explanation.left_out.push(LeftOut {
+            what: "the VMI".into(),
+            reason: "no_address",
+            detail: "no secondary interface reports an address in its status yet".into(),
+        });
+    }
+    explanation
+}
+
+/// The zone file's serial against the one the DNS server at `LOCAL_DNS_ADDR`
+/// serves, for the zone of the VM's names.
+pub async fn check_served(explanation: &mut Explanation, config: &Config) {
+    let zones_dir = config.zones_dir.zones();
+    let Some(record) = explanation.records.iter().find(|r| r.r#type != "PTR") else {
+        return;
+    };
+    let Ok(zone) = Origin::parse(&record.zone) else {
+        return;
+    };
+    let written = std::fs::read_to_string(zones_dir.join(&record.file))
+        .ok()
+        .and_then(|text| read_serial(&text, &zone).ok())
+        .map(|serial| serial.get());
+    let served = match config.notify.local_dns {
+        Some(server) => soa_serial(
+            server,
+            &zone,
+            &MessageIds::default(),
+            Duration::from_secs(1),
+        )
+        .await
+        .map(|serial| serial.get()),
+        None => None,
+    };
+    explanation.served = Some(ServedZone {
+        zone: record.zone.clone(),
+        written,
+        served,
+    });
+}
+
+fn record_type(data: &RecordData) -> &'static str {
+    match data {
+        RecordData::A(_) => "A",
+        RecordData::Aaaa(_) => "AAAA",
+    }
+}
+
+fn skip_subject(skip: &InterfaceSkip) -> String {
+    match skip {
+        InterfaceSkip::Unplugged { interface }
+        | InterfaceSkip::InvalidName { interface, .. }
+        | InterfaceSkip::NameTooLong { interface, .. }
+        | InterfaceSkip::Duplicate { interface }
+        | InterfaceSkip::TooManyAddresses { interface, .. } => format!("interface {interface}"),
+        InterfaceSkip::UnparsableAddress { interface, address } => {
+            format!("address {address} of interface {interface}")
+        }
+        InterfaceSkip::InvalidAnnotation { annotation, .. } => format!("annotation {annotation}"),
+    }
+}
+
+/// The status interfaces on the pod network (`pod: {}` or a default Multus network).
+fn default_network_interfaces(vmi: &VirtualMachineInstance) -> Vec<String> {
+    let defaults: BTreeSet<&str> = vmi
+        .spec
+        .networks
+        .iter()
+        .flatten()
+        .filter(|n| n.is_default())
+        .filter_map(|n| n.name.as_deref())
+        .collect();
+    statuses(vmi)
+        .filter_map(|s| s.name.as_deref())
+        .filter(|name| defaults.contains(name))
+        .map(str::to_owned)
+        .collect()
+}
+
+fn statuses(vmi: &VirtualMachineInstance) -> impl Iterator<Item = &crate::vmi::InterfaceStatus> {
+    vmi.status
+        .as_ref()
+        .and_then(|s| s.interfaces.as_deref())
+        .unwrap_or_default()
+        .iter()
+}
+
+/// Addresses a secondary interface reports that give no record: link-local,
+/// loopback, multicast or unspecified ones mean nothing off the VM's link.
+fn unpublished_addresses(
+    vmi: &VirtualMachineInstance,
+    published: &BTreeSet<IpAddr>,
+) -> Vec<LeftOut> {
+    let defaults: BTreeSet<String> = default_network_interfaces(vmi).into_iter().collect();
+    let mut left_out = Vec::new();
+    for status in statuses(vmi) {
+        let Some(interface) = status.name.as_deref().filter(|n| !defaults.contains(*n)) else {
+            continue;
+        };
+        let reported = status
+            .ip_addresses
+            .iter()
+            .flatten()
+            .chain(&status.ip_address);
+        let mut seen = BTreeSet::new();
+        for address in reported.filter_map(|a| a.trim().parse::<IpAddr>().ok()) {
+            if published.contains(&address) || !seen.insert(address) {
+                continue;
+            }
+            let link_local = match address {
+                IpAddr::V4(a) => a.is_link_local(),
+                IpAddr::V6(a) => (a.segments()[0] & 0xffc0) == 0xfe80,
+            };
+            if link_local
+                || address.is_loopback()
+                || address.is_multicast()
+                || address.is_unspecified()
+            {
+                left_out.push(LeftOut {
+                    what: format!("address {address} of interface {interface}"),
+                    reason: if link_local { "link_local" } else { "not_routable" },
+                    detail: "link-local, loopback, multicast and unspecified addresses mean nothing outside the VM's link".into(),
+                });
+            }
+        }
+    }
+    left_out
+}
+
+impl fmt::Display for Explanation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "VMI {}/{}", self.namespace, self.name)?;
+        if self.records.is_empty() {
+            writeln!(f, "  no records: it is not in DNS")?;
+        } else {
+            writeln!(f, "  records:")?;
+            let mut file = "";
+            for record in &self.records {
+                if record.file != file {
+                    file = &record.file;
+                    writeln!(f, "    in {file} (zone {}):", record.zone)?;
+                }
+                writeln!(f, "      {} {} {}", record.name, record.r#type, record.data)?;
+            }
+        }
+        if !self.left_out.is_empty() {
+            writeln!(f, "  left out:")?;
+            for left in &self.left_out {
+                writeln!(f, "    {}: {} ({})", left.what, left.detail, left.reason)?;
+            }
+        }
+        if let Some(served) = &self.served {
+            let mut line = format!("  zone {}: ", served.zone);
+            match (served.written, served.served) {
+                (Some(w), Some(s)) if w == s => write!(line, "serial {w} on disk and served")?,
+                (Some(w), Some(s)) => {
+                    write!(line, "serial {w} on disk, {s} served: not loaded yet")?
+                }
+                (Some(w), None) => write!(
+                    line,
+                    "serial {w} on disk; the DNS server does not answer for it"
+                )?,
+                (None, _) => write!(line, "no zone file on disk")?,
+            }
+            writeln!(f, "{line}")?;
+        }
+        Ok(())
+    }
+}
