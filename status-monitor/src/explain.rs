@@ -7,6 +7,7 @@
 use std::collections::BTreeSet;
 use std::fmt::{self, Write as _};
 use std::net::IpAddr;
+use std::path::Path;
 use std::time::Duration;
 
 use hickory_proto::rr::Name;
@@ -16,6 +17,8 @@ use zone_manager::{Origin, RecordData, read_serial};
 use crate::config::Config;
 use crate::dns_query::{MessageIds, soa_serial};
 use crate::projection::{self, InterfaceSkip};
+use crate::source::directory::manifests::{ManifestError, ReadVmi, manifest_files, read_vmis};
+use crate::vmi::decode::LenientVmi;
 use crate::vmi::{VirtualMachineInstance, VmiRef};
 
 /// What the zones hold of one VMI, and why anything of it is not there.
@@ -64,6 +67,83 @@ impl Explanation {
     pub fn is_published(&self) -> bool {
         !self.records.is_empty()
     }
+}
+
+/// Why `explain` has nothing to say.
+#[derive(Debug, thiserror::Error)]
+pub enum ExplainError {
+    #[error("no VMI {0}")]
+    NotFound(VmiRef),
+    #[error(
+        "no Kubernetes credentials (in-cluster service account or KUBECONFIG): {0}; use --source-dir for manifests"
+    )]
+    NoCredentials(kube::Error),
+    #[error("cannot read VMI {vmi}: {error}")]
+    Api { vmi: VmiRef, error: kube::Error },
+    #[error(transparent)]
+    Manifests(#[from] ManifestError),
+}
+
+/// Finds `wanted` (in `--source-dir`'s manifests, else in the cluster) and
+/// explains it, served serial included.
+pub async fn explain_vmi(config: &Config, wanted: &VmiRef) -> Result<Explanation, ExplainError> {
+    let found = match &config.source_dir {
+        Some(dir) => find_in_manifests(dir, wanted)?,
+        None => find_in_cluster(wanted).await?,
+    };
+    let mut explanation = match found {
+        Some(Ok(vmi)) => explain(&vmi, config),
+        Some(Err(malformed)) => Explanation {
+            namespace: wanted.namespace.clone(),
+            name: wanted.name.clone(),
+            left_out: vec![LeftOut {
+                what: "the VMI".into(),
+                reason: "malformed",
+                detail: malformed.message,
+            }],
+            ..Explanation::default()
+        },
+        None => return Err(ExplainError::NotFound(wanted.clone())),
+    };
+    check_served(&mut explanation, config).await;
+    Ok(explanation)
+}
+
+/// The VMI `wanted` among the manifests under `dir`, decoded or not; files
+/// that cannot be read are reported and passed over.
+fn find_in_manifests(dir: &Path, wanted: &VmiRef) -> Result<Option<ReadVmi>, ExplainError> {
+    let mut found = None;
+    for file in manifest_files(dir)? {
+        let read = read_vmis(&file, |vmi| {
+            let this = match &vmi {
+                Ok(vmi) => VmiRef::of(vmi),
+                Err(e) => e.vmi.clone(),
+            };
+            if &this == wanted {
+                found = Some(vmi);
+            }
+        });
+        if let Err(e) = read {
+            eprintln!("status-monitor: {e}");
+        }
+    }
+    Ok(found)
+}
+
+/// The VMI `wanted` from the cluster, decoded or not.
+async fn find_in_cluster(wanted: &VmiRef) -> Result<Option<ReadVmi>, ExplainError> {
+    let client = kube::Client::try_default()
+        .await
+        .map_err(ExplainError::NoCredentials)?;
+    let vmis: kube::Api<LenientVmi> = kube::Api::namespaced(client, &wanted.namespace);
+    let vmi = vmis
+        .get_opt(&wanted.name)
+        .await
+        .map_err(|error| ExplainError::Api {
+            vmi: wanted.clone(),
+            error,
+        })?;
+    Ok(vmi.map(LenientVmi::decode))
 }
 
 /// Explains `vmi` under `config`'s projection rules, zone layout and reverse zones.
@@ -162,7 +242,7 @@ pub fn explain(vmi: &VirtualMachineInstance, config: &Config) -> Explanation {
 
 /// The zone file's serial against the one the DNS server at `LOCAL_DNS_ADDR`
 /// serves, for the zone of the VM's names.
-pub async fn check_served(explanation: &mut Explanation, config: &Config) {
+async fn check_served(explanation: &mut Explanation, config: &Config) {
     let zones_dir = config.zones_dir.zones();
     let Some(record) = explanation.records.iter().find(|r| r.r#type != "PTR") else {
         return;

@@ -19,10 +19,8 @@ use status_monitor::output::zone::{
 use status_monitor::output::{self, endpoints};
 use status_monitor::readiness::Readiness;
 use status_monitor::source::directory::catalog::ManifestCatalog;
-use status_monitor::source::directory::manifests::{ReadVmi, manifest_files, read_vmis};
 use status_monitor::source::{self, KeptAnnotations, SourceEvent};
 use status_monitor::vmi::VmiRef;
-use status_monitor::vmi::decode::LenientVmi;
 use status_monitor::{http, logging};
 
 /// mimalloc: the manifest reader decodes on one thread and frees on another,
@@ -149,84 +147,29 @@ fn explain(config: &Config, wanted: &VmiRef, output: Output) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    runtime.block_on(async {
-        let found = match &config.source_dir {
-            Some(dir) => find_in_manifests(dir, wanted),
-            None => find_in_cluster(wanted).await,
-        };
-        let mut explanation = match found {
-            Ok(Some(Ok(vmi))) => explain::explain(&vmi, config),
-            Ok(Some(Err(malformed))) => explain::Explanation {
-                namespace: wanted.namespace.clone(),
-                name: wanted.name.clone(),
-                left_out: vec![explain::LeftOut {
-                    what: "the VMI".into(),
-                    reason: "malformed",
-                    detail: malformed.message,
-                }],
-                ..explain::Explanation::default()
-            },
-            Ok(None) => {
-                eprintln!("status-monitor: no VMI {wanted}");
-                return ExitCode::FAILURE;
-            }
-            Err(message) => {
-                eprintln!("status-monitor: {message}");
-                return ExitCode::FAILURE;
-            }
-        };
-        explain::check_served(&mut explanation, config).await;
-        match output {
-            Output::Text => print!("{explanation}"),
-            Output::Json => match serde_json::to_string_pretty(&explanation) {
-                Ok(json) => println!("{json}"),
-                Err(e) => {
-                    eprintln!("status-monitor: {e}");
-                    return ExitCode::FAILURE;
-                }
-            },
-        }
-        if config.address_source == AddressSource::Network {
-            eprintln!(
-                "status-monitor: ADDRESS_SOURCE=network also leaves out addresses the CNI did not assign; explain does not look at the pods"
-            );
-        }
-        ExitCode::SUCCESS
-    })
-}
-
-/// The VMI `wanted` among the manifests under `dir`, decoded or not.
-fn find_in_manifests(dir: &Path, wanted: &VmiRef) -> Result<Option<ReadVmi>, String> {
-    let files = manifest_files(dir).map_err(|e| e.to_string())?;
-    let mut found = None;
-    for file in files {
-        let read = read_vmis(&file, |vmi| {
-            let this = match &vmi {
-                Ok(vmi) => VmiRef::of(vmi),
-                Err(e) => e.vmi.clone(),
-            };
-            if &this == wanted {
-                found = Some(vmi);
-            }
-        });
-        if let Err(e) = read {
+    let explanation = match runtime.block_on(explain::explain_vmi(config, wanted)) {
+        Ok(explanation) => explanation,
+        Err(e) => {
             eprintln!("status-monitor: {e}");
+            return ExitCode::FAILURE;
         }
+    };
+    match output {
+        Output::Text => print!("{explanation}"),
+        Output::Json => match serde_json::to_string_pretty(&explanation) {
+            Ok(json) => println!("{json}"),
+            Err(e) => {
+                eprintln!("status-monitor: {e}");
+                return ExitCode::FAILURE;
+            }
+        },
     }
-    Ok(found)
-}
-
-/// The VMI `wanted` from the cluster, decoded or not.
-async fn find_in_cluster(wanted: &VmiRef) -> Result<Option<ReadVmi>, String> {
-    let client = kube::Client::try_default().await.map_err(|e| {
-        format!("no Kubernetes credentials (in-cluster service account or KUBECONFIG): {e}; use --source-dir for manifests")
-    })?;
-    let vmis: kube::Api<LenientVmi> = kube::Api::namespaced(client, &wanted.namespace);
-    let vmi = vmis
-        .get_opt(&wanted.name)
-        .await
-        .map_err(|e| format!("cannot read VMI {wanted}: {e}"))?;
-    Ok(vmi.map(LenientVmi::decode))
+    if config.address_source == AddressSource::Network {
+        eprintln!(
+            "status-monitor: ADDRESS_SOURCE=network also leaves out addresses the CNI did not assign; explain does not look at the pods"
+        );
+    }
+    ExitCode::SUCCESS
 }
 
 fn render(
