@@ -61,9 +61,9 @@ trap 'redeploy deploy || true; cleanup' EXIT
 # The overlay's prerequisite: external-dns' DNSEndpoint CRD.
 $KUBECTL apply -f status-monitor/tests/fixtures/dnsendpoint-crd.yaml >/dev/null
 # deploy/zone-transfer's pods start only with the key's Secret: made by
-# README's command. The secondary (knotd) runs here, where the tests run.
+# the command in docs/secondaries.md. The secondary (knotd) runs here, where the tests run.
 if ! $KUBECTL -n kubevirt-dns get secret kubevirt-dns-transfer-key >/dev/null 2>&1; then
-  awk '/<!-- secondaries: make-key -->/{f=1; next} f && /^```sh/{next} f && /^```/{exit} f' README.md >"$work/make-key.sh"
+  awk '/<!-- secondaries: make-key -->/{f=1; next} f && /^```sh/{next} f && /^```/{exit} f' docs/secondaries.md >"$work/make-key.sh"
   (cd "$work" && sh make-key.sh)
   $KUBECTL -n kubevirt-dns create secret generic kubevirt-dns-transfer-key --from-file="$work/transfer.key" >/dev/null
 fi

@@ -401,7 +401,7 @@ fn the_network_policy_lets_dns_and_scrapes_in_and_only_the_api_server_out() {
 
 /// The memory limits fit what `make bench-e2e` measured at 10k VMIs
 /// (BENCHMARKS.md: status-monitor 28 MiB, CoreDNS 99 MiB), with room for a
-/// reload's doubling and the runtime's growth; the README's sizing table says
+/// reload's doubling and the runtime's growth; docs/performance.md's sizing table says
 /// what to raise beyond that.
 #[test]
 fn memory_limits_fit_the_measured_peaks_at_10k_vmis() {

@@ -669,7 +669,7 @@ async fn overlay_dns_endpoints_follow_the_annotated_vms() {
 }
 
 /// deploy/zone-transfer as deployed: the TSIG key its Secret holds (made by
-/// README's command, hack/functest.sh), and the address of this machine
+/// the command in docs/secondaries.md, hack/functest.sh), and the address of this machine
 /// that the pods reach, where the secondaries listen.
 async fn zone_transfer_overlay(client: &Client) -> (common::secondary::TransferKey, String) {
     use k8s_openapi::api::apps::v1::Deployment;
@@ -735,7 +735,7 @@ async fn overlay_zone_transfer_a_secondary_transfers_with_tsig_through_the_node_
     let (key, secondary) = zone_transfer_overlay(&client).await;
     let primary = node_port();
     let (server, port) = (primary.ip().to_string(), primary.port().to_string());
-    // README's catalog configuration; NOTIFY comes from the pods' addresses.
+    // the catalog configuration of docs/secondaries.md; NOTIFY comes from the pods' addresses.
     let knot = KnotSecondary::start_at(
         "knot-catalog",
         &secondary,
@@ -799,7 +799,7 @@ async fn overlay_zone_transfer_a_secondary_transfers_with_tsig_through_the_node_
     ns.delete().await;
 }
 
-/// BIND 9.18 with README's catalog configuration, as a secondary of the
+/// BIND 9.18 with the catalog configuration of docs/secondaries.md, as a secondary of the
 /// NodePort: 20 bursts of 100 changes across namespaces, one during a
 /// rollout; after each, BIND holds exactly the final records within 10 s.
 #[tokio::test(flavor = "multi_thread")]
@@ -1003,8 +1003,8 @@ async fn evict(client: &Client, pod: &str) -> (bool, String) {
 }
 
 /// What clients see through the NodePort while the product's pods are
-/// restarted, deleted, evicted and killed: the figures of README's
-/// Availability section (printed; `make functest` shows them).
+/// restarted, deleted, evicted and killed: the figures of
+/// docs/availability.md (printed; `make functest` shows them).
 #[tokio::test(flavor = "multi_thread")]
 #[ignore = "needs a cluster with KubeVirt and the product: run `make functest`"]
 async fn availability_through_rollouts_deletions_evictions_and_kills() {

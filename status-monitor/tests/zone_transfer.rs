@@ -1,8 +1,8 @@
-//! Zone transfers to the DNS servers users already run, set up as README's
+//! Zone transfers to the DNS servers users already run, set up as docs/secondaries.md's
 //! "Serving from your own DNS (secondaries)" says: status-monitor watching a
 //! manifest directory, CoreDNS serving the Corefile of
-//! deploy/components/zone-transfer with the TSIG key README's command makes,
-//! and knotd as a secondary with README's Knot configurations. CoreDNS comes
+//! deploy/components/zone-transfer with the TSIG key the command in docs/secondaries.md makes,
+//! and knotd as a secondary with the Knot configuration of docs/secondaries.mds. CoreDNS comes
 //! from COREDNS or ../shared/bin/coredns; without one each test says so and
 //! skips.
 
@@ -307,7 +307,7 @@ fn knot_following_the_catalog_adds_and_drops_namespace_zones() {
     );
 
     // CoreDNS may log that it could not reopen the removed zone's file (its
-    // per-zone reload races `auto`'s walk; README, Troubleshooting): at most
+    // per-zone reload races `auto`'s walk; docs/operating.md, Troubleshooting): at most
     // that, and for that zone only.
     let Primary {
         mut coredns, zones, ..

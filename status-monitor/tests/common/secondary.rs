@@ -1,6 +1,6 @@
-//! Zone transfers as users set them up: the TSIG key made by README's
-//! command, CoreDNS serving the Corefile of deploy/components/zone-transfer,
-//! and knotd as a secondary configured with README's Knot configuration (only
+//! Zone transfers as users set them up: the TSIG key made by the
+//! command in docs/secondaries.md, CoreDNS serving the Corefile of deploy/components/zone-transfer,
+//! and knotd as a secondary configured with the Knot configuration of docs/secondaries.md (only
 //! addresses, ports and directories changed).
 
 use std::fs;
@@ -13,13 +13,13 @@ use super::cluster::repo_root;
 use super::coredns::CoreDns;
 use super::dns::{dig_output, free_udp_and_tcp_port, knotc, knotd_log, start_knotd};
 
-/// The code block under `<!-- secondaries: NAME -->` in README.md.
+/// The code block under `<!-- secondaries: NAME -->` in docs/secondaries.md.
 pub fn readme_block(name: &str) -> String {
-    let readme = fs::read_to_string(repo_root().join("README.md")).unwrap();
+    let readme = fs::read_to_string(repo_root().join("docs/secondaries.md")).unwrap();
     let marker = format!("<!-- secondaries: {name} -->\n");
     let after = readme
         .split_once(&marker)
-        .unwrap_or_else(|| panic!("README.md has no {marker:?}"))
+        .unwrap_or_else(|| panic!("docs/secondaries.md has no {marker:?}"))
         .1;
     let body = after
         .strip_prefix("```")
@@ -42,7 +42,7 @@ pub fn adapted(text: &str, replacements: &[(&str, &str)]) -> String {
     text
 }
 
-/// The TSIG key, made by README's command in a directory of its own.
+/// The TSIG key, made by the command in docs/secondaries.md in a directory of its own.
 pub struct TransferKey {
     dir: TempDir,
     /// The base64 secret, for Knot's configuration and dig.
@@ -69,7 +69,7 @@ impl TransferKey {
         Self::from_text(dir, &text)
     }
 
-    /// A key file's text (README's format), kept in `dir`.
+    /// A key file's text (the format of docs/secondaries.md), kept in `dir`.
     pub fn from_text(dir: TempDir, text: &str) -> Self {
         fs::write(dir.path().join("transfer.key"), text).unwrap();
         let secret = text
@@ -131,7 +131,7 @@ pub struct KnotSecondary {
 }
 
 impl KnotSecondary {
-    /// knotd with README's configuration `block`, transferring from CoreDNS
+    /// knotd with the configuration `block` of docs/secondaries.md, transferring from CoreDNS
     /// at `primary_port` with `key`, accepting NOTIFY from 127.0.0.1.
     pub fn start(block: &str, primary_port: u16, key: &TransferKey) -> Self {
         let primary = format!("127.0.0.1@{primary_port}");
@@ -213,8 +213,8 @@ fn stop(child: &mut Child, name: &str, log: impl FnOnce() -> String) {
     }
 }
 
-/// named (BIND 9.18) as a secondary following the catalog with README's
-/// configuration `bind-catalog`, killed on drop.
+/// named (BIND 9.18) as a secondary following the catalog with the
+/// configuration `bind-catalog` of docs/secondaries.md, killed on drop.
 pub struct BindSecondary {
     dir: TempDir,
     pub port: u16,
