@@ -1,5 +1,6 @@
 //! zone-manager keeps the DNS records of KubeVirt VMs' secondary interfaces and
-//! publishes them as one SOA-headed RFC 1035 zone file, written atomically.
+//! publishes them as SOA-headed RFC 1035 zone files, each written atomically:
+//! the parent `vm.<DOMAIN>`, one zone per namespace, reverse zones and a catalog.
 //!
 //! Data flows one way: [`VmAddresses`] (one VM's projection) → [`ZoneManager`]
 //! (all VMs, canonical order) → [`render_zone`] (text) → [`ZoneFile`] (atomic write).

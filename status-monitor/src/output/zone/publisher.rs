@@ -98,10 +98,14 @@ pub async fn publish(
     match result {
         Ok(publication) => {
             retry.reset();
-            let zone = manager.settings().origin.to_string();
-            log_outcome(&zone, publication.forward, manager.vm_count());
+            // The VM count is every zone's: it goes with the parent's line only.
+            log_outcome(
+                &manager.settings().origin,
+                publication.forward,
+                Some(manager.vm_count()),
+            );
             for (origin, outcome) in publication.other_zones() {
-                log_outcome(&origin.to_string(), *outcome, manager.vm_count());
+                log_outcome(origin, *outcome, None);
             }
             Ok(publication)
         }
@@ -112,12 +116,17 @@ pub async fn publish(
         }
     }
 }
-fn log_outcome(zone: &str, outcome: Published, vms: usize) {
-    match outcome {
-        Published::Written { serial, bytes } => info!(zone, %serial, bytes, vms, "zone written"),
-        Published::Adopted(serial) => {
-            info!(zone, %serial, "zone file on disk is up to date; keeping it and its serial")
+fn log_outcome(zone: &Origin, outcome: Published, vms: Option<usize>) {
+    match (outcome, vms) {
+        (Published::Written { serial, bytes }, Some(vms)) => {
+            info!(zone = %zone, %serial, bytes, vms, "zone written")
         }
-        Published::Unchanged(serial) => debug!(zone, %serial, "zone unchanged"),
+        (Published::Written { serial, bytes }, None) => {
+            info!(zone = %zone, %serial, bytes, "zone written")
+        }
+        (Published::Adopted(serial), _) => {
+            info!(zone = %zone, %serial, "zone file on disk is up to date; keeping it and its serial")
+        }
+        (Published::Unchanged(serial), _) => debug!(zone = %zone, %serial, "zone unchanged"),
     }
 }

@@ -16,6 +16,9 @@ use crate::projection::{Projector, Rules};
 /// with the zone, not copied).
 struct ParsedFile {
     digest: u64,
+    /// Every VMI read, as the API source counts the VMIs of its watch.
+    vmis: usize,
+    /// The VMs of those that give records.
     vms: Vec<VmAddresses>,
 }
 
@@ -35,7 +38,7 @@ impl ManifestCatalog {
 
     /// VMIs in the files, whether or not they give records.
     pub fn vmi_count(&self) -> usize {
-        self.files.values().map(|f| f.vms.len()).sum()
+        self.files.values().map(|f| f.vmis).sum()
     }
 
     /// Reads `roots` again; re-parses only files whose content changed. A file
@@ -80,22 +83,26 @@ impl ManifestCatalog {
             }
         }
         let mut vms = Vec::new();
+        let mut vmis = 0;
         let projector = &mut self.projector;
-        let read = manifests::read_vmis(path, |vmi| match vmi {
-            Ok(vmi) => vms.extend(projector.project(&vmi)),
-            Err(e) => {
-                projector.metrics().skip("malformed");
-                warn!(vmi = %e.vmi, reason = %e.message, "skipping malformed VMI");
+        let read = manifests::read_vmis(path, |vmi| {
+            vmis += 1;
+            match vmi {
+                Ok(vmi) => vms.extend(projector.project(&vmi)),
+                Err(e) => {
+                    projector.metrics().skip("malformed");
+                    warn!(vmi = %e.vmi, reason = %e.message, "skipping malformed VMI");
+                }
             }
         });
         match read {
             Ok(digest) => {
                 self.files
-                    .insert(path.to_path_buf(), ParsedFile { digest, vms });
+                    .insert(path.to_path_buf(), ParsedFile { digest, vmis, vms });
                 true
             }
             Err(e) => {
-                let kept = self.files.get(path).map_or(0, |f| f.vms.len());
+                let kept = self.files.get(path).map_or(0, |f| f.vmis);
                 warn!(error = %e, kept_vmis = kept, "keeping the last good content of this file");
                 false
             }
