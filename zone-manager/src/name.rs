@@ -92,12 +92,9 @@ impl LabelInterner {
         self.labels.retain(|label| Arc::strong_count(&label.0) > 1);
     }
 
-    pub fn len(&self) -> usize {
+    #[cfg(test)]
+    fn len(&self) -> usize {
         self.labels.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.labels.is_empty()
     }
 }
 

@@ -170,6 +170,7 @@ impl TrackedFile {
         })
     }
 
+    #[cfg(feature = "test-support")]
     pub(crate) fn serial(&self) -> Option<Serial> {
         self.on_disk.map(|d| d.serial).or(self.last_serial)
     }

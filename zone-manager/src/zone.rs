@@ -15,9 +15,9 @@ use crate::records::{RecordData, VmAddresses};
 use crate::render::ZoneSettings;
 use crate::reverse::{ReversePrefix, for_each_ptr};
 use crate::reverse_zones::{ReverseZone, publish_reverse_zones};
-use crate::serial::{ClockSerials, Serial, SerialSource};
+use crate::serial::{ClockSerials, SerialSource};
 use crate::texts::ParentText;
-use crate::tracked::{Published, TrackedFile};
+use crate::tracked::TrackedFile;
 use crate::zone_file::{ZoneFile, ZoneFileError, ZonesDir};
 
 /// Record counts by type, for metrics and logs.
@@ -269,14 +269,16 @@ impl ZoneManager {
             .map(|zone| (zone.origin.clone(), zone.ptrs))
     }
 
-    /// The serial of the forward zone on disk, once known.
-    pub fn serial(&self) -> Option<Serial> {
+    /// The serial of the forward zone on disk, once known (for tests).
+    #[cfg(feature = "test-support")]
+    pub fn serial(&self) -> Option<crate::serial::Serial> {
         self.forward.serial()
     }
 
     /// Publishes every zone (see [`Self::publish_all`]) and tells what happened to
-    /// the forward one.
-    pub fn publish(&mut self, now: SystemTime) -> Result<Published, ZoneFileError> {
+    /// the forward one (for tests).
+    #[cfg(feature = "test-support")]
+    pub fn publish(&mut self, now: SystemTime) -> Result<crate::Published, ZoneFileError> {
         self.publish_all(now).map(|publication| publication.forward)
     }
 
