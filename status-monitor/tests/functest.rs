@@ -379,6 +379,37 @@ async fn both_pods_serve_and_names_follow_changes_over_udp_and_tcp() {
     assert_eq!(dig_over("+notcp", &name, "A"), ["10.10.0.5"], "over UDP");
     assert_eq!(dig_over("+tcp", &name, "A"), ["10.10.0.5"], "over TCP");
 
+    // Asked in a pod, `explain` tells the same, and that its CoreDNS serves it.
+    let pod = ready_product_pods(&client).await[0]
+        .metadata
+        .name
+        .clone()
+        .unwrap();
+    let out = Command::new("kubectl")
+        .args([
+            "-n",
+            PRODUCT_NAMESPACE,
+            "exec",
+            &pod,
+            "-c",
+            "status-monitor",
+            "--",
+        ])
+        .args(["status-monitor", "explain", "-n", &ns.name, "vmi-follow"])
+        .output()
+        .expect("kubectl");
+    let explained = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{explained}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        explained.contains(&format!("{name}. A 10.10.0.5")),
+        "{explained}"
+    );
+    assert!(explained.contains("on disk and served"), "{explained}");
+
     // The guest reports a second address (what a guest agent does).
     let claim = r#"{"nic1": ["10.10.0.77"]}"#;
     annotate(
