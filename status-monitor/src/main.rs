@@ -18,7 +18,7 @@ use status_monitor::output::zone::{
 };
 use status_monitor::output::{self, endpoints};
 use status_monitor::readiness::Readiness;
-use status_monitor::source::directory::catalog::ManifestCatalog;
+use status_monitor::source::directory::manifest_set::ManifestSet;
 use status_monitor::source::{self, KeptAnnotations, SourceEvent};
 use status_monitor::vmi::VmiRef;
 use status_monitor::{http, logging};
@@ -182,17 +182,17 @@ fn render(
         error!(path = %missing.display(), "no such file or directory");
         return ExitCode::from(2);
     }
-    let mut catalog = ManifestCatalog::new(
+    let mut manifests = ManifestSet::new(
         config.zone.origin.clone(),
         config.projection_rules(),
         Arc::new(Metrics::new()),
     );
-    catalog.scan(paths);
+    manifests.scan(paths);
     match out {
-        Some(dir) => write_zone_files(config, serial, &dir, catalog.vms()),
+        Some(dir) => write_zone_files(config, serial, &dir, manifests.vms()),
         None => {
             let serial = serial.map_or_else(|| Serial::next(None, SystemTime::now()), Serial::new);
-            print!("{}", render_zone(&config.zone, serial, &catalog.vms()));
+            print!("{}", render_zone(&config.zone, serial, &manifests.vms()));
             ExitCode::SUCCESS
         }
     }

@@ -1,7 +1,7 @@
 //! The directory source: a directory of VMI manifests watched with `notify`;
 //! every rescan that finds changed files sends the complete set of VMs.
 
-pub mod catalog;
+pub mod manifest_set;
 mod json_split;
 pub mod manifests;
 
@@ -19,7 +19,7 @@ use crate::file_events::changes_content;
 use crate::metrics::Metrics;
 use crate::projection::Rules;
 use crate::source::SourceEvent;
-use catalog::ManifestCatalog;
+use manifest_set::ManifestSet;
 
 /// Editors save in several steps (truncate, write, rename); wait this long after
 /// the last event before reading, so that a half-saved file is rarely seen.
@@ -55,10 +55,10 @@ pub async fn run(
     info!(dir = %source_dir.display(), "watching VMI manifests");
 
     let roots = [source_dir.clone()];
-    let mut catalog = ManifestCatalog::new(origin, rules, metrics.clone());
-    catalog.scan(&roots);
-    metrics.vmis_known.set(catalog.vmi_count() as i64);
-    if sink.send(SourceEvent::resync(catalog.vms())).await.is_err() {
+    let mut set = ManifestSet::new(origin, rules, metrics.clone());
+    set.scan(&roots);
+    metrics.vmis_known.set(set.vmi_count() as i64);
+    if sink.send(SourceEvent::resync(set.vms())).await.is_err() {
         return Ok(());
     }
     let mut rescan_at: Option<Instant> = None;
@@ -75,10 +75,10 @@ pub async fn run(
             }
             () = sleep_until(rescan_at.unwrap_or_else(Instant::now)), if rescan_at.is_some() => {
                 rescan_at = None;
-                let changed = catalog.scan(&roots);
-                metrics.vmis_known.set(catalog.vmi_count() as i64);
+                let changed = set.scan(&roots);
+                metrics.vmis_known.set(set.vmi_count() as i64);
                 debug!(changed, "rescanned manifests");
-                if changed && sink.send(SourceEvent::resync(catalog.vms())).await.is_err() {
+                if changed && sink.send(SourceEvent::resync(set.vms())).await.is_err() {
                     return Ok(());
                 }
             }

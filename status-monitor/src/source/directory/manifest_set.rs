@@ -23,12 +23,12 @@ struct ParsedFile {
 }
 
 /// VMIs found in a set of files and directories.
-pub struct ManifestCatalog {
+pub struct ManifestSet {
     projector: Projector,
     files: BTreeMap<PathBuf, ParsedFile>,
 }
 
-impl ManifestCatalog {
+impl ManifestSet {
     pub fn new(origin: Origin, rules: Rules, metrics: Arc<Metrics>) -> Self {
         Self {
             projector: Projector::with_rules(origin, rules, metrics),
