@@ -19,12 +19,12 @@ use crate::retry::Backoff;
 use crate::source::SourceEvent;
 use debounce::Debouncer;
 use healing::{HEAL_SETTLE, watch_zone_dir};
-pub use notify::Notifier;
+pub use dns_notify::Notifier;
 pub use served::ServedWatch;
 
 pub mod debounce;
 mod healing;
-mod notify;
+mod dns_notify;
 mod publisher;
 pub mod serial_ledger;
 mod served;
