@@ -24,11 +24,14 @@ impl ZoneOutput {
         }
         match self.manager.on_disk_is_current() {
             Ok(true) => {}
-            Ok(false) | Err(_) => {
-                warn!(
-                    dir = %self.manager.zone_file().dir().display(),
-                    "a zone file was removed or changed by someone else; writing the zones again"
-                );
+            outcome => {
+                let dir = self.manager.zone_file().dir().display();
+                match outcome {
+                    Err(e) => warn!(%dir, error = %e,
+                        "cannot read back a zone file; writing the zones again"),
+                    _ => warn!(%dir,
+                        "a zone file was removed or changed by someone else; writing the zones again"),
+                }
                 self.metrics.zone_rewrites_after_tampering.inc();
                 self.manager.forget_on_disk();
                 self.publish().await;

@@ -18,13 +18,13 @@ use crate::readiness::Readiness;
 use crate::retry::Backoff;
 use crate::source::SourceEvent;
 use debounce::Debouncer;
-use healing::{HEAL_SETTLE, watch_zone_dir};
 pub use dns_notify::Notifier;
+use healing::{HEAL_SETTLE, watch_zone_dir};
 pub use served::ServedWatch;
 
 pub mod debounce;
-mod healing;
 mod dns_notify;
+mod healing;
 mod publisher;
 pub mod serial_ledger;
 mod served;

@@ -1,8 +1,8 @@
 //! The directory source: a directory of VMI manifests watched with `notify`;
 //! every rescan that finds changed files sends the complete set of VMs.
 
-pub mod manifest_set;
 mod json_split;
+pub mod manifest_set;
 pub mod manifests;
 
 use std::path::PathBuf;
