@@ -33,8 +33,8 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 
 /// Freed memory goes back to the system at once: with mimalloc's 1 s delay
-/// the monitor peaked at 84 MiB with 100k VMIs, against 54 MiB so. `render`
-/// keeps the delay: it exits soon, and purging at once made it slower.
+/// the monitor's peak at 100k VMIs was half as high again (BENCHMARKS.md).
+/// `render` keeps the delay: it exits soon, and purging at once made it slower.
 fn return_freed_memory_at_once() {
     // SAFETY: sets one of mimalloc's options; no memory is touched.
     unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 0) }
