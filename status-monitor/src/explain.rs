@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use hickory_proto::rr::Name;
 use serde::Serialize;
-use zone_manager::{Origin, RecordData, read_serial};
+use zone_manager::{Origin, RecordData, is_link_local, is_publishable, read_serial};
 
 use crate::config::Config;
 use crate::dns_query::{MessageIds, soa_serial};
@@ -175,7 +175,8 @@ pub fn explain(vmi: &VirtualMachineInstance, config: &Config) -> Explanation {
             return explanation;
         }
     };
-    for interface in default_network_interfaces(vmi) {
+    let defaults = vmi.spec.default_network_names();
+    for interface in default_network_interfaces(vmi, &defaults) {
         explanation.left_out.push(LeftOut {
             what: format!("interface {interface}"),
             reason: "default_network",
@@ -229,7 +230,7 @@ pub fn explain(vmi: &VirtualMachineInstance, config: &Config) -> Explanation {
         .sort_by(|a, b| (&a.file, &a.name).cmp(&(&b.file, &b.name)));
     explanation
         .left_out
-        .extend(unpublished_addresses(vmi, &published));
+        .extend(unpublished_addresses(vmi, &defaults, &published));
     if explanation.records.is_empty() && explanation.left_out.is_empty() {
         explanation.left_out.push(LeftOut {
             what: "the VMI".into(),
@@ -294,67 +295,43 @@ fn skip_subject(skip: &InterfaceSkip) -> String {
 }
 
 /// The status interfaces on the pod network (`pod: {}` or a default Multus network).
-fn default_network_interfaces(vmi: &VirtualMachineInstance) -> Vec<String> {
-    let defaults: BTreeSet<&str> = vmi
-        .spec
-        .networks
+fn default_network_interfaces<'a>(
+    vmi: &'a VirtualMachineInstance,
+    defaults: &BTreeSet<&str>,
+) -> Vec<&'a str> {
+    vmi.status_interfaces()
         .iter()
-        .flatten()
-        .filter(|n| n.is_default())
-        .filter_map(|n| n.name.as_deref())
-        .collect();
-    statuses(vmi)
         .filter_map(|s| s.name.as_deref())
         .filter(|name| defaults.contains(name))
-        .map(str::to_owned)
         .collect()
-}
-
-fn statuses(vmi: &VirtualMachineInstance) -> impl Iterator<Item = &crate::vmi::InterfaceStatus> {
-    vmi.status
-        .as_ref()
-        .and_then(|s| s.interfaces.as_deref())
-        .unwrap_or_default()
-        .iter()
 }
 
 /// Addresses a secondary interface reports that give no record: link-local,
 /// loopback, multicast or unspecified ones mean nothing off the VM's link.
 fn unpublished_addresses(
     vmi: &VirtualMachineInstance,
+    defaults: &BTreeSet<&str>,
     published: &BTreeSet<IpAddr>,
 ) -> Vec<LeftOut> {
-    let defaults: BTreeSet<String> = default_network_interfaces(vmi).into_iter().collect();
     let mut left_out = Vec::new();
-    for status in statuses(vmi) {
-        let Some(interface) = status.name.as_deref().filter(|n| !defaults.contains(*n)) else {
+    for status in vmi.status_interfaces() {
+        let Some(interface) = status.name.as_deref().filter(|n| !defaults.contains(n)) else {
             continue;
         };
-        let reported = status
-            .ip_addresses
-            .iter()
-            .flatten()
-            .chain(&status.ip_address);
         let mut seen = BTreeSet::new();
-        for address in reported.filter_map(|a| a.trim().parse::<IpAddr>().ok()) {
-            if published.contains(&address) || !seen.insert(address) {
+        for address in projection::addresses_of(status)
+            .into_iter()
+            .filter_map(|a| a.trim().parse::<IpAddr>().ok())
+        {
+            if published.contains(&address) || is_publishable(address) || !seen.insert(address) {
                 continue;
             }
-            let link_local = match address {
-                IpAddr::V4(a) => a.is_link_local(),
-                IpAddr::V6(a) => (a.segments()[0] & 0xffc0) == 0xfe80,
-            };
-            if link_local
-                || address.is_loopback()
-                || address.is_multicast()
-                || address.is_unspecified()
-            {
-                left_out.push(LeftOut {
-                    what: format!("address {address} of interface {interface}"),
-                    reason: if link_local { "link_local" } else { "not_routable" },
-                    detail: "link-local, loopback, multicast and unspecified addresses mean nothing outside the VM's link".into(),
-                });
-            }
+            let link_local = is_link_local(address);
+            left_out.push(LeftOut {
+                what: format!("address {address} of interface {interface}"),
+                reason: if link_local { "link_local" } else { "not_routable" },
+                detail: "link-local, loopback, multicast and unspecified addresses mean nothing outside the VM's link".into(),
+            });
         }
     }
     left_out

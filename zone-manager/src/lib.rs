@@ -30,7 +30,10 @@ pub mod zone_file;
 pub use catalog::member_id;
 pub use layout::ZoneLayout;
 pub use name::{Label, LabelInterner, Mailbox, NameError, Origin};
-pub use records::{Interface, InterfaceAddresses, OwnerName, Record, RecordData, VmAddresses};
+pub use records::{
+    Interface, InterfaceAddresses, OwnerName, Record, RecordData, VmAddresses, is_link_local,
+    is_publishable,
+};
 pub use render::{
     ZoneSettings, render_body, render_header, render_reverse_body, render_reverse_header,
     render_zone,

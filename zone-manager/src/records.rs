@@ -21,11 +21,10 @@ impl InterfaceAddresses {
     pub fn new(name: Label, addresses: impl IntoIterator<Item = IpAddr>) -> Self {
         let mut ipv4 = Vec::new();
         let mut ipv6 = Vec::new();
-        for address in addresses {
+        for address in addresses.into_iter().filter(|a| is_publishable(*a)) {
             match address {
-                IpAddr::V4(a) if is_publishable_v4(a) => ipv4.push(a),
-                IpAddr::V6(a) if is_publishable_v6(a) => ipv6.push(a),
-                _ => {}
+                IpAddr::V4(a) => ipv4.push(a),
+                IpAddr::V6(a) => ipv6.push(a),
             }
         }
         ipv4.sort_unstable();
@@ -56,13 +55,21 @@ impl InterfaceAddresses {
     }
 }
 
-fn is_publishable_v4(a: Ipv4Addr) -> bool {
-    !(a.is_loopback() || a.is_unspecified() || a.is_multicast() || a.is_link_local())
+/// Whether `address` means something off the VM's link: not loopback,
+/// unspecified, multicast or link-local.
+pub fn is_publishable(address: IpAddr) -> bool {
+    !(address.is_loopback()
+        || address.is_unspecified()
+        || address.is_multicast()
+        || is_link_local(address))
 }
 
-fn is_publishable_v6(a: Ipv6Addr) -> bool {
-    let link_local = (a.segments()[0] & 0xffc0) == 0xfe80;
-    !(a.is_loopback() || a.is_unspecified() || a.is_multicast() || link_local)
+/// 169.254.0.0/16 or fe80::/10.
+pub fn is_link_local(address: IpAddr) -> bool {
+    match address {
+        IpAddr::V4(a) => a.is_link_local(),
+        IpAddr::V6(a) => (a.segments()[0] & 0xffc0) == 0xfe80,
+    }
 }
 
 /// What the zone knows of one VM: its names and the addresses of its secondary

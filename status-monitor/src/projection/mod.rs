@@ -140,22 +140,11 @@ fn project_with(
         .check_fits(&[&name, &namespace])
         .map_err(VmiSkip::NameTooLong)?;
 
-    let statuses = vmi
-        .status
-        .as_ref()
-        .and_then(|s| s.interfaces.as_deref())
-        .unwrap_or_default();
+    let statuses = vmi.status_interfaces();
     if statuses.len() > MAX_INTERFACES {
         return Err(VmiSkip::TooManyInterfaces(statuses.len()));
     }
-    let default_networks: BTreeSet<&str> = vmi
-        .spec
-        .networks
-        .iter()
-        .flatten()
-        .filter(|n| n.is_default())
-        .filter_map(|n| n.name.as_deref())
-        .collect();
+    let default_networks = vmi.spec.default_network_names();
 
     let devices = vmi.spec.device_interfaces();
     let unplugged: BTreeSet<&str> = devices
@@ -304,7 +293,7 @@ fn project_interface(
 }
 
 /// `ipAddresses`, or `[ipAddress]` when that list is empty.
-fn addresses_of(status: &InterfaceStatus) -> Vec<&str> {
+pub fn addresses_of(status: &InterfaceStatus) -> Vec<&str> {
     let list: Vec<&str> = status
         .ip_addresses
         .iter()

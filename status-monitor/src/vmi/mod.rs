@@ -30,7 +30,28 @@ pub struct VirtualMachineInstanceSpec {
     pub domain: Option<DomainSpec>,
 }
 
+impl VirtualMachineInstance {
+    /// `status.interfaces[]`.
+    pub fn status_interfaces(&self) -> &[InterfaceStatus] {
+        self.status
+            .as_ref()
+            .and_then(|s| s.interfaces.as_deref())
+            .unwrap_or_default()
+    }
+}
+
 impl VirtualMachineInstanceSpec {
+    /// The names of the networks that are the pod network (`pod: {}` or a
+    /// default Multus network): not ours to publish.
+    pub fn default_network_names(&self) -> std::collections::BTreeSet<&str> {
+        self.networks
+            .iter()
+            .flatten()
+            .filter(|n| n.is_default())
+            .filter_map(|n| n.name.as_deref())
+            .collect()
+    }
+
     /// `spec.domain.devices.interfaces[]`.
     pub fn device_interfaces(&self) -> &[DeviceInterface] {
         self.domain
