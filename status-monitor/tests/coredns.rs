@@ -259,11 +259,7 @@ fn when_status_monitor_turns_ready_coredns_already_serves_the_zone() {
         &[("LOCAL_DNS_ADDR", &local)],
         &[OsStr::new("--source-dir"), source.path().as_os_str()],
     );
-    common::monitor::wait_until(
-        "readiness",
-        || monitor.log(),
-        || (monitor.http_status("/readyz") == 200).then_some(()),
-    );
+    monitor.wait_until_ready();
     let response = coredns.dig(&[&fqdn("red.web.lab"), "A"]);
     assert_eq!(
         response.answer_data("A"),

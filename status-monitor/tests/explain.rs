@@ -10,7 +10,7 @@ use std::ffi::OsStr;
 use std::path::Path;
 
 use common::coredns::CoreDns;
-use common::monitor::{Monitor, wait_until};
+use common::monitor::Monitor;
 use serde_json::{Value, json};
 
 fn vmi(name: &str, annotations: Value, phase: &str, interfaces: Value) -> String {
@@ -263,11 +263,7 @@ fn explain_compares_the_serial_on_disk_with_the_one_coredns_serves() {
         &env,
         &[OsStr::new("--source-dir"), source.path().as_os_str()],
     );
-    wait_until(
-        "readiness",
-        || monitor.log(),
-        || (monitor.http_status("/readyz") == 200).then_some(()),
-    );
+    monitor.wait_until_ready();
     let web = json_of(source.path(), &env, "web");
     let served = &web["served"];
     assert_eq!(served["zone"], "lab.vm.example.com.");

@@ -81,11 +81,7 @@ impl Setup {
 
     fn ready_monitor(&self) -> Monitor {
         let monitor = self.start_monitor();
-        wait_until(
-            "readiness",
-            || monitor.log(),
-            || (monitor.http_status("/readyz") == 200).then_some(()),
-        );
+        monitor.wait_until_ready();
         monitor
     }
 }
@@ -286,11 +282,7 @@ async fn not_ready_until_the_initial_list_is_written_and_never_a_partial_zone() 
     );
 
     s.cluster.start_watched();
-    wait_until(
-        "readiness",
-        || monitor.log(),
-        || (monitor.http_status("/readyz") == 200).then_some(()),
-    );
+    monitor.wait_until_ready();
     let zone = monitor.zone().unwrap();
     assert_eq!(
         zone.address_owners().len(),
@@ -774,11 +766,7 @@ async fn network_addresses_only_publish_what_the_cni_assigned() {
         .kubectl_stdin(&["apply", "-f", "-"], &launcher("\"10.0.0.1\""));
 
     let monitor = s.start_monitor_with(&[("ADDRESS_SOURCE", "network")]);
-    wait_until(
-        "readiness",
-        || monitor.log(),
-        || (monitor.http_status("/readyz") == 200).then_some(()),
-    );
+    monitor.wait_until_ready();
     let zone = monitor.wait_for_zone("web", |z| !z.get(&fqdn("red.web.lab"), "A").is_empty());
     assert_eq!(
         zone.get(&fqdn("red.web.lab"), "A"),

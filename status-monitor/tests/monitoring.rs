@@ -162,33 +162,18 @@ impl Prometheus {
         std::fs::read_to_string(self._dir.path().join("log")).unwrap_or_default()
     }
 
-    /// GET over HTTP/1.0: Prometheus answers large JSON chunked to 1.1.
-    fn get(&self, path: &str) -> std::io::Result<(u16, String)> {
-        use std::io::{Read, Write};
-        let mut stream = std::net::TcpStream::connect(&self.address)?;
-        stream.set_read_timeout(Some(Duration::from_secs(10)))?;
-        write!(stream, "GET {path} HTTP/1.0\r\n\r\n")?;
-        let mut response = String::new();
-        stream.read_to_string(&mut response)?;
-        let status = response
-            .split_whitespace()
-            .nth(1)
-            .and_then(|code| code.parse().ok())
-            .unwrap_or(0);
-        let body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_owned());
-        Ok((status, body.unwrap_or_default()))
-    }
-
     fn api(&self, path: &str) -> Option<Value> {
-        let (status, body) = self.get(path).ok()?;
+        let (status, body) = common::http_get(&self.address, path).ok()?;
         (status == 200).then(|| serde_json::from_str(&body).ok())?
     }
 
     /// The result of an instant query; panics if Prometheus rejects it.
     fn query(&self, expr: &str) -> Vec<Value> {
-        let (status, body) = self
-            .get(&format!("/api/v1/query?query={}", encode(expr)))
-            .unwrap();
+        let (status, body) = common::http_get(
+            &self.address,
+            &format!("/api/v1/query?query={}", encode(expr)),
+        )
+        .unwrap();
         let answer: Value = serde_json::from_str(&body).unwrap_or_default();
         assert!(
             status == 200 && answer["status"] == "success",
@@ -267,11 +252,7 @@ fn a_real_prometheus_evaluates_every_alert_and_every_dashboard_panel_has_series(
         &[("LOCAL_DNS_ADDR", &local)],
         &[OsStr::new("--source-dir"), source.path().as_os_str()],
     );
-    wait_until(
-        "readiness",
-        || monitor.log(),
-        || (monitor.http_status("/readyz") == 200).then_some(()),
-    );
+    monitor.wait_until_ready();
     assert_eq!(
         monitor.metric("kubevirt_dns_objects_skipped_total{reason=\"final_phase\"}"),
         1.0

@@ -78,7 +78,9 @@ pub fn http_get(address: &str, path: &str) -> std::io::Result<(u16, String)> {
     stream.set_read_timeout(Some(std::time::Duration::from_secs(10)))?;
     write!(
         stream,
-        "GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n"
+        // HTTP/1.0: the body comes whole, never chunked (Prometheus chunks
+        // large answers to HTTP/1.1 clients).
+        "GET {path} HTTP/1.0\r\nHost: {address}\r\nConnection: close\r\n\r\n"
     )?;
     let mut response = String::new();
     stream.read_to_string(&mut response)?;

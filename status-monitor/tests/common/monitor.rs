@@ -179,6 +179,15 @@ impl Monitor {
         )
     }
 
+    /// Waits until `/readyz` says 200.
+    pub fn wait_until_ready(&self) {
+        wait_until(
+            "readiness",
+            || self.log(),
+            || (self.http_status("/readyz") == 200).then_some(()),
+        );
+    }
+
     /// HTTP status of `path`.
     pub fn http_status(&self, path: &str) -> u16 {
         http_get(&self.http_address(), path)
