@@ -539,14 +539,7 @@ async fn a_vmi_whose_json_does_not_fit_is_skipped_and_the_rest_served() {
     s.vmis
         .set_interfaces("lab", "good", &[("red", &["10.5.0.1"])])
         .await;
-    s.vmis.create("lab", "broken", &["red"]).await;
-    s.vmis
-        .patch_status(
-            "lab",
-            "broken",
-            serde_json::json!({"interfaces": [{"name": "red", "ipAddress": 42}]}),
-        )
-        .await;
+    s.vmis.create_malformed("lab", "broken").await;
     s.vmis.create("lab", "bad.name", &["red"]).await;
     s.vmis
         .set_interfaces("lab", "bad.name", &[("red", &["10.5.0.3"])])
@@ -581,14 +574,7 @@ async fn explain_reads_one_vmi_from_the_api_server_as_the_shipped_service_accoun
     s.vmis
         .set_interfaces("lab", "good", &[("red", &["10.5.0.1", "fe80::1"])])
         .await;
-    s.vmis.create("lab", "broken", &["red"]).await;
-    s.vmis
-        .patch_status(
-            "lab",
-            "broken",
-            serde_json::json!({"interfaces": [{"name": "red", "ipAddress": 42}]}),
-        )
-        .await;
+    s.vmis.create_malformed("lab", "broken").await;
     let kubeconfig = s.cluster.kubeconfig("monitor");
     let explain = |args: &[&str]| {
         let out = common::run(

@@ -96,6 +96,17 @@ impl Vmis {
             .unwrap_or_else(|e| panic!("patch status of {namespace}/{name}: {e}"));
     }
 
+    /// A VMI whose status does not decode (an address that is a number).
+    pub async fn create_malformed(&self, namespace: &str, name: &str) {
+        self.create(namespace, name, &["red"]).await;
+        self.patch_status(
+            namespace,
+            name,
+            json!({"interfaces": [{"name": "red", "ipAddress": 42}]}),
+        )
+        .await;
+    }
+
     /// Merge-patches `metadata.annotations` (a `null` value removes one).
     pub async fn annotate(&self, namespace: &str, name: &str, annotations: serde_json::Value) {
         self.patch(
