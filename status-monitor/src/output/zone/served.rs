@@ -141,13 +141,17 @@ async fn watch(
             },
             _ = tick.tick(), if !waiting.is_empty() => {
                 let now = Instant::now();
-                let mut due: Vec<(Origin, Serial)> = waiting
+                // The longest due first; only those asked are cloned.
+                let mut due: Vec<(&Origin, &Waiting)> = waiting
                     .iter()
                     .filter(|(_, w)| w.next_try <= now)
+                    .collect();
+                due.sort_by_key(|(_, w)| w.next_try);
+                let due: Vec<(Origin, Serial)> = due
+                    .into_iter()
+                    .take(MAX_PER_ROUND)
                     .map(|(zone, w)| (zone.clone(), w.serial))
                     .collect();
-                due.sort_by_key(|(zone, _)| waiting[zone].next_try);
-                due.truncate(MAX_PER_ROUND);
                 let ids = &ids;
                 let answers: Vec<_> = futures::stream::iter(due)
                     .map(|(zone, serial)| async move {
