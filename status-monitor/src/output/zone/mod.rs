@@ -220,13 +220,16 @@ impl ZoneOutput {
                     for (zone, published) in zones(&publication, &manager.settings().origin) {
                         match published {
                             Published::Written { serial, .. } => {
-                                watch.zone_published(zone.clone(), serial, Some(changed));
+                                watch.zone_published(zone.clone(), serial, Some(changed), first);
                             }
                             Published::Unchanged(serial) | Published::Adopted(serial) if first => {
-                                watch.zone_published(zone.clone(), serial, None);
+                                watch.zone_published(zone.clone(), serial, None, true);
                             }
                             _ => {}
                         }
+                    }
+                    for zone in &publication.removed {
+                        watch.zone_removed(zone.clone());
                     }
                 }
                 if first {

@@ -7,7 +7,7 @@
 //! Cheap on purpose: one SOA question per waiting zone per try, the tries
 //! spaced 100 ms × 1.5ⁿ up to 5 s, at most [`MAX_PER_ROUND`] per round.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -37,20 +37,27 @@ const CONCURRENT: usize = 64;
 /// A zone not served after this long is reported (once), and still asked.
 const REPORT_AFTER: Duration = Duration::from_secs(120);
 
-/// A zone whose file holds `serial`.
+/// What the zone output tells the watch.
 #[derive(Debug)]
-struct Published {
-    zone: Origin,
-    serial: Serial,
-    /// When the oldest change in it reached status-monitor; `None` for a zone
-    /// found already on disk at startup (no change, nothing to notify).
-    changed: Option<Instant>,
+enum Event {
+    /// `zone`'s file holds `serial`.
+    Published {
+        zone: Origin,
+        serial: Serial,
+        /// When the oldest change in it reached status-monitor; `None` for a
+        /// zone found already on disk at startup (no change, nothing to notify).
+        changed: Option<Instant>,
+        /// One of the first complete publication's zones, which readiness waits for.
+        first: bool,
+    },
+    /// `zone`'s file is gone (its namespace is): nothing to wait for.
+    Removed(Origin),
 }
 
-/// Hands published zones to the watching task.
+/// Hands published and removed zones to the watching task.
 #[derive(Clone)]
 pub struct ServedWatch {
-    published: mpsc::UnboundedSender<Published>,
+    events: mpsc::UnboundedSender<Event>,
 }
 
 impl ServedWatch {
@@ -62,7 +69,7 @@ impl ServedWatch {
         readiness: Readiness,
         on_served: impl Fn(Origin, Serial) + Send + 'static,
     ) -> Self {
-        let (published, receiver) = mpsc::unbounded_channel();
+        let (events, receiver) = mpsc::unbounded_channel();
         match local_dns {
             Some(server) => {
                 tokio::spawn(watch(server, metrics, readiness, receiver, on_served));
@@ -71,29 +78,48 @@ impl ServedWatch {
                 tokio::spawn(pass_through(receiver, on_served));
             }
         }
-        Self { published }
+        Self { events }
     }
 
     /// `zone`'s file holds `serial`; `changed` is when its oldest change
-    /// reached status-monitor, `None` when it was already on disk.
-    pub fn zone_published(&self, zone: Origin, serial: Serial, changed: Option<Instant>) {
+    /// reached status-monitor, `None` when it was already on disk; `first`
+    /// for the zones of the first complete publication.
+    pub fn zone_published(
+        &self,
+        zone: Origin,
+        serial: Serial,
+        changed: Option<Instant>,
+        first: bool,
+    ) {
         // The task outlives every sender but at shutdown.
-        let _ = self.published.send(Published {
+        let _ = self.events.send(Event::Published {
             zone,
             serial,
             changed,
+            first,
         });
+    }
+
+    /// `zone`'s file was removed.
+    pub fn zone_removed(&self, zone: Origin) {
+        let _ = self.events.send(Event::Removed(zone));
     }
 }
 
 /// No local server: a changed zone counts as served once written.
 async fn pass_through(
-    mut published: mpsc::UnboundedReceiver<Published>,
+    mut events: mpsc::UnboundedReceiver<Event>,
     on_served: impl Fn(Origin, Serial),
 ) {
-    while let Some(zone) = published.recv().await {
-        if zone.changed.is_some() {
-            on_served(zone.zone, zone.serial);
+    while let Some(event) = events.recv().await {
+        if let Event::Published {
+            zone,
+            serial,
+            changed: Some(_),
+            ..
+        } = event
+        {
+            on_served(zone, serial);
         }
     }
 }
@@ -112,19 +138,33 @@ async fn watch(
     server: SocketAddr,
     metrics: Arc<Metrics>,
     readiness: Readiness,
-    mut published: mpsc::UnboundedReceiver<Published>,
+    mut events: mpsc::UnboundedReceiver<Event>,
     on_served: impl Fn(Origin, Serial),
 ) {
     let ids = MessageIds::default();
     let mut waiting: HashMap<Origin, Waiting> = HashMap::new();
     let mut tick = interval(TICK);
     tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
-    let mut received_any = false;
+    // The first complete publication's zones not served yet: the pod is ready
+    // once there are none, whatever later writes keep waiting.
+    let mut initial: HashSet<Origin> = HashSet::new();
+    let mut received_first = false;
     loop {
         tokio::select! {
-            zone = published.recv() => match zone {
-                Some(Published { zone, serial, changed }) => {
-                    received_any = true;
+            event = events.recv() => match event {
+                Some(Event::Removed(zone)) => {
+                    waiting.remove(&zone);
+                    initial.remove(&zone);
+                    if waiting.is_empty() {
+                        // No round runs with nothing waiting: say so here.
+                        metrics.zones_unserved(0, Duration::ZERO);
+                    }
+                }
+                Some(Event::Published { zone, serial, changed, first }) => {
+                    if first {
+                        received_first = true;
+                        initial.insert(zone.clone());
+                    }
                     let now = Instant::now();
                     // A newer serial before the older was served: the older
                     // change is served with it.
@@ -173,6 +213,7 @@ async fn watch(
                             on_served(zone.clone(), serial);
                         }
                         waiting.remove(&zone);
+                        initial.remove(&zone);
                         continue;
                     }
                     entry.spacing = entry.spacing.mul_f64(GROWTH).min(LONGEST_SPACING);
@@ -187,11 +228,11 @@ async fn watch(
                     waiting.len(),
                     waiting.values().map(|w| now - w.since).max().unwrap_or_default(),
                 );
-                if waiting.is_empty() && received_any && !readiness.is_served() {
-                    info!(local = %server, "the DNS server beside status-monitor serves every zone: ready");
-                    readiness.set_served();
-                }
             }
+        }
+        if received_first && initial.is_empty() && !readiness.is_served() {
+            info!(local = %server, "the DNS server beside status-monitor serves every zone of the first write: ready");
+            readiness.set_served();
         }
     }
 }
