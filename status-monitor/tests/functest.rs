@@ -1081,11 +1081,9 @@ async fn availability_through_rollouts_deletions_evictions_and_kills() {
             tcp.summary()
         );
     };
-    // No answer may be wrong. Most runs lose nothing either; in earlier runs,
-    // now and then, a burst of about 200 ms of queries went unanswered as a
-    // pod went (issue 24 is open on it): the bound catches anything worse, and
-    // every failure is printed with its time.
-    let bounded = |scenario: &str, tallies: &[common::prober::Tally; 2]| {
+    // Pods that come and go in order lose nothing: no query fails, no answer
+    // is wrong. Each failure is printed with its send time, for a capture.
+    let lossless = |scenario: &str, tallies: &[common::prober::Tally; 2]| {
         report(scenario, tallies);
         for (transport, tally) in ["UDP", "TCP"].iter().zip(tallies) {
             assert!(tally.queries() > 0, "{scenario}: no {transport} query ran");
@@ -1093,7 +1091,7 @@ async fn availability_through_rollouts_deletions_evictions_and_kills() {
                 eprintln!("availability: {scenario}: {transport} failed: {failure}");
             }
             assert!(
-                tally.failed.len() * 100 <= tally.queries() * 3 && tally.wrong.is_empty(),
+                tally.failed.is_empty() && tally.wrong.is_empty(),
                 "{scenario} over {transport}: {} failed {:?}, {} wrong {:?}",
                 tally.failed.len(),
                 tally.failed.iter().take(5).collect::<Vec<_>>(),
@@ -1108,7 +1106,7 @@ async fn availability_through_rollouts_deletions_evictions_and_kills() {
         let restart = rollout_restart(&client).await;
         rolled_out(&client, &restart).await;
     }
-    bounded("3 rollout restarts", &prober.take().await);
+    lossless("3 rollout restarts", &prober.take().await);
 
     // 2. A pod deleted, gracefully.
     let pods: Api<k8s_openapi::api::core::v1::Pod> =
@@ -1122,7 +1120,7 @@ async fn availability_through_rollouts_deletions_evictions_and_kills() {
         serving.iter().all(|p| p.name_any() != victim).then_some(())
     })
     .await;
-    bounded("a pod deleted", &prober.take().await);
+    lossless("a pod deleted", &prober.take().await);
 
     // 3. The disruption budget: with one pod evicted (and its replacement not
     //    Ready yet), the eviction of the other is refused.
@@ -1141,7 +1139,7 @@ async fn availability_through_rollouts_deletions_evictions_and_kills() {
         serving.iter().all(|p| p.name_any() != first).then_some(())
     })
     .await;
-    bounded(
+    lossless(
         "an eviction, and a second one refused",
         &prober.take().await,
     );
@@ -1236,7 +1234,7 @@ async fn availability_through_rollouts_deletions_evictions_and_kills() {
     {
         assert_eq!(pod_answers(&ip, &name), want, "the rolled pod {ip}");
     }
-    bounded("a change during a rollout", &prober.take().await);
+    lossless("a change during a rollout", &prober.take().await);
     drop(prober);
     ns.delete().await;
 }
