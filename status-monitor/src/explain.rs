@@ -12,7 +12,8 @@ use std::time::Duration;
 
 use hickory_proto::rr::Name;
 use serde::Serialize;
-use zone_manager::{Origin, RecordData, is_link_local, is_publishable, read_serial};
+use zone_manager::reverse::for_each_ptr;
+use zone_manager::{Origin, is_link_local, is_publishable, read_serial};
 
 use crate::config::Config;
 use crate::dns_query::{MessageIds, soa_serial};
@@ -198,33 +199,30 @@ pub fn explain(vmi: &VirtualMachineInstance, config: &Config) -> Explanation {
     };
     let mut published = BTreeSet::new();
     for record in vm.records() {
-        let address = match record.data {
-            RecordData::A(a) => IpAddr::V4(a),
-            RecordData::Aaaa(a) => IpAddr::V6(a),
-        };
-        published.insert(address);
-        let name = format!("{}.{origin}", record.owner);
-        if let (Some(_), Some(prefix)) = (
-            record.owner.interface,
-            config.reverse_zones.iter().find(|p| p.contains(address)),
-        ) {
-            let zone = prefix.origin().to_string();
-            explanation.records.push(ExplainedRecord {
-                name: Name::from(address).to_string(),
-                r#type: "PTR",
-                data: name.clone(),
-                file: format!("db.{}", zone.trim_end_matches('.')),
-                zone,
-            });
-        }
+        published.extend(record.data.address());
         explanation.records.push(ExplainedRecord {
-            name,
-            r#type: record_type(&record.data),
-            data: address.to_string(),
+            name: format!("{}.{origin}", record.owner),
+            r#type: record.data.record_type().as_str(),
+            data: record.data.rdata().to_string(),
             zone: forward.clone(),
             file: format!("db.{}", forward.trim_end_matches('.')),
         });
     }
+    for_each_ptr(config.reverse_zones.iter(), vm, |zone, ptr| {
+        let zone = config.reverse_zones[zone].origin().to_string();
+        explanation.records.push(ExplainedRecord {
+            name: Name::from(ptr.address).to_string(),
+            r#type: "PTR",
+            data: format!(
+                "{}.{}.{}.{origin}",
+                ptr.interface,
+                vm.name(),
+                vm.namespace()
+            ),
+            file: format!("db.{}", zone.trim_end_matches('.')),
+            zone,
+        });
+    });
     explanation
         .records
         .sort_by(|a, b| (&a.file, &a.name).cmp(&(&b.file, &b.name)));
@@ -271,13 +269,6 @@ async fn check_served(explanation: &mut Explanation, config: &Config) {
         written,
         served,
     });
-}
-
-fn record_type(data: &RecordData) -> &'static str {
-    match data {
-        RecordData::A(_) => "A",
-        RecordData::Aaaa(_) => "AAAA",
-    }
 }
 
 fn skip_subject(skip: &InterfaceSkip) -> String {

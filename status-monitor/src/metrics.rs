@@ -9,7 +9,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
-use zone_manager::{Publication, Published, RecordCounts};
+use zone_manager::{Publication, Published, RecordCounts, RecordType};
 
 const PREFIX: &str = "kubevirt_dns";
 
@@ -246,12 +246,20 @@ impl Metrics {
             self.last_write.set(now.as_secs_f64());
         }
         self.serial.set(i64::from(serial));
-        self.records
-            .get_or_create(&TypeLabel { r#type: "A" })
-            .set(records.a as i64);
-        self.records
-            .get_or_create(&TypeLabel { r#type: "AAAA" })
-            .set(records.aaaa as i64);
+        // The VMs' records; the zones' own SOA and NS are not counted, and
+        // PTRs come from the reverse zones.
+        for (record_type, count) in records.iter() {
+            if !matches!(
+                record_type,
+                RecordType::Soa | RecordType::Ns | RecordType::Ptr
+            ) {
+                self.records
+                    .get_or_create(&TypeLabel {
+                        r#type: record_type.as_str(),
+                    })
+                    .set(count as i64);
+            }
+        }
         self.records
             .get_or_create(&TypeLabel { r#type: "PTR" })
             .set(ptr as i64);

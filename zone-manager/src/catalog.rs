@@ -8,8 +8,10 @@ use std::hash::{BuildHasher, RandomState};
 use sha2::{Digest, Sha256};
 
 use crate::name::Origin;
-use crate::render::{ZoneSettings, write_header};
+use crate::record::{Labels, Name, Owner, Record, RecordData};
+use crate::render::{write_header, write_record};
 use crate::serial::{Serial, SerialSource};
+use crate::settings::ZoneSettings;
 use crate::tracked::{Published, TrackedFile, ZoneText};
 use crate::zone_file::{ZoneFileError, ZonesDir};
 
@@ -73,9 +75,21 @@ impl ZoneText for CatalogText<'_> {
         write_header(self.settings, self.origin, serial, out)
     }
     fn body<W: Write + ?Sized>(&self, out: &mut W) -> std::fmt::Result {
-        out.write_str("@\tIN\tNS\tinvalid.\nversion\tIN\tTXT\t\"2\"\n")?;
+        let invalid = Name {
+            labels: Labels::fixed(&["invalid"]),
+            origin: None,
+        };
+        write_record(out, &Record::new(Owner::Apex, RecordData::Ns(invalid)))?;
+        let version = Owner::Below(Labels::fixed(&["version"]));
+        write_record(out, &Record::new(version, RecordData::Txt("2")))?;
         for member in self.members {
-            writeln!(out, "{}.zones\tIN\tPTR\t{member}", member_id(member))?;
+            let id = member_id(member);
+            let target = Name {
+                labels: Labels::NONE,
+                origin: Some(member),
+            };
+            let owner = Owner::Below(Labels::fixed(&[id.as_str(), "zones"]));
+            write_record(out, &Record::new(owner, RecordData::Ptr(target)))?;
         }
         Ok(())
     }

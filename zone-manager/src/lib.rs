@@ -8,6 +8,7 @@
 //! delegated from the parent; with [`ReversePrefix`]es the same VMs also give
 //! one PTR zone per prefix.
 
+mod ascii_text;
 mod catalog;
 pub mod layout;
 pub mod name;
@@ -17,33 +18,31 @@ mod namespace_zones;
 #[cfg(feature = "test-support")]
 pub mod parsed;
 mod publication;
-pub mod records;
+pub mod record;
 pub mod render;
 pub mod reverse;
 mod reverse_zones;
 pub mod serial;
+pub mod settings;
 mod texts;
 mod tracked;
+pub mod vm_addresses;
 pub mod zone;
 pub mod zone_file;
 
 pub use catalog::member_id;
 pub use layout::ZoneLayout;
 pub use name::{Label, LabelInterner, Mailbox, NameError, Origin};
-pub use records::{
-    Interface, InterfaceAddresses, OwnerName, Record, RecordData, VmAddresses, is_link_local,
-    is_publishable,
-};
-pub use render::{
-    ZoneSettings, render_body, render_header, render_reverse_body, render_reverse_header,
-    render_zone,
-};
+pub use record::{Labels, Name, Owner, Record, RecordCounts, RecordData, RecordType, Soa};
+pub use render::{render_zone, write_record};
 pub use reverse::{PrefixError, Ptr, ReversePrefix};
 pub use serial::{
     ClockSerials, Content, ContentDigest, Serial, SerialGrants, SerialRequest, SerialSource,
 };
+pub use settings::ZoneSettings;
 pub use tracked::Published;
-pub use zone::{Publication, RecordCounts, ZoneManager};
+pub use vm_addresses::{Interface, InterfaceAddresses, VmAddresses, is_link_local, is_publishable};
+pub use zone::{Publication, ZoneManager};
 pub use zone_file::{
     FileStamp, TEMP_PREFIX, Written, ZoneFile, ZoneFileError, ZoneWriter, ZonesDir, read_serial,
 };

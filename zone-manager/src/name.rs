@@ -121,9 +121,29 @@ impl fmt::Debug for Label {
 #[derive(Clone, PartialEq, Eq, Hash, Debug)]
 pub struct Origin {
     labels: Vec<Label>,
+    /// The absolute form (`vm.example.com.`), made once: the render loops
+    /// write it after every PTR target.
+    text: Arc<str>,
 }
 
 impl Origin {
+    fn new(labels: Vec<Label>) -> Self {
+        let mut text = String::new();
+        for label in &labels {
+            text.push_str(label.as_str());
+            text.push('.');
+        }
+        Self {
+            labels,
+            text: text.into(),
+        }
+    }
+
+    /// Absolute form with the final dot: `vm.example.com.`.
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+
     /// The origin for `DOMAIN`: `vm.` when empty, `vm.<domain>.` otherwise.
     /// A trailing dot is accepted and upper case is folded (DNS names are
     /// case-insensitive and operators write `Example.COM`).
@@ -135,7 +155,7 @@ impl Origin {
                 labels.push(Label::new(part)?);
             }
         }
-        let origin = Self { labels };
+        let origin = Self::new(labels);
         let len = origin.text_len();
         if len > MAX_NAME_LEN {
             return Err(NameError::NameTooLong(len));
@@ -155,7 +175,7 @@ impl Origin {
             .split('.')
             .map(Label::new)
             .collect::<Result<Vec<_>, _>>()?;
-        let origin = Self { labels };
+        let origin = Self::new(labels);
         let len = origin.text_len();
         if len > MAX_NAME_LEN {
             return Err(NameError::NameTooLong(len));
@@ -170,7 +190,7 @@ impl Origin {
 
     /// An origin from labels already validated and short enough (reverse zones).
     pub(crate) fn from_labels(labels: Vec<Label>) -> Self {
-        Self { labels }
+        Self::new(labels)
     }
 
     /// The origin one label below this one: a namespace's zone
@@ -180,7 +200,7 @@ impl Origin {
         let mut labels = Vec::with_capacity(self.labels.len() + 1);
         labels.push(label.clone());
         labels.extend(self.labels.iter().cloned());
-        Self { labels }
+        Self::new(labels)
     }
 
     /// Length of the origin in presentation form without the final dot.
@@ -205,18 +225,14 @@ impl Origin {
 
     /// `vm.example.com` (no final dot).
     pub fn without_final_dot(&self) -> String {
-        let parts: Vec<&str> = self.labels.iter().map(Label::as_str).collect();
-        parts.join(".")
+        self.text.trim_end_matches('.').to_owned()
     }
 }
 
 impl fmt::Display for Origin {
     /// Absolute form with the final dot: `vm.example.com.`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for label in &self.labels {
-            write!(f, "{label}.")?;
-        }
-        Ok(())
+        f.write_str(&self.text)
     }
 }
 

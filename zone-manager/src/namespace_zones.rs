@@ -11,11 +11,11 @@ use tracing::info;
 
 use crate::layout::ZoneLayout;
 use crate::name::{Label, Origin};
-use crate::records::VmAddresses;
-use crate::render::ZoneSettings;
 use crate::serial::SerialSource;
+use crate::settings::ZoneSettings;
 use crate::texts::NamespaceText;
 use crate::tracked::{Published, TrackedFile};
+use crate::vm_addresses::VmAddresses;
 use crate::zone_file::{ZoneFileError, ZonesDir};
 
 /// A namespace's own zone, `<namespace>.vm.<DOMAIN>`.

@@ -10,6 +10,8 @@ use hickory_proto::serialize::txt::Parser;
 pub struct ParsedZone {
     pub origin: String,
     pub rrsets: BTreeMap<(String, String), Vec<String>>,
+    /// The TTL of each record set.
+    pub ttls: BTreeMap<(String, String), u32>,
     pub serial: u32,
 }
 
@@ -25,6 +27,7 @@ impl ParsedZone {
             .parse()
             .map_err(|e| e.to_string())?;
         let mut rrsets = BTreeMap::new();
+        let mut ttls = BTreeMap::new();
         let mut serial = None;
         for (key, set) in &records {
             let mut datas: Vec<String> = set
@@ -38,6 +41,7 @@ impl ParsedZone {
                 .collect();
             datas.sort();
             let name = Name::from(key.name.clone()).to_ascii();
+            ttls.insert((name.clone(), key.record_type.to_string()), set.ttl());
             rrsets.insert((name, key.record_type.to_string()), datas);
         }
         if !records.keys().any(|k| k.record_type == RecordType::SOA) {
@@ -46,6 +50,7 @@ impl ParsedZone {
         Ok(Self {
             origin: parsed_origin.to_ascii(),
             rrsets,
+            ttls,
             serial: serial.ok_or("SOA without serial")?,
         })
     }

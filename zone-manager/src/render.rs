@@ -1,93 +1,20 @@
-//! Rendering the zone as RFC 1035 master-file text: the only place names,
-//! records and serials become text.
+//! Rendering zones as RFC 1035 master-file text: the one writer, through
+//! which every record and every header becomes text.
 
 use std::fmt::{self, Write};
 use std::net::{IpAddr, Ipv4Addr};
 
-use crate::name::{Label, Mailbox, Origin};
-use crate::records::{Record, RecordData, VmAddresses};
+use crate::ascii_text::AsciiText;
+use crate::name::{Label, Origin};
+use crate::record::{Labels, Name, Owner, Record, RecordData};
 use crate::reverse::{Ptr, ReversePrefix};
 use crate::serial::Serial;
+use crate::settings::ZoneSettings;
+use crate::vm_addresses::VmAddresses;
 
-/// Everything about the zone that is not a VM: apex, SOA and name server.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ZoneSettings {
-    pub origin: Origin,
-    /// SOA RNAME: the responsible person's mailbox.
-    pub rname: Mailbox,
-    /// `$TTL`: the TTL of every record.
-    pub record_ttl: u32,
-    pub refresh: u32,
-    pub retry: u32,
-    pub expire: u32,
-    /// SOA MINIMUM, which RFC 2308 makes the negative-caching TTL: how long a
-    /// resolver remembers that a name does not exist yet.
-    pub negative_ttl: u32,
-    /// `NAME_SERVER_IP`: with any address, `@ NS ns.<origin>` and one `ns` glue
-    /// record per address. Kept as [`Self::set_name_servers`] leaves it: IPv4
-    /// before IPv6, each ascending, no duplicates, so that the same addresses
-    /// in any order give the same zone.
-    name_servers: Vec<IpAddr>,
-}
-
-impl ZoneSettings {
-    /// Defaults for VMs that come and go: 30 s record TTL and 10 s negative TTL, so
-    /// a new or moved VM resolves within seconds; refresh, retry and expire suit a
-    /// secondary that follows the zone closely.
-    pub const DEFAULT_RECORD_TTL: u32 = 30;
-    pub const DEFAULT_REFRESH: u32 = 300;
-    pub const DEFAULT_RETRY: u32 = 60;
-    pub const DEFAULT_EXPIRE: u32 = 1_209_600;
-    pub const DEFAULT_NEGATIVE_TTL: u32 = 10;
-
-    pub fn new(origin: Origin) -> Self {
-        Self {
-            rname: Mailbox::hostmaster(&origin),
-            origin,
-            record_ttl: Self::DEFAULT_RECORD_TTL,
-            refresh: Self::DEFAULT_REFRESH,
-            retry: Self::DEFAULT_RETRY,
-            expire: Self::DEFAULT_EXPIRE,
-            negative_ttl: Self::DEFAULT_NEGATIVE_TTL,
-            name_servers: Vec::new(),
-        }
-    }
-
-    /// The name server's addresses (the glue of `ns.<origin>`), in canonical order.
-    pub fn name_servers(&self) -> &[IpAddr] {
-        &self.name_servers
-    }
-
-    /// Sets the name server's addresses; duplicates are dropped.
-    pub fn set_name_servers(&mut self, addresses: impl IntoIterator<Item = IpAddr>) {
-        let mut addresses: Vec<IpAddr> = addresses.into_iter().collect();
-        // IpAddr orders every V4 before every V6, then by value: canonical order.
-        addresses.sort();
-        addresses.dedup();
-        self.name_servers = addresses;
-    }
-}
-
-/// The serial-dependent head of the file: comment, `$ORIGIN`, `$TTL` and SOA.
-pub fn render_header(
-    settings: &ZoneSettings,
-    serial: Serial,
-    out: &mut (impl Write + ?Sized),
-) -> fmt::Result {
-    write_header(settings, &settings.origin, serial, out)
-}
-
-/// The head of the reverse zone `origin` ([`ReversePrefix::origin`]): like the
-/// forward zone's, with the forward zone's name server `ns.<origin>` as SOA MNAME.
-pub fn render_reverse_header(
-    settings: &ZoneSettings,
-    origin: &Origin,
-    serial: Serial,
-    out: &mut (impl Write + ?Sized),
-) -> fmt::Result {
-    write_header(settings, origin, serial, out)
-}
-
+/// The head of every zone file (forward, namespace, reverse, catalog):
+/// comment, `$ORIGIN`, `$TTL` and the SOA, whose MNAME is the forward
+/// zone's name server.
 pub(crate) fn write_header(
     settings: &ZoneSettings,
     origin: &Origin,
@@ -98,22 +25,198 @@ pub(crate) fn write_header(
         out,
         "; Written by status-monitor; every change gets a new serial. Do not edit.\n\
          $ORIGIN {origin}\n\
-         $TTL {ttl}\n\
-         @\tIN\tSOA\tns.{forward} {rname} {serial} {refresh} {retry} {expire} {negative}\n",
-        forward = settings.origin,
+         $TTL {ttl}\n",
         ttl = settings.record_ttl,
-        rname = settings.rname,
-        refresh = settings.refresh,
-        retry = settings.retry,
-        expire = settings.expire,
-        negative = settings.negative_ttl,
-    )
+    )?;
+    let soa = RecordData::Soa(settings.soa(serial));
+    write_record(out, &Record::new(Owner::Apex, soa))
 }
 
-/// Everything after the SOA: name server, glue, then the VMs' records in the order
-/// given (the caller iterates VMs by namespace then name, which with
-/// [`VmAddresses::records`] is canonical DNS order).
-pub fn render_body<'a>(
+/// One record line: `owner [ttl] IN TYPE rdata`. Written piece by piece: this
+/// runs 600k times for 100k VMs, and `write!` costs several times more than
+/// `write_str`.
+pub fn write_record(out: &mut (impl Write + ?Sized), record: &Record<'_>) -> fmt::Result {
+    write_owner(out, &record.owner)?;
+    if let Some(ttl) = record.ttl {
+        write!(out, "\t{ttl}")?;
+    }
+    out.write_str("\tIN\t")?;
+    out.write_str(record.data.record_type().as_str())?;
+    out.write_char('\t')?;
+    write_rdata(out, &record.data)?;
+    out.write_char('\n')
+}
+
+/// The data of a record in presentation form.
+pub(crate) fn write_rdata(out: &mut (impl Write + ?Sized), data: &RecordData<'_>) -> fmt::Result {
+    match data {
+        RecordData::A(address) => push_ipv4(out, *address),
+        // RFC 5952 text (zero compression) is subtle: std's Display has it right.
+        RecordData::Aaaa(address) => write!(out, "{address}"),
+        RecordData::Cname(name) | RecordData::Ns(name) | RecordData::Ptr(name) => {
+            write_name(out, name)
+        }
+        RecordData::Soa(soa) => {
+            write_name(out, &soa.mname)?;
+            write!(
+                out,
+                " {} {} {} {} {} {}",
+                soa.rname, soa.serial, soa.refresh, soa.retry, soa.expire, soa.minimum
+            )
+        }
+        RecordData::Txt(text) => write_character_string(out, text),
+    }
+}
+
+impl fmt::Display for RecordData<'_> {
+    /// `TYPE<tab>RDATA`, as in the zone file.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.record_type().as_str())?;
+        f.write_char('\t')?;
+        write_rdata(f, self)
+    }
+}
+
+impl RecordData<'_> {
+    /// The data alone in presentation form, without the type.
+    pub fn rdata(&self) -> impl fmt::Display + '_ {
+        struct Rdata<'r, 'a>(&'r RecordData<'a>);
+        impl fmt::Display for Rdata<'_, '_> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write_rdata(f, self.0)
+            }
+        }
+        Rdata(self)
+    }
+}
+
+impl fmt::Display for Labels<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write_labels(f, *self)
+    }
+}
+
+impl fmt::Display for Owner<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write_owner(f, self)
+    }
+}
+
+impl fmt::Display for Name<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write_name(f, self)
+    }
+}
+
+/// An owner relative to its zone's origin.
+fn write_owner(out: &mut (impl Write + ?Sized), owner: &Owner<'_>) -> fmt::Result {
+    match owner {
+        Owner::Apex => out.write_char('@'),
+        Owner::Below(labels) => write_labels(out, *labels),
+        Owner::Reverse(prefix, address) => write_reverse_owner(out, prefix, *address),
+    }
+}
+
+fn write_labels(out: &mut (impl Write + ?Sized), labels: Labels<'_>) -> fmt::Result {
+    for (i, label) in labels.iter().enumerate() {
+        if i > 0 {
+            out.write_char('.')?;
+        }
+        out.write_str(label)?;
+    }
+    Ok(())
+}
+
+/// An absolute name, with its final dot.
+fn write_name(out: &mut (impl Write + ?Sized), name: &Name<'_>) -> fmt::Result {
+    for label in name.labels.iter() {
+        out.write_str(label)?;
+        out.write_char('.')?;
+    }
+    match name.origin {
+        Some(origin) => out.write_str(origin.as_str()),
+        None if name.labels.is_empty() => out.write_char('.'),
+        None => Ok(()),
+    }
+}
+
+/// A quoted character-string: `"` and `\\` escaped, and every byte outside
+/// printable ASCII as `\DDD` (RFC 1035 §5.1), so no text can break the line.
+fn write_character_string(out: &mut (impl Write + ?Sized), text: &str) -> fmt::Result {
+    out.write_char('"')?;
+    for byte in text.bytes() {
+        match byte {
+            b'"' | b'\\' => {
+                out.write_char('\\')?;
+                out.write_char(char::from(byte))?;
+            }
+            0x20..=0x7e => out.write_char(char::from(byte))?,
+            _ => write!(out, "\\{byte:03}")?,
+        }
+    }
+    out.write_char('"')
+}
+
+/// The digits of `address` below `prefix`'s origin, dot-separated: decimal
+/// octets or hex nibbles. Built on the stack: this runs once per PTR, 400k
+/// times for 100k VMs.
+fn write_reverse_owner(
+    out: &mut (impl Write + ?Sized),
+    prefix: &ReversePrefix,
+    address: IpAddr,
+) -> fmt::Result {
+    let mut text = AsciiText::<64>::new();
+    for (i, digit) in prefix.owner_digits(address).enumerate() {
+        if i > 0 {
+            text.push(b'.');
+        }
+        match address {
+            IpAddr::V4(_) => text.push_decimal(digit),
+            IpAddr::V6(_) => text.push(b"0123456789abcdef"[usize::from(digit & 0xf)]),
+        }
+    }
+    text.write_to(out)
+}
+
+fn push_ipv4(out: &mut (impl Write + ?Sized), address: Ipv4Addr) -> fmt::Result {
+    let mut text = AsciiText::<15>::new();
+    for (i, octet) in address.octets().into_iter().enumerate() {
+        if i > 0 {
+            text.push(b'.');
+        }
+        text.push_decimal(octet);
+    }
+    text.write_to(out)
+}
+
+/// The zone's name server records: `@ NS ns.<origin>` of `origin`'s zone,
+/// and in the forward zone (`glue`) one `ns` A or AAAA per address.
+fn write_name_server(
+    settings: &ZoneSettings,
+    glue: bool,
+    out: &mut (impl Write + ?Sized),
+) -> fmt::Result {
+    if settings.name_servers().is_empty() {
+        return Ok(());
+    }
+    write_record(
+        out,
+        &Record::new(Owner::Apex, RecordData::Ns(settings.name_server())),
+    )?;
+    if glue {
+        for address in settings.name_servers() {
+            let owner = Owner::Below(Labels::fixed(&["ns"]));
+            write_record(out, &Record::new(owner, RecordData::from(*address)))?;
+        }
+    }
+    Ok(())
+}
+
+/// Everything after the SOA of a single forward zone: name server, glue,
+/// then the VMs' records in the order given (the caller iterates VMs by
+/// namespace then name, which with [`VmAddresses::records`] is canonical
+/// DNS order).
+pub(crate) fn render_body<'a>(
     settings: &ZoneSettings,
     vms: impl IntoIterator<Item = &'a VmAddresses>,
     out: &mut (impl Write + ?Sized),
@@ -130,24 +233,16 @@ pub(crate) fn render_parent_body<'a>(
     vms: impl IntoIterator<Item = &'a VmAddresses>,
     out: &mut (impl Write + ?Sized),
 ) -> fmt::Result {
-    if !settings.name_servers.is_empty() {
-        writeln!(out, "@\tIN\tNS\tns.{origin}", origin = settings.origin)?;
-    }
-    for address in &settings.name_servers {
-        let rtype = if address.is_ipv4() { "A" } else { "AAAA" };
-        writeln!(out, "ns\tIN\t{rtype}\t{address}")?;
-    }
-    if !settings.name_servers.is_empty() {
+    write_name_server(settings, true, out)?;
+    if !settings.name_servers().is_empty() {
+        let name_server = RecordData::Ns(settings.name_server());
         for namespace in delegated {
-            writeln!(
-                out,
-                "{namespace}\tIN\tNS\tns.{origin}",
-                origin = settings.origin
-            )?;
+            let owner = Owner::Below(Labels::new(&[namespace]));
+            write_record(out, &Record::new(owner, name_server))?;
         }
     }
     for vm in vms {
-        vm.try_for_each_record(|record| push_record(out, &record, Owner::InParent))?;
+        vm.try_for_each_record(|record| write_record(out, &record))?;
     }
     Ok(())
 }
@@ -160,11 +255,15 @@ pub(crate) fn render_namespace_body<'a>(
     vms: impl IntoIterator<Item = &'a VmAddresses>,
     out: &mut (impl Write + ?Sized),
 ) -> fmt::Result {
-    if !settings.name_servers.is_empty() {
-        writeln!(out, "@\tIN\tNS\tns.{origin}", origin = settings.origin)?;
-    }
+    write_name_server(settings, false, out)?;
     for vm in vms {
-        vm.try_for_each_record(|record| push_record(out, &record, Owner::InNamespaceZone))?;
+        vm.try_for_each_record(|mut record| {
+            if let Owner::Below(labels) = record.owner {
+                // `<iface>.<vm>.<namespace>` of the parent is `<iface>.<vm>` here.
+                record.owner = Owner::Below(labels.without_last());
+            }
+            write_record(out, &record)
+        })?;
     }
     Ok(())
 }
@@ -172,119 +271,22 @@ pub(crate) fn render_namespace_body<'a>(
 /// Everything after the SOA of a reverse zone: the name server (its address is
 /// in the forward zone), then one PTR per address in `ptrs`, which the caller
 /// sorts by [`Ptr::sort_key`].
-pub fn render_reverse_body(
+pub(crate) fn render_reverse_body(
     settings: &ZoneSettings,
     prefix: &ReversePrefix,
     ptrs: &[Ptr<'_>],
     out: &mut (impl Write + ?Sized),
 ) -> fmt::Result {
-    // The forward origin once as text, not formatted again for every PTR.
-    let forward = settings.origin.to_string();
-    if !settings.name_servers.is_empty() {
-        writeln!(out, "@\tIN\tNS\tns.{forward}")?;
-    }
+    write_name_server(settings, false, out)?;
     for ptr in ptrs {
-        prefix.write_relative_owner(ptr.address, out)?;
-        out.write_str("\tIN\tPTR\t")?;
-        out.write_str(ptr.interface.as_str())?;
-        out.write_char('.')?;
-        out.write_str(ptr.vm.name().as_str())?;
-        out.write_char('.')?;
-        out.write_str(ptr.vm.namespace().as_str())?;
-        out.write_char('.')?;
-        out.write_str(&forward)?;
-        out.write_char('\n')?;
+        let target = Name {
+            labels: Labels::new(&[ptr.interface, ptr.vm.name(), ptr.vm.namespace()]),
+            origin: Some(&settings.origin),
+        };
+        let owner = Owner::Reverse(prefix, ptr.address);
+        write_record(out, &Record::new(owner, RecordData::Ptr(target)))?;
     }
     Ok(())
-}
-
-/// Which zone a record line is written in, so relative to which origin.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Owner {
-    /// `vm.<DOMAIN>`: `<iface>.<vm>.<namespace>`
-    InParent,
-    /// `<namespace>.vm.<DOMAIN>`: `<iface>.<vm>`
-    InNamespaceZone,
-}
-
-/// One record line, written piece by piece: this runs 600k times for 100k VMs,
-/// and `write!` costs several times more than `write_str`.
-fn push_record(out: &mut (impl Write + ?Sized), record: &Record<'_>, zone: Owner) -> fmt::Result {
-    let owner = record.owner;
-    if let Some(interface) = owner.interface {
-        out.write_str(interface.as_str())?;
-        out.write_char('.')?;
-    }
-    out.write_str(owner.vm.as_str())?;
-    if zone == Owner::InParent {
-        out.write_char('.')?;
-        out.write_str(owner.namespace.as_str())?;
-    }
-    match record.data {
-        RecordData::A(address) => {
-            out.write_str("\tIN\tA\t")?;
-            push_ipv4(out, address)?;
-        }
-        RecordData::Aaaa(address) => {
-            out.write_str("\tIN\tAAAA\t")?;
-            // RFC 5952 text (zero compression) is subtle: std's Display has it right.
-            write!(out, "{address}")?;
-        }
-    }
-    out.write_char('\n')
-}
-
-fn push_ipv4(out: &mut (impl Write + ?Sized), address: Ipv4Addr) -> fmt::Result {
-    let mut text = AsciiText::<15>::new();
-    for (i, octet) in address.octets().into_iter().enumerate() {
-        if i > 0 {
-            text.push(b'.');
-        }
-        text.push_decimal(octet);
-    }
-    text.write_to(out)
-}
-
-/// Short ASCII text built on the stack, for the addresses and reverse names
-/// the render loops write hundreds of thousands of times, where `write!` and
-/// allocation cost more than the text itself.
-pub(crate) struct AsciiText<const N: usize> {
-    bytes: [u8; N],
-    len: usize,
-}
-
-impl<const N: usize> AsciiText<N> {
-    pub(crate) fn new() -> Self {
-        Self {
-            bytes: [0; N],
-            len: 0,
-        }
-    }
-
-    /// Appends one ASCII byte; beyond `N` bytes the text is cut, which the
-    /// callers' sizes rule out.
-    pub(crate) fn push(&mut self, byte: u8) {
-        if let Some(slot) = self.bytes.get_mut(self.len) {
-            *slot = byte;
-            self.len += 1;
-        }
-    }
-
-    /// Appends `value` in decimal, without leading zeros.
-    pub(crate) fn push_decimal(&mut self, value: u8) {
-        if value >= 100 {
-            self.push(b'0' + value / 100);
-        }
-        if value >= 10 {
-            self.push(b'0' + value / 10 % 10);
-        }
-        self.push(b'0' + value % 10);
-    }
-
-    pub(crate) fn write_to(&self, out: &mut (impl Write + ?Sized)) -> fmt::Result {
-        // Only ASCII was pushed.
-        out.write_str(std::str::from_utf8(&self.bytes[..self.len]).map_err(|_| fmt::Error)?)
-    }
 }
 
 /// The whole zone file.
@@ -295,7 +297,7 @@ pub fn render_zone<'a>(
 ) -> String {
     let mut out = String::new();
     // Writing to a String cannot fail.
-    let _ = render_header(settings, serial, &mut out);
+    let _ = write_header(settings, &settings.origin, serial, &mut out);
     let _ = render_body(settings, vms, &mut out);
     out
 }

@@ -1,14 +1,13 @@
 //! Reverse zones: `REVERSE_ZONES` prefixes, their `in-addr.arpa` / `ip6.arpa`
 //! origins and the PTR records of the addresses inside them.
 
-use std::fmt::{self, Write};
+use std::fmt;
 use std::net::IpAddr;
 use std::ops::Range;
 use std::str::FromStr;
 
 use crate::name::{Label, Origin};
-use crate::records::VmAddresses;
-use crate::render::AsciiText;
+use crate::vm_addresses::VmAddresses;
 
 /// Why a `REVERSE_ZONES` entry is not usable.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -71,35 +70,32 @@ impl ReversePrefix {
     /// The zone apex: `10.10.in-addr.arpa.` for 10.10.0.0/16,
     /// `0.1.0.0.0.0.d.f.ip6.arpa.` for fd00:10::/32.
     pub fn origin(&self) -> Origin {
-        let mut digits = String::new();
-        // Writing to a String cannot fail.
-        let _ = write_reversed_digits(self.network, 0..self.prefix_digits(), &mut digits);
-        let suffix = match self.network {
-            IpAddr::V4(_) => "in-addr.arpa",
-            IpAddr::V6(_) => "ip6.arpa",
+        let suffix: &[&str] = match self.network {
+            IpAddr::V4(_) => &["in-addr", "arpa"],
+            IpAddr::V6(_) => &["ip6", "arpa"],
         };
+        let digits = reversed_digits(self.network, 0..self.prefix_digits());
         let labels = digits
-            .split('.')
-            .chain(suffix.split('.'))
+            .map(|digit| match self.network {
+                IpAddr::V4(_) => digit.to_string(),
+                IpAddr::V6(_) => format!("{digit:x}"),
+            })
+            .chain(suffix.iter().map(|s| (*s).to_owned()))
             // Decimal octets, hex nibbles and the suffixes are valid labels.
-            .filter_map(|text| Label::new(text).ok())
+            .filter_map(|text| Label::new(&text).ok())
             .collect();
         Origin::from_labels(labels)
     }
 
-    /// Writes the owner name of `address` relative to [`Self::origin`]: the
-    /// digits after the prefix, least significant first (`5.1` for 10.10.1.5
-    /// in 10.10.0.0/16).
-    pub fn write_relative_owner(
-        &self,
-        address: IpAddr,
-        out: &mut (impl Write + ?Sized),
-    ) -> fmt::Result {
+    /// The labels of `address`'s name relative to [`Self::origin`], as digits
+    /// (octets of IPv4, nibbles of IPv6): those after the prefix, least
+    /// significant first (5, 1 for 10.10.1.5 in 10.10.0.0/16).
+    pub fn owner_digits(&self, address: IpAddr) -> impl Iterator<Item = u8> {
         let all = match address {
             IpAddr::V4(_) => 4,
             IpAddr::V6(_) => 32,
         };
-        write_reversed_digits(address, self.prefix_digits()..all, out)
+        reversed_digits(address, self.prefix_digits()..all)
     }
 
     /// How many digits (octets or nibbles) of an address the prefix fixes.
@@ -126,43 +122,21 @@ impl ReversePrefix {
     }
 }
 
-/// Writes the digits `digits` of `address` (octets of IPv4, nibbles of IPv6,
-/// numbered from the most significant) dot-separated, least significant first:
-/// the label order of the reverse tree. Built on the stack: this runs once per
-/// PTR, 400k times for 100k VMs.
-fn write_reversed_digits(
-    address: IpAddr,
-    digits: Range<usize>,
-    out: &mut (impl Write + ?Sized),
-) -> fmt::Result {
-    let mut text = AsciiText::<64>::new();
-    match address {
-        IpAddr::V4(a) => {
-            let octets = a.octets();
-            for (i, index) in digits.rev().enumerate() {
-                if i > 0 {
-                    text.push(b'.');
-                }
-                text.push_decimal(octets.get(index).copied().ok_or(fmt::Error)?);
-            }
-        }
-        IpAddr::V6(a) => {
-            let octets = a.octets();
-            for (i, index) in digits.rev().enumerate() {
-                if i > 0 {
-                    text.push(b'.');
-                }
-                let byte = octets.get(index / 2).copied().ok_or(fmt::Error)?;
-                let nibble = if index % 2 == 0 {
-                    byte >> 4
-                } else {
-                    byte & 0xf
-                };
-                text.push(b"0123456789abcdef"[usize::from(nibble)]);
-            }
-        }
-    }
-    text.write_to(out)
+/// The digits `digits` of `address` (octets of IPv4, nibbles of IPv6,
+/// numbered from the most significant), least significant first: the label
+/// order of the reverse tree.
+fn reversed_digits(address: IpAddr, digits: Range<usize>) -> impl Iterator<Item = u8> {
+    let (octets, nibbles) = match address {
+        IpAddr::V4(a) => (u128::from(a.to_bits()), false),
+        IpAddr::V6(a) => (a.to_bits(), true),
+    };
+    let width = if nibbles { 32 } else { 4 };
+    digits.rev().map(move |index| {
+        let (bits, mask) = if nibbles { (4, 0xf) } else { (8, 0xff) };
+        let shift = (width - 1 - index) * bits;
+        // Masked to one octet or nibble.
+        ((octets >> shift) & mask) as u8
+    })
 }
 
 /// `value` with every bit after the first `len` of `width` cleared.
@@ -278,11 +252,9 @@ mod tests {
     }
 
     fn owner(prefix_text: &str, address: &str) -> String {
-        let mut out = String::new();
-        prefix(prefix_text)
-            .write_relative_owner(address.parse().unwrap(), &mut out)
-            .unwrap();
-        out
+        let prefix = prefix(prefix_text);
+        let address = address.parse().unwrap();
+        crate::record::Owner::Reverse(&prefix, address).to_string()
     }
 
     #[test]

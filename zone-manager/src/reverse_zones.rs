@@ -5,12 +5,12 @@ use std::collections::BTreeMap;
 use std::hash::RandomState;
 
 use crate::name::{Label, Origin};
-use crate::records::VmAddresses;
-use crate::render::ZoneSettings;
 use crate::reverse::ReversePrefix;
 use crate::serial::SerialSource;
+use crate::settings::ZoneSettings;
 use crate::texts::{ReverseText, collect_ptrs};
 use crate::tracked::{Published, TrackedFile};
+use crate::vm_addresses::VmAddresses;
 use crate::zone_file::{ZoneFileError, ZonesDir};
 
 /// A reverse zone: its prefix, its file and a digest of its PTRs kept up to date

@@ -7,14 +7,12 @@ use std::fmt::Write;
 
 use crate::layout::ZoneLayout;
 use crate::name::{Label, Origin};
-use crate::records::VmAddresses;
-use crate::render::{
-    ZoneSettings, render_header, render_namespace_body, render_parent_body, render_reverse_body,
-    render_reverse_header, write_header,
-};
+use crate::render::{render_namespace_body, render_parent_body, render_reverse_body, write_header};
 use crate::reverse::{Ptr, ReversePrefix, for_each_ptr};
 use crate::serial::Serial;
+use crate::settings::ZoneSettings;
 use crate::tracked::ZoneText;
+use crate::vm_addresses::VmAddresses;
 
 /// `vm.<DOMAIN>`: every record, or with zones per namespace their
 /// delegations and the records kept here.
@@ -29,7 +27,7 @@ impl ZoneText for ParentText<'_> {
         self.settings.origin.clone()
     }
     fn header<W: Write + ?Sized>(&self, serial: Serial, out: &mut W) -> std::fmt::Result {
-        render_header(self.settings, serial, out)
+        write_header(self.settings, &self.settings.origin, serial, out)
     }
     fn body<W: Write + ?Sized>(&self, out: &mut W) -> std::fmt::Result {
         let layout = self.layout;
@@ -79,7 +77,7 @@ impl ZoneText for ReverseText<'_> {
         self.origin.clone()
     }
     fn header<W: Write + ?Sized>(&self, serial: Serial, out: &mut W) -> std::fmt::Result {
-        render_reverse_header(self.settings, self.origin, serial, out)
+        write_header(self.settings, self.origin, serial, out)
     }
     fn body<W: Write + ?Sized>(&self, out: &mut W) -> std::fmt::Result {
         render_reverse_body(self.settings, self.prefix, self.ptrs, out)

@@ -11,21 +11,15 @@ use crate::layout::ZoneLayout;
 use crate::name::{Label, Origin};
 use crate::namespace_zones::NamespaceZones;
 pub use crate::publication::Publication;
-use crate::records::{RecordData, VmAddresses};
-use crate::render::ZoneSettings;
+use crate::record::RecordCounts;
 use crate::reverse::{ReversePrefix, for_each_ptr};
 use crate::reverse_zones::{ReverseZone, publish_reverse_zones};
 use crate::serial::{ClockSerials, SerialSource};
+use crate::settings::ZoneSettings;
 use crate::texts::ParentText;
 use crate::tracked::TrackedFile;
+use crate::vm_addresses::VmAddresses;
 use crate::zone_file::{ZoneFile, ZoneFileError, ZonesDir};
-
-/// Record counts by type, for metrics and logs.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct RecordCounts {
-    pub a: usize,
-    pub aaaa: usize,
-}
 
 #[derive(Clone, Copy)]
 enum Tally {
@@ -205,10 +199,7 @@ impl ZoneManager {
         let hash = self.hasher.hash_one(vm);
         let mut counts = RecordCounts::default();
         let _ = vm.try_for_each_record(|record| {
-            match record.data {
-                RecordData::A(_) => counts.a += 1,
-                RecordData::Aaaa(_) => counts.aaaa += 1,
-            }
+            counts.count(record.data.record_type());
             Ok::<(), ()>(())
         });
         let mut ptrs = Vec::new();
@@ -238,13 +229,11 @@ impl ZoneManager {
         match tally {
             Tally::Add => {
                 *namespace_digest = namespace_digest.wrapping_add(hash);
-                self.counts.a += counts.a;
-                self.counts.aaaa += counts.aaaa;
+                self.counts.add(&counts);
             }
             Tally::Remove => {
                 *namespace_digest = namespace_digest.wrapping_sub(hash);
-                self.counts.a -= counts.a;
-                self.counts.aaaa -= counts.aaaa;
+                self.counts.subtract(&counts);
             }
         }
     }

@@ -135,3 +135,71 @@ fn defaults_suit_vms_that_come_and_go() {
     );
     assert!(s.retry < s.refresh && s.refresh < s.expire);
 }
+
+/// The one writer, for every type of the record model, read back by a real
+/// parser: names absolute or relative, a TTL of its own, and TXT text that
+/// would break the line unescaped.
+#[test]
+fn every_record_type_is_written_as_a_parser_reads_it() {
+    use zone_manager::{Label, Labels, Name, Origin, Owner, Record, RecordData, write_record};
+    let s = settings("example.com", None);
+    let mut text = render_zone(&s, Serial::new(3), []);
+    let (web, tenant) = (Label::new("web").unwrap(), Label::new("tenant").unwrap());
+    let www = Label::new("www").unwrap();
+    let target = Name {
+        labels: Labels::new(&[&web, &tenant]),
+        origin: Some(&s.origin),
+    };
+    let other = Origin::parse("example.net").unwrap();
+    let records = [
+        Record {
+            owner: Owner::Below(Labels::new(&[&www, &tenant])),
+            ttl: Some(600),
+            data: RecordData::Cname(target),
+        },
+        Record::new(
+            Owner::Below(Labels::new(&[&tenant])),
+            RecordData::Ns(Name {
+                labels: Labels::NONE,
+                origin: Some(&other),
+            }),
+        ),
+        Record::new(
+            Owner::Below(Labels::new(&[&web, &tenant])),
+            RecordData::Txt("say \"hi\" \\ now;\nthen é"),
+        ),
+        Record::new(Owner::Apex, RecordData::Ptr(target)),
+    ];
+    for record in &records {
+        write_record(&mut text, record).unwrap();
+    }
+    let zone = ParsedZone::parse(&text, "vm.example.com.");
+    let key = |n: &str, t: &str| (n.to_owned(), t.to_owned());
+    assert_eq!(
+        zone.get("www.tenant.vm.example.com.", "CNAME"),
+        ["web.tenant.vm.example.com."]
+    );
+    assert_eq!(zone.ttls[&key("www.tenant.vm.example.com.", "CNAME")], 600);
+    assert_eq!(
+        zone.ttls[&key("tenant.vm.example.com.", "NS")],
+        ZoneSettings::DEFAULT_RECORD_TTL,
+        "no TTL of its own: the zone's $TTL"
+    );
+    assert_eq!(zone.get("tenant.vm.example.com.", "NS"), ["example.net."]);
+    assert_eq!(
+        zone.get("vm.example.com.", "PTR"),
+        ["web.tenant.vm.example.com."]
+    );
+    let txt = zone.get("web.tenant.vm.example.com.", "TXT");
+    assert_eq!(txt.len(), 1, "one record on one line: {text}");
+    assert!(
+        text.lines()
+            .any(|l| l == "web.tenant\tIN\tTXT\t\"say \\\"hi\\\" \\\\ now;\\010then \\195\\169\""),
+        "{text}"
+    );
+    // Each record's Display is its type and data, as in the file.
+    assert_eq!(
+        records[0].data.to_string(),
+        "CNAME\tweb.tenant.vm.example.com."
+    );
+}

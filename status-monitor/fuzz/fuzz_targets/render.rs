@@ -49,12 +49,9 @@ fuzz_target!(|input: Input| {
     for vm in vms.values() {
         for record in vm.records() {
             let owner = format!("{}.vm.example.org.", record.owner);
-            let (rtype, data) = match record.data {
-                zone_manager::RecordData::A(a) => ("A", a.to_string()),
-                zone_manager::RecordData::Aaaa(a) => ("AAAA", a.to_string()),
-            };
+            let (rtype, data) = (record.data.record_type(), record.data.rdata().to_string());
             expected
-                .entry((owner, rtype.to_owned()))
+                .entry((owner, rtype.as_str().to_owned()))
                 .or_default()
                 .push(data);
         }

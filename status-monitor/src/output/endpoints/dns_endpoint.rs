@@ -7,7 +7,7 @@ use std::net::IpAddr;
 use kube::CustomResource;
 use serde::{Deserialize, Serialize};
 use zone_manager::name::MAX_NAME_LEN;
-use zone_manager::{Label, RecordData, VmAddresses};
+use zone_manager::{Label, VmAddresses};
 
 /// Comma-separated names the VMI's addresses are published under: ExternalDNS's
 /// current annotation, then the alpha one it dropped in v0.22.0 (which users
@@ -99,13 +99,10 @@ impl EndpointRequest {
     /// `<vmi>.<namespace>` in the zone); `None` when it has no address.
     pub fn endpoints(&self, vm: Option<&VmAddresses>) -> Option<DnsEndpointSpec> {
         let (mut ipv4, mut ipv6) = (Vec::new(), Vec::new());
-        for record in vm.iter().flat_map(|vm| vm.records()) {
-            if record.owner.interface.is_some() {
-                continue;
-            }
-            match record.data {
-                RecordData::A(a) => ipv4.push(IpAddr::V4(a).to_string()),
-                RecordData::Aaaa(a) => ipv6.push(IpAddr::V6(a).to_string()),
+        for address in vm.iter().flat_map(|vm| vm.vm_name_addresses()) {
+            match address {
+                IpAddr::V4(_) => ipv4.push(address.to_string()),
+                IpAddr::V6(_) => ipv6.push(address.to_string()),
             }
         }
         if ipv4.is_empty() && ipv6.is_empty() {

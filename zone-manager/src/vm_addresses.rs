@@ -1,10 +1,10 @@
 //! The addresses of one VM and the A/AAAA records they give.
 
-use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 
 use crate::name::Label;
+use crate::record::{Labels, Owner, Record, RecordData};
 
 /// The usable addresses of one secondary interface, sorted and de-duplicated: what
 /// the projection builds a [`VmAddresses`] from.
@@ -227,6 +227,30 @@ impl VmAddresses {
         )
     }
 
+    /// The interfaces whose IPv4 and IPv6 addresses `<vmi>.<namespace>`
+    /// takes: the chosen one for both, else the first by name with each.
+    fn vm_name_interfaces(&self) -> (Option<Interface<'_>>, Option<Interface<'_>>) {
+        let chosen = self
+            .0
+            .vm_name_interface
+            .and_then(|index| self.interfaces().nth(usize::from(index)));
+        let with_v4 = chosen.or_else(|| self.interfaces().find(|i| !i.ipv4.is_empty()));
+        let with_v6 = chosen.or_else(|| self.interfaces().find(|i| !i.ipv6.is_empty()));
+        (with_v4, with_v6)
+    }
+
+    /// The addresses of `<vmi>.<namespace>`, IPv4 first.
+    pub fn vm_name_addresses(&self) -> impl Iterator<Item = IpAddr> + '_ {
+        let (with_v4, with_v6) = self.vm_name_interfaces();
+        let ipv4 = with_v4
+            .into_iter()
+            .flat_map(|i| i.ipv4.iter().map(|a| IpAddr::V4(*a)));
+        let ipv6 = with_v6
+            .into_iter()
+            .flat_map(|i| i.ipv6.iter().map(|a| IpAddr::V6(*a)));
+        ipv4.chain(ipv6)
+    }
+
     /// No record at all comes from this VM.
     pub fn is_empty(&self) -> bool {
         self.0.interfaces.is_empty()
@@ -250,102 +274,34 @@ impl VmAddresses {
         &'a self,
         mut f: impl FnMut(Record<'a>) -> Result<(), E>,
     ) -> Result<(), E> {
-        let vm_owner = OwnerName {
-            interface: None,
-            vm: self.name(),
-            namespace: self.namespace(),
-        };
-        let chosen = self
-            .0
-            .vm_name_interface
-            .and_then(|index| self.interfaces().nth(usize::from(index)));
-        let with_v4 = chosen.or_else(|| self.interfaces().find(|i| !i.ipv4.is_empty()));
-        let with_v6 = chosen.or_else(|| self.interfaces().find(|i| !i.ipv6.is_empty()));
+        // Owners relative to the parent zone, `vm.<DOMAIN>`.
+        let vm_owner = Owner::Below(Labels::new(&[self.name(), self.namespace()]));
+        let (with_v4, with_v6) = self.vm_name_interfaces();
         if let Some(first) = with_v4 {
             for address in first.ipv4 {
-                f(Record {
-                    owner: vm_owner,
-                    data: RecordData::A(*address),
-                })?;
+                f(Record::new(vm_owner, RecordData::A(*address)))?;
             }
         }
         if let Some(first) = with_v6 {
             for address in first.ipv6 {
-                f(Record {
-                    owner: vm_owner,
-                    data: RecordData::Aaaa(*address),
-                })?;
+                f(Record::new(vm_owner, RecordData::Aaaa(*address)))?;
             }
         }
         for interface in self.interfaces() {
-            let owner = OwnerName {
-                interface: Some(interface.name),
-                ..vm_owner
-            };
+            let owner = Owner::Below(Labels::new(&[
+                interface.name,
+                self.name(),
+                self.namespace(),
+            ]));
             for address in interface.ipv4 {
-                f(Record {
-                    owner,
-                    data: RecordData::A(*address),
-                })?;
+                f(Record::new(owner, RecordData::A(*address)))?;
             }
             for address in interface.ipv6 {
-                f(Record {
-                    owner,
-                    data: RecordData::Aaaa(*address),
-                })?;
+                f(Record::new(owner, RecordData::Aaaa(*address)))?;
             }
         }
         Ok(())
     }
-}
-
-/// An owner name relative to the zone origin: `[<interface>.]<vmi>.<namespace>`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct OwnerName<'a> {
-    pub interface: Option<&'a Label>,
-    pub vm: &'a Label,
-    pub namespace: &'a Label,
-}
-
-impl fmt::Display for OwnerName<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if let Some(interface) = self.interface {
-            write!(f, "{interface}.")?;
-        }
-        write!(f, "{}.{}", self.vm, self.namespace)
-    }
-}
-
-/// The data of an address record.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub enum RecordData {
-    A(Ipv4Addr),
-    Aaaa(Ipv6Addr),
-}
-
-impl From<IpAddr> for RecordData {
-    fn from(address: IpAddr) -> Self {
-        match address {
-            IpAddr::V4(a) => RecordData::A(a),
-            IpAddr::V6(a) => RecordData::Aaaa(a),
-        }
-    }
-}
-
-impl fmt::Display for RecordData {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            RecordData::A(a) => write!(f, "A\t{a}"),
-            RecordData::Aaaa(a) => write!(f, "AAAA\t{a}"),
-        }
-    }
-}
-
-/// One address record of a VM.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Record<'a> {
-    pub owner: OwnerName<'a>,
-    pub data: RecordData,
 }
 
 #[cfg(test)]
