@@ -10,6 +10,7 @@
 
 mod ascii_text;
 mod catalog;
+pub mod chosen_names;
 pub mod layout;
 pub mod name;
 mod namespace_zones;
@@ -31,6 +32,7 @@ pub mod zone;
 pub mod zone_file;
 
 pub use catalog::member_id;
+pub use chosen_names::{ChosenKind, Holder, NameCollision};
 pub use layout::ZoneLayout;
 pub use name::{Label, LabelInterner, Mailbox, NameError, Origin};
 pub use record::{Labels, Name, Owner, Record, RecordCounts, RecordData, RecordType, Soa};
@@ -41,7 +43,10 @@ pub use serial::{
 };
 pub use settings::ZoneSettings;
 pub use tracked::Published;
-pub use vm_addresses::{Interface, InterfaceAddresses, VmAddresses, is_link_local, is_publishable};
+pub use vm_addresses::{
+    ChosenNames, Interface, InterfaceAddresses, SchemeName, VmAddresses, is_link_local,
+    is_publishable,
+};
 pub use zone::{Publication, ZoneManager};
 pub use zone_file::{
     FileStamp, TEMP_PREFIX, Written, ZoneFile, ZoneFileError, ZoneWriter, ZonesDir, read_serial,

@@ -52,7 +52,7 @@ impl<'a> Labels<'a> {
         out
     }
 
-    pub fn iter(&self) -> impl ExactSizeIterator<Item = &'a str> + '_ {
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = &'a str> + DoubleEndedIterator + '_ {
         self.labels[..usize::from(self.len)].iter().copied()
     }
 
@@ -69,7 +69,6 @@ impl<'a> Labels<'a> {
     }
 }
 
-
 /// A record's owner, relative to the origin of the zone that holds it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Owner<'a> {
@@ -82,7 +81,6 @@ pub enum Owner<'a> {
     Reverse(&'a ReversePrefix, IpAddr),
 }
 
-
 /// An absolute name in a record's data: `labels` below `origin` (the root
 /// when `None`), as `ns.vm.example.com.` or `invalid.`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -90,7 +88,6 @@ pub struct Name<'a> {
     pub labels: Labels<'a>,
     pub origin: Option<&'a Origin>,
 }
-
 
 /// The fields of an SOA record.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

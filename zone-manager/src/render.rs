@@ -5,6 +5,7 @@ use std::fmt::{self, Write};
 use std::net::{IpAddr, Ipv4Addr};
 
 use crate::ascii_text::AsciiText;
+use crate::chosen_names::resolve;
 use crate::name::{Label, Origin};
 use crate::record::{Labels, Name, Owner, Record, RecordData};
 use crate::reverse::{Ptr, ReversePrefix};
@@ -241,10 +242,7 @@ pub(crate) fn render_parent_body<'a>(
             write_record(out, &Record::new(owner, name_server))?;
         }
     }
-    for vm in vms {
-        vm.try_for_each_record(|record| write_record(out, &record))?;
-    }
-    Ok(())
+    write_vms(settings, vms, false, out)
 }
 
 /// The body of a namespace's zone `<namespace>.vm.<DOMAIN>`: its name server
@@ -256,14 +254,41 @@ pub(crate) fn render_namespace_body<'a>(
     out: &mut (impl Write + ?Sized),
 ) -> fmt::Result {
     write_name_server(settings, false, out)?;
+    write_vms(settings, vms, true, out)
+}
+
+/// The records of `vms` (by namespace, then name): each VM's own, and after
+/// each namespace's VMs the chosen names published there. Names are those of
+/// the parent zone, or without the namespace label in its own zone.
+fn write_vms<'a>(
+    settings: &ZoneSettings,
+    vms: impl IntoIterator<Item = &'a VmAddresses>,
+    in_namespace_zone: bool,
+    out: &mut (impl Write + ?Sized),
+) -> fmt::Result {
+    let mut write = |mut record: Record<'_>| {
+        if let (true, Owner::Below(labels)) = (in_namespace_zone, record.owner) {
+            // `<iface>.<vm>.<namespace>` of the parent is `<iface>.<vm>` here.
+            record.owner = Owner::Below(labels.without_last());
+        }
+        write_record(out, &record)
+    };
+    let mut namespace: Vec<&VmAddresses> = Vec::new();
     for vm in vms {
-        vm.try_for_each_record(|mut record| {
-            if let Owner::Below(labels) = record.owner {
-                // `<iface>.<vm>.<namespace>` of the parent is `<iface>.<vm>` here.
-                record.owner = Owner::Below(labels.without_last());
+        if namespace
+            .first()
+            .is_some_and(|first| first.namespace() != vm.namespace())
+        {
+            for record in resolve(&namespace, settings.record_ttl, &settings.origin).records {
+                write(record)?;
             }
-            write_record(out, &record)
-        })?;
+            namespace.clear();
+        }
+        vm.try_for_each_record(&mut write)?;
+        namespace.push(vm);
+    }
+    for record in resolve(&namespace, settings.record_ttl, &settings.origin).records {
+        write(record)?;
     }
     Ok(())
 }

@@ -79,7 +79,7 @@ pub fn is_link_local(address: IpAddr) -> bool {
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct VmAddresses(Arc<VmInner>);
 
-#[derive(Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 struct VmInner {
     namespace: Label,
     name: Label,
@@ -91,6 +91,37 @@ struct VmInner {
     /// The interface (index into `interfaces`) whose addresses `<vmi>.<namespace>`
     /// takes, both families; `None`: the first by name that has each family.
     vm_name_interface: Option<u16>,
+    /// The names its owner chose, and its TTL; `None` for most VMs, which
+    /// keeps them one pointer smaller.
+    chosen: Option<Box<ChosenNames>>,
+}
+
+/// What a VM's owner chose beyond the product's names: KubeVirt's
+/// hostname/subdomain scheme, aliases, and the TTL of all its records.
+/// Whether each name is published depends on the other VMs of the namespace
+/// (their own names win): see [`crate::chosen_names`].
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct ChosenNames {
+    /// `<hostname>.<subdomain>.<namespace>`, and membership of the group
+    /// `<subdomain>.<namespace>`.
+    pub scheme: Option<SchemeName>,
+    /// `<alias>.<namespace>`, each a CNAME to `<vmi>.<namespace>`.
+    pub aliases: Vec<Label>,
+    /// The TTL of every record of the VM; `None`: the zone's `$TTL`.
+    pub ttl: Option<u32>,
+}
+
+impl ChosenNames {
+    pub fn is_empty(&self) -> bool {
+        self.scheme.is_none() && self.aliases.is_empty() && self.ttl.is_none()
+    }
+}
+
+/// `spec.hostname` (or the VMI's name) and `spec.subdomain`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct SchemeName {
+    pub hostname: Label,
+    pub subdomain: Label,
 }
 
 /// One interface of a [`VmAddresses`].
@@ -162,7 +193,27 @@ impl VmAddresses {
             ipv4,
             ipv6,
             vm_name_interface,
+            chosen: None,
         }))
+    }
+
+    /// The same VM with the names its owner chose; aliases are sorted and
+    /// de-duplicated.
+    pub fn with_chosen_names(mut self, mut chosen: ChosenNames) -> Self {
+        chosen.aliases.sort_unstable();
+        chosen.aliases.dedup();
+        Arc::make_mut(&mut self.0).chosen = (!chosen.is_empty()).then(|| Box::new(chosen));
+        self
+    }
+
+    /// The names its owner chose, if any.
+    pub fn chosen_names(&self) -> Option<&ChosenNames> {
+        self.0.chosen.as_deref()
+    }
+
+    /// The TTL of all its records; `None`: the zone's.
+    pub fn ttl(&self) -> Option<u32> {
+        self.0.chosen.as_ref().and_then(|c| c.ttl)
     }
 
     pub fn namespace(&self) -> &Label {
@@ -219,12 +270,16 @@ impl VmAddresses {
             .vm_name_interface
             .and_then(|index| self.0.interfaces.get(usize::from(index)))
             .map(|(name, _, _)| name);
-        Self::with_vm_name_interface(
+        let vm = Self::with_vm_name_interface(
             self.0.namespace.clone(),
             self.0.name.clone(),
             interfaces,
             vm_name_interface,
-        )
+        );
+        match self.chosen_names() {
+            Some(chosen) => vm.with_chosen_names(chosen.clone()),
+            None => vm,
+        }
     }
 
     /// The interfaces whose IPv4 and IPv6 addresses `<vmi>.<namespace>`
@@ -239,7 +294,7 @@ impl VmAddresses {
         (with_v4, with_v6)
     }
 
-    /// The addresses of `<vmi>.<namespace>`, IPv4 first.
+    /// The addresses of `<vmi>.<namespace>` (and of its scheme name), IPv4 first.
     pub fn vm_name_addresses(&self) -> impl Iterator<Item = IpAddr> + '_ {
         let (with_v4, with_v6) = self.vm_name_interfaces();
         let ipv4 = with_v4
@@ -276,15 +331,17 @@ impl VmAddresses {
     ) -> Result<(), E> {
         // Owners relative to the parent zone, `vm.<DOMAIN>`.
         let vm_owner = Owner::Below(Labels::new(&[self.name(), self.namespace()]));
+        let ttl = self.ttl();
+        let record = |owner, data| Record { owner, ttl, data };
         let (with_v4, with_v6) = self.vm_name_interfaces();
         if let Some(first) = with_v4 {
             for address in first.ipv4 {
-                f(Record::new(vm_owner, RecordData::A(*address)))?;
+                f(record(vm_owner, RecordData::A(*address)))?;
             }
         }
         if let Some(first) = with_v6 {
             for address in first.ipv6 {
-                f(Record::new(vm_owner, RecordData::Aaaa(*address)))?;
+                f(record(vm_owner, RecordData::Aaaa(*address)))?;
             }
         }
         for interface in self.interfaces() {
@@ -294,10 +351,10 @@ impl VmAddresses {
                 self.namespace(),
             ]));
             for address in interface.ipv4 {
-                f(Record::new(owner, RecordData::A(*address)))?;
+                f(record(owner, RecordData::A(*address)))?;
             }
             for address in interface.ipv6 {
-                f(Record::new(owner, RecordData::Aaaa(*address)))?;
+                f(record(owner, RecordData::Aaaa(*address)))?;
             }
         }
         Ok(())

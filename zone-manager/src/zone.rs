@@ -7,6 +7,7 @@ use std::hash::{BuildHasher, Hash, Hasher, RandomState};
 use std::time::SystemTime;
 
 use crate::catalog::CatalogZone;
+use crate::chosen_names::{NameCollision, Resolved, resolve};
 use crate::layout::ZoneLayout;
 use crate::name::{Label, Origin};
 use crate::namespace_zones::NamespaceZones;
@@ -46,8 +47,12 @@ pub struct ZoneManager {
     /// last write?" costs nothing even with 100k VMs (and a change undone is no
     /// change).
     namespace_digests: BTreeMap<Label, u64>,
-    /// Records by type, kept up to date like the digest.
+    /// Records by type, kept up to date like the digest (VMs' own records;
+    /// chosen names are counted when asked).
     counts: RecordCounts,
+    /// How many VMs of each namespace have chosen names: the namespaces whose
+    /// chosen names need resolving.
+    chosen: BTreeMap<Label, usize>,
     /// Keyed hashing: tenants cannot craft two zones with the same digest.
     hasher: RandomState,
 }
@@ -100,6 +105,7 @@ impl ZoneManager {
             catalog: None,
             namespace_digests: BTreeMap::new(),
             counts: RecordCounts::default(),
+            chosen: BTreeMap::new(),
             hasher,
         })
     }
@@ -182,6 +188,7 @@ impl ZoneManager {
         self.vms = next;
         self.namespace_digests.clear();
         self.counts = RecordCounts::default();
+        self.chosen.clear();
         for zone in &mut self.reverse {
             zone.records_digest = 0;
             zone.ptrs = 0;
@@ -236,6 +243,41 @@ impl ZoneManager {
                 self.counts.subtract(&counts);
             }
         }
+        if vm.chosen_names().is_some() {
+            let namespace = vm.namespace();
+            match tally {
+                Tally::Add => *self.chosen.entry(namespace.clone()).or_default() += 1,
+                Tally::Remove => {
+                    if let Some(count) = self.chosen.get_mut(namespace) {
+                        *count -= 1;
+                        if *count == 0 {
+                            self.chosen.remove(namespace);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// The chosen names of every namespace that has any, resolved against
+    /// the other VMs there.
+    fn resolve_chosen(&self) -> impl Iterator<Item = Resolved<'_>> {
+        self.chosen.keys().filter_map(|namespace| {
+            let vms: Vec<&VmAddresses> = self.vms.get(namespace)?.values().collect();
+            Some(resolve(
+                &vms,
+                self.settings.record_ttl,
+                &self.settings.origin,
+            ))
+        })
+    }
+
+    /// The chosen names left out because another name holds them, by
+    /// namespace and name: the same set whatever the order of changes.
+    pub fn name_collisions(&self) -> Vec<NameCollision> {
+        self.resolve_chosen()
+            .flat_map(|resolved| resolved.collisions)
+            .collect()
     }
 
     /// VMs in canonical order (namespace, then name).
@@ -247,8 +289,15 @@ impl ZoneManager {
         self.vms.values().map(BTreeMap::len).sum()
     }
 
+    /// Records by type: the VMs' own and their published chosen names.
     pub fn record_counts(&self) -> RecordCounts {
-        self.counts
+        let mut counts = self.counts;
+        for resolved in self.resolve_chosen() {
+            for record in &resolved.records {
+                counts.count(record.data.record_type());
+            }
+        }
+        counts
     }
 
     /// PTR records per reverse zone, in the order of the prefixes.
