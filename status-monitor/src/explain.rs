@@ -282,6 +282,11 @@ fn skip_subject(skip: &InterfaceSkip) -> String {
             format!("address {address} of interface {interface}")
         }
         InterfaceSkip::InvalidAnnotation { annotation, .. } => format!("annotation {annotation}"),
+        InterfaceSkip::InvalidSchemeName { field, .. } => field.to_string(),
+        InterfaceSkip::InvalidAlias { alias, .. } => format!("alias {alias}"),
+        InterfaceSkip::TooManyAliases { .. } => {
+            format!("annotation {}", crate::projection::ALIASES_ANNOTATION)
+        }
     }
 }
 

@@ -215,6 +215,71 @@ fn coredns_serves_the_checked_in_example_zone() {
     );
 }
 
+/// Names the owners chose, as clients get them (examples/vmis/vm-names.yaml):
+/// an alias's CNAME with its target, the subdomain group with every member,
+/// and the TTLs as set.
+#[test]
+fn coredns_answers_aliases_groups_and_ttls_as_the_owners_chose() {
+    let zones = tempfile::tempdir().unwrap();
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/vmis");
+    let out = common::run(
+        common::status_monitor(&[
+            ("DOMAIN", "example.com"),
+            ("NAME_SERVER_IP", "192.0.2.53"),
+            ("ZONE_LAYOUT", "namespace"),
+        ])
+        .args(["render", "--out"])
+        .arg(zones.path())
+        .arg(&examples),
+    );
+    assert!(out.status.success(), "{}", common::text(&out.stderr));
+    let Some(coredns) = CoreDns::serve(zones.path()) else {
+        return;
+    };
+    coredns.wait_for_answer(&fqdn("www.shop"), "CNAME", &[&fqdn("web-0.shop")]);
+    for transport in ["+notcp", "+tcp"] {
+        let www = coredns.dig(&[transport, &fqdn("www.shop"), "A"]);
+        assert_eq!(
+            www.answer_data("CNAME"),
+            [fqdn("web-0.shop")],
+            "{}",
+            shown(&www)
+        );
+        assert_eq!(
+            www.answer_data("A"),
+            ["10.20.0.10"],
+            "the target follows; {}",
+            shown(&www)
+        );
+        assert!(
+            www.answer_ttls.iter().all(|ttl| *ttl == 600),
+            "{}",
+            shown(&www)
+        );
+        let group = coredns.dig(&[transport, &fqdn("front.shop"), "A"]);
+        assert_eq!(
+            group.answer_data("A"),
+            ["10.20.0.10", "10.20.0.11"],
+            "{}",
+            shown(&group)
+        );
+        assert_eq!(
+            group.answer_ttls,
+            [60, 60],
+            "the smaller member's; {}",
+            shown(&group)
+        );
+        let scheme = coredns.dig(&[transport, &fqdn("web-1.front.shop"), "A"]);
+        assert_eq!(
+            scheme.answer_data("A"),
+            ["10.20.0.11"],
+            "{}",
+            shown(&scheme)
+        );
+        assert!(scheme.is_authoritative(), "{}", shown(&scheme));
+    }
+}
+
 /// The check every CoreDNS test ends with can fail: a zone CoreDNS cannot
 /// parse shows in its log.
 #[test]

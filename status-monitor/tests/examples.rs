@@ -96,8 +96,24 @@ fn example_zone_serves_the_secondary_interfaces_and_nothing_else() {
         warnings.contains("\"Blue_Net\"") && warnings.contains("default/edge"),
         "{warnings}"
     );
-    // 17 owner/type sets of VMs plus the ns glue.
-    assert_eq!(zone.address_owners().len(), 18, "{text}");
+    // Names the owners chose: the subdomain scheme, its group, aliases, TTLs.
+    assert_eq!(
+        zone.get("front.shop.vm.example.com.", "A"),
+        ["10.20.0.10", "10.20.0.11"]
+    );
+    assert_eq!(
+        zone.get("www.shop.vm.example.com.", "CNAME"),
+        ["web-0.shop.vm.example.com."]
+    );
+    let ttl = |name: &str| zone.ttls[&(name.to_owned(), "A".to_owned())];
+    assert_eq!(ttl("web-0.front.shop.vm.example.com."), 600);
+    assert_eq!(
+        ttl("front.shop.vm.example.com."),
+        60,
+        "the smaller member's"
+    );
+    // 28 owner/type sets of VMs plus the ns glue.
+    assert_eq!(zone.address_owners().len(), 29, "{text}");
 }
 
 #[test]

@@ -700,3 +700,147 @@ fn a_label_selector_leaves_unselected_vmis_out() {
             .is_none()
     );
 }
+
+// Names users choose (the names issue): the spec's hostname and subdomain,
+// the aliases and TTL annotations.
+
+/// A running VMI `vm1` in `ns` with interface red at 10.0.0.1, and `spec`
+/// and `annotations` added.
+fn vmi_choosing(spec: serde_json::Value, annotations: serde_json::Value) -> VirtualMachineInstance {
+    let mut spec_all = json!({"networks": pod_and("red")});
+    spec_all
+        .as_object_mut()
+        .unwrap()
+        .extend(spec.as_object().unwrap().clone());
+    decode_vmi(json!({
+        "apiVersion": "kubevirt.io/v1",
+        "kind": "VirtualMachineInstance",
+        "metadata": {"name": "vm1", "namespace": "ns", "annotations": annotations},
+        "spec": spec_all,
+        "status": {"phase": "Running", "interfaces": [{"name": "red", "ipAddresses": ["10.0.0.1"]}]}
+    }))
+    .expect("fixture decodes")
+}
+
+fn chosen(p: &Projection) -> (Option<(String, String)>, Vec<String>, Option<u32>) {
+    let chosen = p.vm.chosen_names().cloned().unwrap_or_default();
+    (
+        chosen
+            .scheme
+            .map(|s| (s.hostname.to_string(), s.subdomain.to_string())),
+        chosen.aliases.iter().map(ToString::to_string).collect(),
+        chosen.ttl,
+    )
+}
+
+#[test]
+fn a_subdomain_gives_the_scheme_name_after_the_hostname_or_else_the_vmi_name() {
+    let with_hostname = vmi_choosing(json!({"hostname": "www", "subdomain": "front"}), json!({}));
+    let p = project(&with_hostname, &origin()).unwrap();
+    assert_eq!(chosen(&p).0, Some(("www".into(), "front".into())));
+    assert!(p.skipped.is_empty(), "{:?}", p.skipped);
+    let without = vmi_choosing(json!({"subdomain": "front"}), json!({}));
+    let p = project(&without, &origin()).unwrap();
+    assert_eq!(chosen(&p).0, Some(("vm1".into(), "front".into())));
+    // A hostname alone gives no name, as in the cluster DNS.
+    let alone = vmi_choosing(json!({"hostname": "www"}), json!({}));
+    let p = project(&alone, &origin()).unwrap();
+    assert_eq!(p.vm.chosen_names(), None);
+    assert!(p.skipped.is_empty());
+}
+
+#[test]
+fn an_invalid_hostname_or_subdomain_gives_no_scheme_name_and_the_own_names_stay() {
+    for spec in [
+        json!({"hostname": "Web", "subdomain": "front"}),
+        json!({"hostname": "www", "subdomain": "a.b"}),
+        json!({"hostname": "w\tIN\tA\t6.6.6.6", "subdomain": "front"}),
+        json!({"hostname": "www", "subdomain": "$ORIGIN"}),
+        json!({"subdomain": "x".repeat(64)}),
+    ] {
+        let p = project(&vmi_choosing(spec.clone(), json!({})), &origin()).unwrap();
+        assert_eq!(chosen(&p).0, None, "{spec}");
+        assert!(
+            matches!(p.skipped[..], [InterfaceSkip::InvalidSchemeName { .. }]),
+            "{spec}: {:?}",
+            p.skipped
+        );
+        assert_eq!(p.skipped[0].reason(), "invalid_scheme_name");
+        assert_eq!(records(&p)[0], "vm1.ns A\t10.0.0.1", "{spec}");
+    }
+    // Of another type than a string, as no API server admits: malformed.
+    let object = json!({
+        "metadata": {"name": "vm1", "namespace": "ns"},
+        "spec": {"hostname": 7, "subdomain": "front"}
+    });
+    let error = decode_vmi(object).unwrap_err().to_string();
+    assert!(
+        error.contains("ns/vm1") && error.contains("spec.hostname"),
+        "{error}"
+    );
+}
+
+#[test]
+fn aliases_are_trimmed_labels_and_an_invalid_one_is_skipped_naming_it() {
+    let vmi = vmi_choosing(
+        json!({}),
+        json!({"kubevirt-dns.io/aliases": " www, api,,  , bad_one, www , x\nIN A 1.2.3.4"}),
+    );
+    let p = project(&vmi, &origin()).unwrap();
+    assert_eq!(chosen(&p).1, ["api", "www"]);
+    let skipped: Vec<String> = p.skipped.iter().map(ToString::to_string).collect();
+    assert_eq!(skipped.len(), 2, "{skipped:?}");
+    assert!(skipped[0].contains("\"bad_one\""), "{skipped:?}");
+    assert_eq!(p.skipped[0].reason(), "invalid_alias");
+}
+
+#[test]
+fn hostile_aliases_are_capped_and_cost_a_bounded_number_of_warnings() {
+    let many: Vec<String> = (0..10_000).map(|i| format!("a{i}")).collect();
+    let vmi = vmi_choosing(
+        json!({}),
+        json!({"kubevirt-dns.io/aliases": many.join(",")}),
+    );
+    let p = project(&vmi, &origin()).unwrap();
+    assert_eq!(chosen(&p).1.len(), status_monitor::projection::MAX_ALIASES);
+    assert!(matches!(
+        p.skipped[..],
+        [InterfaceSkip::TooManyAliases { count: 10_000 }]
+    ));
+    // One MiB of junk: at most MAX_ALIASES warnings, and one for the count.
+    let junk = "x_".repeat(512 * 1024);
+    let vmi = vmi_choosing(json!({}), json!({"kubevirt-dns.io/aliases": junk}));
+    let p = project(&vmi, &origin()).unwrap();
+    assert_eq!(p.skipped.len(), 1, "one entry, invalid");
+    assert!(
+        p.skipped[0].to_string().len() < 300,
+        "the value is shortened"
+    );
+    let commas = "x_,".repeat(350_000);
+    let vmi = vmi_choosing(json!({}), json!({"kubevirt-dns.io/aliases": commas}));
+    let p = project(&vmi, &origin()).unwrap();
+    assert_eq!(p.skipped.len(), status_monitor::projection::MAX_ALIASES + 1);
+}
+
+#[test]
+fn a_ttl_from_0_to_86400_applies_to_every_record_and_anything_else_is_ignored_with_a_warning() {
+    for (value, want) in [
+        ("600", Some(600)),
+        (" 0 ", Some(0)),
+        ("86400", Some(86_400)),
+    ] {
+        let vmi = vmi_choosing(json!({}), json!({"kubevirt-dns.io/ttl": value}));
+        let p = project(&vmi, &origin()).unwrap();
+        assert_eq!(chosen(&p).2, want, "{value:?}");
+        assert!(p.skipped.is_empty());
+        assert!(p.vm.records().all(|r| r.ttl == want));
+    }
+    for value in ["-1", "1e9", "86401", "4294967296", "ten", ""] {
+        let vmi = vmi_choosing(json!({}), json!({"kubevirt-dns.io/ttl": value}));
+        let p = project(&vmi, &origin()).unwrap();
+        assert_eq!(chosen(&p).2, None, "{value:?}");
+        assert!(p.vm.records().all(|r| r.ttl.is_none()));
+        assert_eq!(p.skipped.len(), 1, "{value:?}");
+        assert_eq!(p.skipped[0].reason(), "invalid_annotation");
+    }
+}

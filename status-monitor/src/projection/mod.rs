@@ -10,7 +10,9 @@ use std::sync::Arc;
 
 use kube::core::{Selector, SelectorExt};
 use tracing::{debug, warn};
-use zone_manager::{InterfaceAddresses, Label, LabelInterner, Origin, VmAddresses};
+use zone_manager::{
+    ChosenNames, InterfaceAddresses, Label, LabelInterner, Origin, SchemeName, VmAddresses,
+};
 
 use crate::metrics::Metrics;
 use crate::vmi::{InterfaceStatus, VirtualMachineInstance, VmiRef};
@@ -30,6 +32,14 @@ pub const MAX_ADDRESSES_PER_INTERFACE: usize = 64;
 pub const PUBLISH_ANNOTATION: &str = "kubevirt-dns.io/publish";
 /// The interface whose addresses (both families) `<vmi>.<namespace>` takes.
 pub const VM_NAME_INTERFACE_ANNOTATION: &str = "kubevirt-dns.io/vm-name-interface";
+/// `"www, api"`: `www.<namespace>` and `api.<namespace>`, CNAMEs to the VM name.
+pub const ALIASES_ANNOTATION: &str = "kubevirt-dns.io/aliases";
+/// Seconds, 0 to [`MAX_TTL`]: the TTL of every record of the VM.
+pub const TTL_ANNOTATION: &str = "kubevirt-dns.io/ttl";
+/// The largest TTL a VM may set: a day.
+pub const MAX_TTL: u32 = 86_400;
+/// More aliases than anyone means: the rest are ignored, with a warning.
+pub const MAX_ALIASES: usize = 64;
 
 /// The settings of the projection that come from the configuration.
 #[derive(Clone, Debug, PartialEq)]
@@ -221,15 +231,104 @@ fn project_with(
             found
         }
     };
+    let chosen = chosen_names(vmi, &name, &namespace, origin, labels, &mut skipped);
+    let vm = VmAddresses::with_vm_name_interface(
+        namespace,
+        name,
+        interfaces,
+        vm_name_interface.as_ref(),
+    );
     Ok(Projection {
-        vm: VmAddresses::with_vm_name_interface(
-            namespace,
-            name,
-            interfaces,
-            vm_name_interface.as_ref(),
-        ),
+        vm: vm.with_chosen_names(chosen),
         skipped,
     })
+}
+
+fn invalid_scheme_name(
+    field: &'static str,
+    value: &str,
+) -> impl FnOnce(zone_manager::NameError) -> InterfaceSkip {
+    let value = shortened(value);
+    move |reason| InterfaceSkip::InvalidSchemeName {
+        field,
+        value,
+        reason,
+    }
+}
+
+/// The names the VMI's owner chose: KubeVirt's `<hostname>.<subdomain>`
+/// scheme from the spec, aliases and a TTL from annotations. What does not
+/// fit is left out with a warning; the VM's own names are published anyway.
+fn chosen_names(
+    vmi: &VirtualMachineInstance,
+    name: &Label,
+    namespace: &Label,
+    origin: &Origin,
+    labels: &mut LabelInterner,
+    skipped: &mut Vec<InterfaceSkip>,
+) -> ChosenNames {
+    let mut chosen = ChosenNames::default();
+    // As in the cluster DNS: a hostname alone gives no name.
+    if let Some(subdomain) = vmi.spec.subdomain.as_deref().filter(|s| !s.is_empty()) {
+        let hostname = vmi.spec.hostname.as_deref().filter(|h| !h.is_empty());
+        let scheme = (|| {
+            let subdomain = labels
+                .label(subdomain)
+                .map_err(invalid_scheme_name("spec.subdomain", subdomain))?;
+            let hostname = match hostname {
+                Some(text) => labels
+                    .label(text)
+                    .map_err(invalid_scheme_name("spec.hostname", text))?,
+                None => name.clone(),
+            };
+            origin
+                .check_fits(&[&hostname, &subdomain, namespace])
+                .map_err(invalid_scheme_name("spec.hostname", hostname.as_str()))?;
+            Ok(SchemeName {
+                hostname,
+                subdomain,
+            })
+        })();
+        match scheme {
+            Ok(scheme) => chosen.scheme = Some(scheme),
+            Err(skip) => skipped.push(skip),
+        }
+    }
+    if let Some(text) = annotation(vmi, ALIASES_ANNOTATION) {
+        let entries = text.split(',').map(str::trim).filter(|a| !a.is_empty());
+        let mut count = 0;
+        for alias in entries {
+            count += 1;
+            if count > MAX_ALIASES {
+                continue;
+            }
+            let label = labels.label(alias).and_then(|label| {
+                origin.check_fits(&[&label, namespace])?;
+                Ok(label)
+            });
+            match label {
+                Ok(label) => chosen.aliases.push(label),
+                Err(reason) => skipped.push(InterfaceSkip::InvalidAlias {
+                    alias: shortened(alias),
+                    reason,
+                }),
+            }
+        }
+        if count > MAX_ALIASES {
+            skipped.push(InterfaceSkip::TooManyAliases { count });
+        }
+    }
+    if let Some(text) = annotation(vmi, TTL_ANNOTATION) {
+        match text.parse::<u32>() {
+            Ok(ttl) if ttl <= MAX_TTL => chosen.ttl = Some(ttl),
+            _ => skipped.push(InterfaceSkip::InvalidAnnotation {
+                annotation: TTL_ANNOTATION,
+                value: shortened(text),
+                consequence: "not a whole number of seconds from 0 to 86400; the zone's TTL applies",
+            }),
+        }
+    }
+    chosen
 }
 
 /// The addresses of the unnamed status entries whose MAC is `mac` (in any case).

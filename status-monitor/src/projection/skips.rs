@@ -5,7 +5,10 @@ use std::fmt;
 
 use zone_manager::NameError;
 
-use super::{MAX_ADDRESSES_PER_INTERFACE, MAX_INTERFACES, PUBLISH_ANNOTATION};
+use super::{
+    ALIASES_ANNOTATION, MAX_ADDRESSES_PER_INTERFACE, MAX_ALIASES, MAX_INTERFACES,
+    PUBLISH_ANNOTATION,
+};
 
 /// Why a VMI gives no records at all.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -79,6 +82,20 @@ pub enum InterfaceSkip {
         interface: String,
         address: String,
     },
+    /// `spec.hostname` or `spec.subdomain` is not a label: no scheme name.
+    InvalidSchemeName {
+        field: &'static str,
+        value: String,
+        reason: NameError,
+    },
+    InvalidAlias {
+        alias: String,
+        reason: NameError,
+    },
+    /// More than [`MAX_ALIASES`]: only the first are read.
+    TooManyAliases {
+        count: usize,
+    },
 }
 
 impl InterfaceSkip {
@@ -92,6 +109,9 @@ impl InterfaceSkip {
             InterfaceSkip::UnparsableAddress { .. } => "unparsable_address",
             InterfaceSkip::Unplugged { .. } => "unplugged",
             InterfaceSkip::InvalidAnnotation { .. } => "invalid_annotation",
+            InterfaceSkip::InvalidSchemeName { .. } => "invalid_scheme_name",
+            InterfaceSkip::InvalidAlias { .. } => "invalid_alias",
+            InterfaceSkip::TooManyAliases { .. } => "too_many_aliases",
         }
     }
 
@@ -134,6 +154,22 @@ impl fmt::Display for InterfaceSkip {
                 value,
                 consequence,
             } => write!(f, "annotation {annotation}={value:?}: {consequence}"),
+            InterfaceSkip::InvalidSchemeName {
+                field,
+                value,
+                reason,
+            } => write!(
+                f,
+                "{field} {value:?} is not a DNS label (it {reason}): no hostname/subdomain names; the VM's own names are published"
+            ),
+            InterfaceSkip::InvalidAlias { alias, reason } => write!(
+                f,
+                "alias {alias:?} ({ALIASES_ANNOTATION}) is not a DNS label: it {reason}; the other aliases are kept"
+            ),
+            InterfaceSkip::TooManyAliases { count } => write!(
+                f,
+                "{count} aliases in {ALIASES_ANNOTATION}: only the first {MAX_ALIASES} are read"
+            ),
         }
     }
 }

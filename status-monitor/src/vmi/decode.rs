@@ -2,7 +2,8 @@
 //! It deserializes straight from the text (JSON or YAML) and keeps only what
 //! the projection reads: the metadata it needs (name, namespace, uid,
 //! resourceVersion, labels, annotations) and the subtrees `spec.networks`,
-//! `spec.domain.devices.interfaces`, `status.interfaces` and `status.phase`.
+//! `spec.domain.devices.interfaces`, `spec.hostname`, `spec.subdomain`,
+//! `status.interfaces` and `status.phase`.
 //! Everything else is skipped while parsing, never built.
 //!
 //! Whatever shape those fields have, an object deserializes, so one malformed
@@ -45,6 +46,10 @@ pub struct SpecFields {
     pub networks: Picked,
     /// `spec.domain.devices.interfaces`
     pub device_interfaces: Picked,
+    /// `spec.hostname`
+    pub hostname: Picked,
+    /// `spec.subdomain`
+    pub subdomain: Picked,
 }
 
 /// What is kept of `status`.
@@ -118,6 +123,8 @@ impl LenientVmi {
                 decode_field::<Vec<DeviceInterface>>("spec.domain.devices.interfaces", picked)?
             }
         };
+        let hostname = decode_field("spec.hostname", self.spec.hostname)?;
+        let subdomain = decode_field("spec.subdomain", self.spec.subdomain)?;
         let interfaces = decode_field("status.interfaces", self.status.interfaces)?;
         let phase = match self.status.phase {
             Picked::Found(Value::String(phase)) => Some(phase),
@@ -132,6 +139,8 @@ impl LenientVmi {
                         interfaces: Some(interfaces),
                     }),
                 }),
+                hostname,
+                subdomain,
             },
             status: Some(VirtualMachineInstanceStatus { interfaces, phase }),
         })
@@ -154,7 +163,12 @@ fn decode_field<T: serde::de::DeserializeOwned>(
     }
 }
 
-pub(super) const SPEC_PATHS: [&[&str]; 2] = [&["networks"], &["domain", "devices", "interfaces"]];
+pub(super) const SPEC_PATHS: [&[&str]; 4] = [
+    &["networks"],
+    &["domain", "devices", "interfaces"],
+    &["hostname"],
+    &["subdomain"],
+];
 pub(super) const STATUS_PATHS: [&[&str]; 2] = [&["interfaces"], &["phase"]];
 pub(super) const METADATA_PATHS: [&[&str]; 6] = [
     &["name"],
@@ -227,12 +241,10 @@ pub(super) fn metadata_of(picked: Vec<Picked>) -> (ObjectMeta, Option<String>) {
     (metadata, problem)
 }
 
-pub(super) fn picked_pair(picked: Vec<Picked>) -> [Picked; 2] {
+/// The picked fields in the order of their paths.
+pub(super) fn picked_fields<const N: usize>(picked: Vec<Picked>) -> [Picked; N] {
     let mut picked = picked.into_iter();
-    [
-        picked.next().unwrap_or_default(),
-        picked.next().unwrap_or_default(),
-    ]
+    std::array::from_fn(|_| picked.next().unwrap_or_default())
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use super::decode::{
     DecodeError, LenientVmi, METADATA_PATHS, SPEC_PATHS, STATUS_PATHS, SpecFields, StatusFields,
-    metadata_of, picked_pair,
+    metadata_of, picked_fields,
 };
 use super::pick::{KeyIn, PickPaths};
 use super::{VirtualMachineInstance, VmiRef};
@@ -165,16 +165,18 @@ impl<'de> Visitor<'de> for ObjectVisitor<'_> {
                     (fields.vmi.metadata, fields.vmi.metadata_problem) = metadata_of(picked);
                 }
                 Some("spec") => {
-                    let [networks, device_interfaces] =
-                        picked_pair(map.next_value_seed(PickPaths(&SPEC_PATHS))?);
+                    let [networks, device_interfaces, hostname, subdomain] =
+                        picked_fields(map.next_value_seed(PickPaths(&SPEC_PATHS))?);
                     fields.vmi.spec = SpecFields {
                         networks,
                         device_interfaces,
+                        hostname,
+                        subdomain,
                     };
                 }
                 Some("status") => {
                     let [interfaces, phase] =
-                        picked_pair(map.next_value_seed(PickPaths(&STATUS_PATHS))?);
+                        picked_fields(map.next_value_seed(PickPaths(&STATUS_PATHS))?);
                     fields.vmi.status = StatusFields { interfaces, phase };
                 }
                 Some("items") if self.items.is_some() => {

@@ -28,6 +28,12 @@ pub struct VirtualMachineInstanceSpec {
     /// Only `devices.interfaces` is read: hot-unplug state and MAC addresses.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub domain: Option<DomainSpec>,
+    /// With `subdomain`: the VM's name in KubeVirt's DNS scheme (else its name).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hostname: Option<String>,
+    /// `<hostname>.<subdomain>.<namespace>`, and the group `<subdomain>.<namespace>`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subdomain: Option<String>,
 }
 
 impl VirtualMachineInstance {

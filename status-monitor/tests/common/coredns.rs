@@ -346,6 +346,8 @@ pub struct Response {
     pub flags: Vec<String>,
     /// (owner, type, data) of the answer section.
     pub answer: Vec<(String, String, String)>,
+    /// The TTL of each record of `answer`, in its order.
+    pub answer_ttls: Vec<u32>,
     /// (owner, type, data) of the authority section.
     pub authority: Vec<(String, String, String)>,
     /// dig's whole output, for failure messages.
@@ -379,7 +381,12 @@ impl Response {
                         fields[4..].join(" "),
                     );
                     match section {
-                        "ANSWER" => response.answer.push(record),
+                        "ANSWER" => {
+                            response
+                                .answer_ttls
+                                .push(fields[1].parse().unwrap_or(u32::MAX));
+                            response.answer.push(record);
+                        }
                         "AUTHORITY" => response.authority.push(record),
                         _ => {}
                     }

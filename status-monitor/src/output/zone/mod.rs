@@ -3,14 +3,15 @@
 //! zone file someone removed ([`healing`]) and tells secondaries what changed
 //! ([`notify`]).
 
+use std::collections::BTreeSet;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Instant as StdInstant;
 
 use tokio::sync::mpsc;
 use tokio::time::{Instant, sleep_until};
-use tracing::{debug, info};
-use zone_manager::{Publication, Published, ZoneFileError, ZoneManager, ZonesDir};
+use tracing::{debug, info, warn};
+use zone_manager::{NameCollision, Publication, Published, ZoneFileError, ZoneManager, ZonesDir};
 
 use crate::config::Config;
 use crate::metrics::Metrics;
@@ -69,6 +70,9 @@ pub struct ZoneOutput {
     synced: bool,
     retry_at: Option<Instant>,
     heal_at: Option<Instant>,
+    /// The chosen names left out at the last publish, so that each loss is
+    /// warned of and counted once.
+    collisions: BTreeSet<NameCollision>,
 }
 
 impl ZoneOutput {
@@ -89,6 +93,7 @@ impl ZoneOutput {
             synced: false,
             retry_at: None,
             heal_at: None,
+            collisions: BTreeSet::new(),
         }
     }
 
@@ -213,6 +218,14 @@ impl ZoneOutput {
                 );
                 self.metrics
                     .zone_files_written(&publication, manager.zone_file_count());
+                let collisions: BTreeSet<NameCollision> =
+                    manager.name_collisions().into_iter().collect();
+                for lost in collisions.difference(&self.collisions) {
+                    let vmi = format!("{}/{}", lost.namespace, lost.vmi);
+                    warn!(%vmi, "{lost}");
+                    self.metrics.skip("name_collision");
+                }
+                self.collisions = collisions;
                 let first = !self.readiness.is_on_disk();
                 if let Some(watch) = &self.served {
                     // The first publication's zones all count for readiness,
