@@ -1484,3 +1484,88 @@ async fn names_follow_the_vms_life_and_the_label_selector() {
     });
     s.coredns_answers(&fqdn("unlisted.lab"), "A", &["10.7.0.50"]);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs etcd and kube-apiserver: run `make integration`"]
+async fn names_owners_choose_follow_their_vmis_through_relabelling_changes_and_deletion() {
+    let s = Setup::new().await;
+    s.vmis.create_namespace("shop").await;
+    let selected = serde_json::json!({"metadata": {"labels": {"dns": "on"}}});
+    for (vm, address) in [("web-0", "10.9.0.1"), ("web-1", "10.9.0.2")] {
+        s.vmis.create("shop", vm, &["lan"]).await;
+        s.vmis
+            .patch(
+                "shop",
+                vm,
+                serde_json::json!({"spec": {"subdomain": "front"}}),
+            )
+            .await;
+        s.vmis.patch("shop", vm, selected.clone()).await;
+        s.vmis
+            .set_interfaces("shop", vm, &[("lan", &[address])])
+            .await;
+    }
+    s.vmis
+        .annotate(
+            "shop",
+            "web-0",
+            serde_json::json!({"kubevirt-dns.io/aliases": "www", "kubevirt-dns.io/ttl": "120"}),
+        )
+        .await;
+    let monitor = s.start_monitor_with(&[("VMI_LABEL_SELECTOR", "dns=on")]);
+    monitor.wait_for_zone("the chosen names", |z| {
+        z.get(&fqdn("front.shop"), "A") == ["10.9.0.1", "10.9.0.2"]
+            && z.get(&fqdn("www.shop"), "CNAME") == [fqdn("web-0.shop")]
+            && z.get(&fqdn("web-1.front.shop"), "A") == ["10.9.0.2"]
+    });
+    let zone = monitor.zone().unwrap();
+    let ttl = |name: &str, t: &str| zone.ttls[&(fqdn(name), t.to_owned())];
+    assert_eq!(ttl("www.shop", "CNAME"), 120);
+    assert_eq!(ttl("front.shop", "A"), 30, "web-1 has the zone's TTL");
+    s.coredns_answers(&fqdn("www.shop"), "A", &["10.9.0.1"]);
+    s.coredns_answers(&fqdn("front.shop"), "A", &["10.9.0.1", "10.9.0.2"]);
+
+    // Relabelled out of the selector: web-1 leaves the group.
+    s.vmis
+        .patch(
+            "shop",
+            "web-1",
+            serde_json::json!({"metadata": {"labels": {"dns": "off"}}}),
+        )
+        .await;
+    monitor.wait_for_zone("web-1 to leave the group", |z| {
+        z.get(&fqdn("front.shop"), "A") == ["10.9.0.1"]
+            && z.get(&fqdn("web-1.front.shop"), "A").is_empty()
+    });
+
+    // Changed: another alias, and an alias taken by a VM's own name loses.
+    s.vmis
+        .annotate(
+            "shop",
+            "web-0",
+            serde_json::json!({"kubevirt-dns.io/aliases": "api, web-0"}),
+        )
+        .await;
+    monitor.wait_for_zone("the new alias", |z| {
+        z.get(&fqdn("api.shop"), "CNAME") == [fqdn("web-0.shop")]
+            && z.get(&fqdn("www.shop"), "CNAME").is_empty()
+    });
+    s.coredns_nxdomain(&fqdn("www.shop"));
+    common::monitor::wait_until(
+        "the collision warning",
+        || monitor.log(),
+        || {
+            monitor
+                .log()
+                .contains("web-0.shop (alias of VMI shop/web-0)")
+                .then_some(())
+        },
+    );
+
+    // Deleted: every name it gave goes.
+    s.vmis.delete("shop", "web-0").await;
+    monitor.wait_for_zone("web-0's names to go", |z| {
+        z.rrsets.keys().all(|(name, _)| !name.contains(".shop."))
+    });
+    s.coredns_nxdomain(&fqdn("api.shop"));
+}
