@@ -12,8 +12,11 @@ use std::time::Duration;
 
 use hickory_proto::rr::Name;
 use serde::Serialize;
+use zone_manager::chosen_names::resolve;
 use zone_manager::reverse::for_each_ptr;
-use zone_manager::{Origin, is_link_local, is_publishable, read_serial};
+use zone_manager::{
+    ChosenKind, Origin, Owner, RecordData, VmAddresses, is_link_local, is_publishable, read_serial,
+};
 
 use crate::config::Config;
 use crate::dns_query::{MessageIds, soa_serial};
@@ -88,12 +91,12 @@ pub enum ExplainError {
 /// Finds `wanted` (in `--source-dir`'s manifests, else in the cluster) and
 /// explains it, served serial included.
 pub async fn explain_vmi(config: &Config, wanted: &VmiRef) -> Result<Explanation, ExplainError> {
-    let found = match &config.source_dir {
+    let (found, neighbours) = match &config.source_dir {
         Some(dir) => find_in_manifests(dir, wanted)?,
         None => find_in_cluster(wanted).await?,
     };
     let mut explanation = match found {
-        Some(Ok(vmi)) => explain(&vmi, config),
+        Some(Ok(vmi)) => explain(&vmi, &neighbours, config),
         Some(Err(malformed)) => Explanation {
             namespace: wanted.namespace.clone(),
             name: wanted.name.clone(),
@@ -110,10 +113,15 @@ pub async fn explain_vmi(config: &Config, wanted: &VmiRef) -> Result<Explanation
     Ok(explanation)
 }
 
-/// The VMI `wanted` among the manifests under `dir`, decoded or not; files
-/// that cannot be read are reported and passed over.
-fn find_in_manifests(dir: &Path, wanted: &VmiRef) -> Result<Option<ReadVmi>, ExplainError> {
+/// The VMI `wanted` and the other VMIs of its namespace (whose names may
+/// collide with its chosen ones).
+type Found = (Option<ReadVmi>, Vec<VirtualMachineInstance>);
+
+/// The VMI `wanted` among the manifests under `dir`, decoded or not, and its
+/// namespace's other VMIs; files that cannot be read are reported and passed over.
+fn find_in_manifests(dir: &Path, wanted: &VmiRef) -> Result<Found, ExplainError> {
     let mut found = None;
+    let mut neighbours = Vec::new();
     for file in manifest_files(dir)? {
         let read = read_vmis(&file, |vmi| {
             let this = match &vmi {
@@ -122,17 +130,20 @@ fn find_in_manifests(dir: &Path, wanted: &VmiRef) -> Result<Option<ReadVmi>, Exp
             };
             if &this == wanted {
                 found = Some(vmi);
+            } else if let (Ok(vmi), true) = (vmi, this.namespace == wanted.namespace) {
+                neighbours.push(vmi);
             }
         });
         if let Err(e) = read {
             eprintln!("status-monitor: {e}");
         }
     }
-    Ok(found)
+    Ok((found, neighbours))
 }
 
-/// The VMI `wanted` from the cluster, decoded or not.
-async fn find_in_cluster(wanted: &VmiRef) -> Result<Option<ReadVmi>, ExplainError> {
+/// The VMI `wanted` from the cluster, decoded or not, and its namespace's
+/// other VMIs.
+async fn find_in_cluster(wanted: &VmiRef) -> Result<Found, ExplainError> {
     let client = kube::Client::try_default()
         .await
         .map_err(ExplainError::NoCredentials)?;
@@ -144,11 +155,29 @@ async fn find_in_cluster(wanted: &VmiRef) -> Result<Option<ReadVmi>, ExplainErro
             vmi: wanted.clone(),
             error,
         })?;
-    Ok(vmi.map(LenientVmi::decode))
+    let neighbours = vmis
+        .list(&kube::api::ListParams::default())
+        .await
+        .map_err(|error| ExplainError::Api {
+            vmi: wanted.clone(),
+            error,
+        })?
+        .items
+        .into_iter()
+        .filter(|vmi| vmi.metadata.name.as_deref() != Some(wanted.name.as_str()))
+        .filter_map(|vmi| vmi.decode().ok())
+        .collect();
+    Ok((vmi.map(LenientVmi::decode), neighbours))
 }
 
-/// Explains `vmi` under `config`'s projection rules, zone layout and reverse zones.
-pub fn explain(vmi: &VirtualMachineInstance, config: &Config) -> Explanation {
+/// Explains `vmi` under `config`'s projection rules, zone layout and reverse
+/// zones, with the chosen names it keeps against `neighbours`, the other VMIs
+/// of its namespace.
+pub fn explain(
+    vmi: &VirtualMachineInstance,
+    neighbours: &[VirtualMachineInstance],
+    config: &Config,
+) -> Explanation {
     let vmi_ref = VmiRef::of(vmi);
     let mut explanation = Explanation {
         namespace: vmi_ref.namespace.clone(),
@@ -223,6 +252,7 @@ pub fn explain(vmi: &VirtualMachineInstance, config: &Config) -> Explanation {
             zone,
         });
     });
+    explain_chosen_names(&mut explanation, vm, neighbours, config, &forward);
     explanation
         .records
         .sort_by(|a, b| (&a.file, &a.name).cmp(&(&b.file, &b.name)));
@@ -237,6 +267,75 @@ pub fn explain(vmi: &VirtualMachineInstance, config: &Config) -> Explanation {
         });
     }
     explanation
+}
+
+/// The names `vm`'s owner chose that are published, resolved against the
+/// other published VMs of its namespace as the zone manager does, and those
+/// that lost a collision.
+fn explain_chosen_names(
+    explanation: &mut Explanation,
+    vm: &VmAddresses,
+    neighbours: &[VirtualMachineInstance],
+    config: &Config,
+    forward: &str,
+) {
+    let Some(chosen) = vm.chosen_names() else {
+        return;
+    };
+    let origin = &config.zone.origin;
+    let rules = config.projection_rules();
+    let others: Vec<VmAddresses> = neighbours
+        .iter()
+        .filter(|other| projection::is_selected(&rules, other))
+        .filter_map(|other| projection::project_with_rules(other, origin, &rules).ok())
+        .map(|projection| projection.vm)
+        .filter(|other| !other.is_empty())
+        .collect();
+    let mut vms: Vec<&VmAddresses> = others.iter().chain([vm]).collect();
+    vms.sort_by(|a, b| a.name().cmp(b.name()));
+    let resolved = resolve(&vms, config.zone.record_ttl, origin);
+    let namespace = vm.namespace();
+    let subdomain = chosen.scheme.as_ref().map(|s| &s.subdomain);
+    let own_target = format!("{}.{namespace}.{origin}", vm.name());
+    for record in &resolved.records {
+        let Owner::Below(labels) = record.owner else {
+            continue;
+        };
+        let labels: Vec<&str> = labels.iter().collect();
+        let data = record.data.rdata().to_string();
+        let ours = match (&labels[..], &record.data) {
+            // Its scheme name and its group, by their labels.
+            ([h, s, _], _) => chosen
+                .scheme
+                .as_ref()
+                .is_some_and(|c| c.hostname.as_str() == *h && c.subdomain.as_str() == *s),
+            ([s, _], RecordData::A(_) | RecordData::Aaaa(_)) => {
+                subdomain.is_some_and(|c| c.as_str() == *s)
+            }
+            ([_, _], RecordData::Cname(_)) => data == own_target,
+            _ => false,
+        };
+        if ours {
+            explanation.records.push(ExplainedRecord {
+                name: format!("{}.{origin}", labels.join(".")),
+                r#type: record.data.record_type().as_str(),
+                data,
+                zone: forward.to_owned(),
+                file: format!("db.{}", forward.trim_end_matches('.')),
+            });
+        }
+    }
+    for lost in &resolved.collisions {
+        let member = lost.kind == ChosenKind::Group
+            && subdomain.is_some_and(|s| lost.name == format!("{s}.{namespace}"));
+        if &lost.vmi == vm.name() || member {
+            explanation.left_out.push(LeftOut {
+                what: format!("name {}", lost.name),
+                reason: "name_collision",
+                detail: lost.to_string(),
+            });
+        }
+    }
 }
 
 /// The zone file's serial against the one the DNS server at `LOCAL_DNS_ADDR`

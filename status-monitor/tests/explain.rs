@@ -283,3 +283,77 @@ fn explain_compares_the_serial_on_disk_with_the_one_coredns_serves() {
         "{text}"
     );
 }
+
+/// The names an owner chose, each checked against the namespace's other VMIs:
+/// its scheme name, its group and aliases are listed, and an alias another
+/// VMI's own name holds is left out as a lost collision naming both.
+#[test]
+fn explain_lists_chosen_names_and_the_collisions_they_lost() {
+    let dir = tempfile::tempdir().unwrap();
+    let with = |name: &str, spec: Value, annotations: Value, address: &str| {
+        json!({
+            "apiVersion": "kubevirt.io/v1", "kind": "VirtualMachineInstance",
+            "metadata": {"name": name, "namespace": "lab", "annotations": annotations},
+            "spec": {"networks": [{"name": "red", "multus": {"networkName": "red"}}],
+                     "subdomain": spec["subdomain"]},
+            "status": {"phase": "Running", "interfaces": [{"name": "red", "ipAddresses": [address]}]}
+        })
+        .to_string()
+    };
+    common::write_atomically(
+        dir.path(),
+        "web.json",
+        &with(
+            "web",
+            json!({"subdomain": "front"}),
+            json!({"kubevirt-dns.io/aliases": "www, db"}),
+            "10.10.0.5",
+        ),
+    );
+    common::write_atomically(
+        dir.path(),
+        "db.json",
+        &with("db", json!({"subdomain": "front"}), json!({}), "10.10.0.9"),
+    );
+    let explanation = json_of(dir.path(), &[("ZONE_LAYOUT", "single")], "web");
+    let records: Vec<(String, String, String)> = explanation["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["type"] != "PTR")
+        .map(|r| {
+            let s = |k: &str| r[k].as_str().unwrap().to_owned();
+            (s("name"), s("type"), s("data"))
+        })
+        .collect();
+    for want in [
+        ("web.front.lab.vm.example.com.", "A", "10.10.0.5"),
+        ("front.lab.vm.example.com.", "A", "10.10.0.5"),
+        ("front.lab.vm.example.com.", "A", "10.10.0.9"),
+        (
+            "www.lab.vm.example.com.",
+            "CNAME",
+            "web.lab.vm.example.com.",
+        ),
+    ] {
+        let want = (want.0.to_owned(), want.1.to_owned(), want.2.to_owned());
+        assert!(records.contains(&want), "{want:?} in {records:?}");
+    }
+    assert!(
+        !records
+            .iter()
+            .any(|r| r.0.starts_with("db.lab") && r.1 == "CNAME")
+    );
+    let lost: Vec<&Value> = explanation["left_out"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|l| l["reason"] == "name_collision")
+        .collect();
+    assert_eq!(lost.len(), 1, "{explanation}");
+    let detail = lost[0]["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("lab/web") && detail.contains("lab/db"),
+        "{detail}"
+    );
+}

@@ -82,20 +82,16 @@ type Key<'a> = (Option<&'a str>, &'a str);
 
 /// The published chosen names of one namespace and those left out.
 #[derive(Debug, Default)]
-pub(crate) struct Resolved<'a> {
+pub struct Resolved<'a> {
     /// Relative to `vm.<DOMAIN>`, like a VM's own records; sorted by owner.
-    pub(crate) records: Vec<Record<'a>>,
-    pub(crate) collisions: Vec<NameCollision>,
+    pub records: Vec<Record<'a>>,
+    pub collisions: Vec<NameCollision>,
 }
 
 /// Resolves the chosen names of `vms`, all of one namespace and sorted by
 /// name. `default_ttl` is the zone's `$TTL` (a group takes its members'
 /// smallest); CNAMEs point into `origin`, the forward zone.
-pub(crate) fn resolve<'a>(
-    vms: &[&'a VmAddresses],
-    default_ttl: u32,
-    origin: &'a Origin,
-) -> Resolved<'a> {
+pub fn resolve<'a>(vms: &[&'a VmAddresses], default_ttl: u32, origin: &'a Origin) -> Resolved<'a> {
     let mut resolved = Resolved::default();
     if vms.iter().all(|vm| vm.chosen_names().is_none()) {
         return resolved;
