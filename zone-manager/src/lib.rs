@@ -19,6 +19,7 @@ mod namespace_zones;
 #[cfg(feature = "test-support")]
 pub mod parsed;
 mod publication;
+mod read_back;
 pub mod record;
 pub mod render;
 pub mod reverse;
@@ -35,6 +36,7 @@ pub use catalog::member_id;
 pub use chosen_names::{ChosenKind, Holder, NameCollision};
 pub use layout::ZoneLayout;
 pub use name::{Label, LabelInterner, Mailbox, NameError, Origin};
+pub use read_back::{SerialReadError, read_serial};
 pub use record::{Labels, Name, Owner, Record, RecordCounts, RecordData, RecordType, Soa};
 pub use render::{render_zone, write_record};
 pub use reverse::{PrefixError, Ptr, ReversePrefix};
@@ -49,5 +51,5 @@ pub use vm_addresses::{
 };
 pub use zone::{Publication, ZoneManager};
 pub use zone_file::{
-    FileStamp, TEMP_PREFIX, Written, ZoneFile, ZoneFileError, ZoneWriter, ZonesDir, read_serial,
+    FileStamp, TEMP_PREFIX, Written, ZoneFile, ZoneFileError, ZoneWriter, ZonesDir,
 };

@@ -9,8 +9,9 @@ use sha2::{Digest, Sha256};
 use tracing::{info, warn};
 
 use crate::name::Origin;
+use crate::read_back::read_serial;
 use crate::serial::{Content, ContentDigest, Serial, SerialSource};
-use crate::zone_file::{FileStamp, ZoneFile, ZoneFileError, ZonesDir, read_serial};
+use crate::zone_file::{FileStamp, ZoneFile, ZoneFileError, ZonesDir};
 
 /// What [`crate::ZoneManager::publish`] did to one zone file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
