@@ -58,7 +58,7 @@ fn zone_with(vms: u32) -> (TempDir, ZoneManager) {
     settings.set_name_servers(["192.0.2.53".parse().unwrap()]);
     let mut zone = ZoneManager::open(settings, dir.path()).unwrap();
     zone.replace_all((0..vms).map(|i| vm(i, 0)));
-    zone.publish(SystemTime::now()).unwrap();
+    zone.publish_all(SystemTime::now()).unwrap().forward;
     (dir, zone)
 }
 
@@ -69,7 +69,7 @@ fn render_and_write(bencher: Bencher, vms: u32) {
     let (_dir, mut zone) = zone_with(vms);
     bencher.bench_local(|| {
         zone.forget_on_disk();
-        zone.publish(SystemTime::now()).unwrap()
+        zone.publish_all(SystemTime::now()).unwrap().forward
     });
 }
 
@@ -82,7 +82,7 @@ fn one_change_in_100k(bencher: Bencher) {
     bencher.bench_local(|| {
         generation = generation.wrapping_add(1);
         zone.upsert(vm(4242, generation));
-        zone.publish(SystemTime::now()).unwrap()
+        zone.publish_all(SystemTime::now()).unwrap().forward
     });
 }
 

@@ -171,11 +171,6 @@ impl TrackedFile {
         })
     }
 
-    #[cfg(feature = "test-support")]
-    pub(crate) fn serial(&self) -> Option<Serial> {
-        self.on_disk.map(|d| d.serial).or(self.last_serial)
-    }
-
     pub(crate) fn is_current(&self) -> Result<bool, ZoneFileError> {
         let Some(on_disk) = self.on_disk else {
             return Ok(false);

@@ -307,19 +307,6 @@ impl ZoneManager {
             .map(|zone| (zone.origin.clone(), zone.ptrs))
     }
 
-    /// The serial of the forward zone on disk, once known (for tests).
-    #[cfg(feature = "test-support")]
-    pub fn serial(&self) -> Option<crate::serial::Serial> {
-        self.forward.serial()
-    }
-
-    /// Publishes every zone (see [`Self::publish_all`]) and tells what happened to
-    /// the forward one (for tests).
-    #[cfg(feature = "test-support")]
-    pub fn publish(&mut self, now: SystemTime) -> Result<crate::Published, ZoneFileError> {
-        self.publish_all(now).map(|publication| publication.forward)
-    }
-
     /// [`Self::publish_with`] this process's clock as the serial source: right
     /// when one writer serves each zone to secondaries.
     pub fn publish_all(&mut self, now: SystemTime) -> Result<Publication, ZoneFileError> {

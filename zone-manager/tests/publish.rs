@@ -42,7 +42,7 @@ fn writes_the_zone_file_named_after_the_origin_readable_by_others() {
     let dir = tempfile::tempdir().unwrap();
     let mut zone = ZoneManager::open(example(), dir.path()).unwrap();
     zone.replace_all(fleet());
-    let outcome = zone.publish(at(1_800_000_000)).unwrap();
+    let outcome = zone.publish_all(at(1_800_000_000)).unwrap().forward;
     assert!(matches!(outcome, Published::Written { .. }));
     let path = zone_path(dir.path());
     let mode = fs::metadata(&path).unwrap().permissions().mode() & 0o777;
@@ -67,7 +67,7 @@ fn same_records_in_any_order_give_byte_identical_zones() {
         for &i in order {
             zone.upsert(vms[i].clone());
         }
-        zone.publish(at(1_800_000_000)).unwrap();
+        zone.publish_all(at(1_800_000_000)).unwrap().forward;
         outputs.push(fs::read(zone_path(dir.path())).unwrap());
     }
     assert_eq!(outputs[0], outputs[1]);
@@ -89,7 +89,7 @@ fn records_are_sorted_by_owner_then_type_then_address() {
     for vm in vms {
         zone.upsert(vm);
     }
-    zone.publish(at(1_800_000_000)).unwrap();
+    zone.publish_all(at(1_800_000_000)).unwrap().forward;
     let text = fs::read_to_string(dir.path().join("db.vm")).unwrap();
     let body: Vec<&str> = text
         .lines()
@@ -119,7 +119,11 @@ fn no_change_of_records_means_no_write_and_no_new_serial() {
     let dir = tempfile::tempdir().unwrap();
     let mut zone = ZoneManager::open(example(), dir.path()).unwrap();
     zone.replace_all(fleet());
-    let first = zone.publish(at(1_800_000_000)).unwrap().serial();
+    let first = zone
+        .publish_all(at(1_800_000_000))
+        .unwrap()
+        .forward
+        .serial();
     let inode = fs::metadata(zone_path(dir.path())).unwrap().ino();
 
     // The same VMs again, with interfaces listed in another order.
@@ -135,7 +139,7 @@ fn no_change_of_records_means_no_write_and_no_new_serial() {
     zone.upsert(vm("default", "b", &[("net1", &["10.0.0.2"])]));
 
     assert_eq!(
-        zone.publish(at(1_800_000_100)).unwrap(),
+        zone.publish_all(at(1_800_000_100)).unwrap().forward,
         Published::Unchanged(first)
     );
     assert_eq!(
@@ -149,10 +153,18 @@ fn no_change_of_records_means_no_write_and_no_new_serial() {
 fn every_change_gets_a_greater_serial_even_within_one_second() {
     let dir = tempfile::tempdir().unwrap();
     let mut zone = ZoneManager::open(example(), dir.path()).unwrap();
-    let mut previous = zone.publish(at(1_800_000_000)).unwrap().serial();
+    let mut previous = zone
+        .publish_all(at(1_800_000_000))
+        .unwrap()
+        .forward
+        .serial();
     for i in 1..=5u8 {
         zone.upsert(vm("default", "a", &[("net1", &[&format!("10.0.0.{i}")])]));
-        let serial = zone.publish(at(1_800_000_000)).unwrap().serial();
+        let serial = zone
+            .publish_all(at(1_800_000_000))
+            .unwrap()
+            .forward
+            .serial();
         assert!(serial.is_after(previous), "{serial:?} after {previous:?}");
         let on_disk = ParsedZone::parse(
             &fs::read_to_string(zone_path(dir.path())).unwrap(),
@@ -169,11 +181,11 @@ fn removing_a_vm_removes_its_records() {
     let dir = tempfile::tempdir().unwrap();
     let mut zone = ZoneManager::open(example(), dir.path()).unwrap();
     zone.replace_all(fleet());
-    zone.publish(at(1_800_000_000)).unwrap();
+    zone.publish_all(at(1_800_000_000)).unwrap().forward;
     assert!(zone.remove("default", "a"));
     assert!(!zone.remove("default", "a"));
     assert!(!zone.remove("nowhere", "a"));
-    zone.publish(at(1_800_000_001)).unwrap();
+    zone.publish_all(at(1_800_000_001)).unwrap().forward;
     let parsed = ParsedZone::parse(
         &fs::read_to_string(zone_path(dir.path())).unwrap(),
         "vm.example.com.",
@@ -196,15 +208,18 @@ fn restart_with_the_same_records_keeps_file_and_serial() {
     let first = {
         let mut zone = ZoneManager::open(example(), dir.path()).unwrap();
         zone.replace_all(fleet());
-        zone.publish(at(1_800_000_000)).unwrap().serial()
+        zone.publish_all(at(1_800_000_000))
+            .unwrap()
+            .forward
+            .serial()
     };
     let inode = fs::metadata(zone_path(dir.path())).unwrap().ino();
 
     let mut zone = ZoneManager::open(example(), dir.path()).unwrap();
-    assert_eq!(zone.serial(), Some(first), "serial read back at startup");
+    // The serial read back at startup: the same records are adopted with it.
     zone.replace_all(fleet());
     assert_eq!(
-        zone.publish(at(1_800_009_999)).unwrap(),
+        zone.publish_all(at(1_800_009_999)).unwrap().forward,
         Published::Adopted(first)
     );
     assert_eq!(fs::metadata(zone_path(dir.path())).unwrap().ino(), inode);
@@ -216,11 +231,18 @@ fn restart_keeps_the_serial_growing_even_when_the_clock_went_back() {
     let first = {
         let mut zone = ZoneManager::open(example(), dir.path()).unwrap();
         zone.replace_all(fleet());
-        zone.publish(at(1_800_000_000)).unwrap().serial()
+        zone.publish_all(at(1_800_000_000))
+            .unwrap()
+            .forward
+            .serial()
     };
     let mut zone = ZoneManager::open(example(), dir.path()).unwrap();
     zone.replace_all(fleet().into_iter().skip(1));
-    let second = zone.publish(at(1_700_000_000)).unwrap().serial();
+    let second = zone
+        .publish_all(at(1_700_000_000))
+        .unwrap()
+        .forward
+        .serial();
     assert_eq!(second, Serial::new(first.get() + 1));
 }
 
@@ -236,7 +258,11 @@ fn an_unreadable_previous_zone_is_replaced_and_the_serial_comes_from_the_clock()
         fs::write(zone_path(dir.path()), garbage).unwrap();
         let mut zone = ZoneManager::open(example(), dir.path()).unwrap();
         zone.replace_all(fleet());
-        let serial = zone.publish(at(1_800_000_000)).unwrap().serial();
+        let serial = zone
+            .publish_all(at(1_800_000_000))
+            .unwrap()
+            .forward
+            .serial();
         assert_eq!(serial.get(), 1_800_000_000, "{garbage:?}");
         ParsedZone::parse(
             &fs::read_to_string(zone_path(dir.path())).unwrap(),
@@ -289,7 +315,9 @@ fn staged_in_a_staging_directory_the_zones_directory_never_holds_a_temporary() {
     let names = names_created_in(&zones, || {
         for (second, vm_name) in ["a", "b", "c"].into_iter().enumerate() {
             zone.upsert(vm("ns", vm_name, &[("net1", &["10.0.0.1"])]));
-            zone.publish(at(1_800_000_000 + second as u64)).unwrap();
+            zone.publish_all(at(1_800_000_000 + second as u64))
+                .unwrap()
+                .forward;
         }
     });
     assert_eq!(
@@ -309,7 +337,7 @@ fn staging_in_the_zones_directory_shows_temporaries_there() {
     let mut zone = ZoneManager::open(example(), dir.path()).unwrap();
     let names = names_created_in(dir.path(), || {
         zone.upsert(vm("ns", "a", &[("net1", &["10.0.0.1"])]));
-        zone.publish(at(1_800_000_000)).unwrap();
+        zone.publish_all(at(1_800_000_000)).unwrap().forward;
     });
     assert!(
         names.iter().any(|name| name.starts_with(TEMP_PREFIX)),
@@ -370,21 +398,21 @@ fn a_failed_rename_leaves_no_temporary_and_publishing_again_retries() {
     fs::write(zone_path(dir.path()).join("keep"), "x").unwrap();
     let mut zone = ZoneManager::open(example(), dir.path()).unwrap();
     zone.replace_all(fleet());
-    let error = zone.publish(at(1_800_000_000)).unwrap_err();
+    let error = zone.publish_all(at(1_800_000_000)).unwrap_err();
     assert!(error.to_string().contains("db.vm.example.com"), "{error}");
     assert!(
         leftovers(dir.path()).is_empty(),
         "{:?}",
         leftovers(dir.path())
     );
-    assert_eq!(zone.serial(), None, "a failed write uses up no serial");
 
+    // A failed write uses up no serial: the retry at the same second gets it.
     fs::remove_dir_all(zone_path(dir.path())).unwrap();
-    let retried = zone.publish(at(1_800_000_001)).unwrap();
+    let retried = zone.publish_all(at(1_800_000_000)).unwrap().forward;
     assert_eq!(
         retried,
         Published::Written {
-            serial: Serial::new(1_800_000_001),
+            serial: Serial::new(1_800_000_000),
             bytes: retried_bytes(dir.path())
         }
     );
@@ -418,7 +446,11 @@ fn a_full_disk_leaves_the_previous_zone_intact_and_no_temporary() {
 
     let mut zone = ZoneManager::open(example(), dir.path()).unwrap();
     zone.replace_all(fleet());
-    let good = zone.publish(at(1_800_000_000)).unwrap().serial();
+    let good = zone
+        .publish_all(at(1_800_000_000))
+        .unwrap()
+        .forward
+        .serial();
     let before = fs::read(zone_path(dir.path())).unwrap();
 
     // Far more than 64 KiB of records.
@@ -432,7 +464,7 @@ fn a_full_disk_leaves_the_previous_zone_intact_and_no_temporary() {
         })
         .collect();
     zone.replace_all(many);
-    let error = zone.publish(at(1_800_000_001)).unwrap_err();
+    let error = zone.publish_all(at(1_800_000_001)).unwrap_err();
     assert!(error.to_string().contains("No space left"), "{error}");
     assert_eq!(
         fs::read(zone_path(dir.path())).unwrap(),
@@ -447,7 +479,11 @@ fn a_full_disk_leaves_the_previous_zone_intact_and_no_temporary() {
 
     // Space comes back (fewer records): the retry writes, with a greater serial.
     zone.replace_all(fleet().into_iter().take(1));
-    let next = zone.publish(at(1_800_000_002)).unwrap().serial();
+    let next = zone
+        .publish_all(at(1_800_000_002))
+        .unwrap()
+        .forward
+        .serial();
     assert!(next.is_after(good));
 }
 
@@ -462,7 +498,11 @@ fn the_running_digest_matches_one_computed_from_scratch() {
     zone.remove("default", "b");
     zone.upsert(vm("default", "b", &[("net1", &["10.0.0.2"])]));
     zone.remove("x", "new");
-    let walked = zone.publish(at(1_800_000_000)).unwrap().serial();
+    let walked = zone
+        .publish_all(at(1_800_000_000))
+        .unwrap()
+        .forward
+        .serial();
     // The running record counts agree with a walk over every record.
     let mut walked_counts = zone_manager::RecordCounts::default();
     for record in zone.vms().flat_map(VmAddresses::records) {
@@ -475,13 +515,13 @@ fn the_running_digest_matches_one_computed_from_scratch() {
     let final_set: Vec<VmAddresses> = zone.vms().cloned().collect();
     assert!(!zone.replace_all(final_set));
     assert_eq!(
-        zone.publish(at(1_800_000_001)).unwrap(),
+        zone.publish_all(at(1_800_000_001)).unwrap().forward,
         Published::Unchanged(walked)
     );
     // And back to the very first set: a write, since it differs from disk.
     zone.replace_all(fleet());
     assert!(matches!(
-        zone.publish(at(1_800_000_002)).unwrap(),
+        zone.publish_all(at(1_800_000_002)).unwrap().forward,
         Published::Written { .. }
     ));
 }
