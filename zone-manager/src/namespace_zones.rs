@@ -11,6 +11,7 @@ use tracing::info;
 
 use crate::layout::ZoneLayout;
 use crate::name::{Label, Origin};
+use crate::publication::all_or_first_error;
 use crate::serial::SerialSource;
 use crate::settings::ZoneSettings;
 use crate::texts::NamespaceText;
@@ -81,8 +82,7 @@ impl NamespaceZones {
         digests: &BTreeMap<Label, u64>,
         hasher: &RandomState,
         serials: &mut dyn SerialSource,
-        first_error: &mut Option<ZoneFileError>,
-    ) -> Vec<(Origin, Published)> {
+    ) -> Result<Vec<(Origin, Published)>, ZoneFileError> {
         let mut published = Vec::new();
         let own_zones = vms
             .iter()
@@ -98,14 +98,10 @@ impl NamespaceZones {
                 vms: Some(vms),
             };
             let digest = digests.get(namespace).copied().unwrap_or_default();
-            match zone.tracked.publish(digest, &text, hasher, serials) {
-                Ok(outcome) => published.push((zone.origin.clone(), outcome)),
-                Err(e) => {
-                    first_error.get_or_insert(e);
-                }
-            }
+            let outcome = zone.tracked.publish(digest, &text, hasher, serials);
+            published.push(outcome.map(|outcome| (zone.origin.clone(), outcome)));
         }
-        published
+        all_or_first_error(published)
     }
 
     /// Removes the zones of namespaces no longer in `vms` (call it once the
@@ -115,8 +111,8 @@ impl NamespaceZones {
         &mut self,
         forward: &Origin,
         vms: &BTreeMap<Label, BTreeMap<Label, VmAddresses>>,
-        first_error: &mut Option<ZoneFileError>,
-    ) -> Vec<Origin> {
+    ) -> Result<Vec<Origin>, ZoneFileError> {
+        let mut listing = Ok(());
         let mut gone: Vec<(Origin, PathBuf)> = Vec::new();
         let layout = self.layout;
         self.zones.retain(|namespace, zone| {
@@ -138,28 +134,28 @@ impl NamespaceZones {
                     );
                 }
                 Err(source) => {
-                    first_error.get_or_insert(ZoneFileError::Read {
+                    listing = Err(ZoneFileError::Read {
                         path: self.dir.zones().to_path_buf(),
                         source,
                     });
                 }
             }
         }
-        let mut removed = Vec::new();
+        let mut removed = vec![listing.map(|()| None)];
         for (origin, path) in gone {
             match remove_file(&path) {
                 Ok(()) => {
                     info!(zone = %origin, path = %path.display(), "namespace zone removed");
-                    removed.push(origin);
+                    removed.push(Ok(Some(origin)));
                 }
                 Err(source) => {
                     // Tried again by the next publish, which looks again.
                     self.left_over_checked = false;
-                    first_error.get_or_insert(ZoneFileError::Write { path, source });
+                    removed.push(Err(ZoneFileError::Write { path, source }));
                 }
             }
         }
-        removed
+        all_or_first_error(removed).map(|removed| removed.into_iter().flatten().collect())
     }
 }
 

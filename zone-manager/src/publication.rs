@@ -38,3 +38,25 @@ impl Publication {
             .chain(&self.catalog)
     }
 }
+
+/// Every result of zones tried one after the other: all their outcomes, or
+/// the first error (the others were still tried; what failed is tried again
+/// by the next publish).
+pub(crate) fn all_or_first_error<T, E>(
+    results: impl IntoIterator<Item = Result<T, E>>,
+) -> Result<Vec<T>, E> {
+    let mut first_error = None;
+    let mut done = Vec::new();
+    for result in results {
+        match result {
+            Ok(value) => done.push(value),
+            Err(e) => {
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    match first_error {
+        Some(e) => Err(e),
+        None => Ok(done),
+    }
+}

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::hash::RandomState;
 
 use crate::name::{Label, Origin};
+use crate::publication::all_or_first_error;
 use crate::reverse::ReversePrefix;
 use crate::serial::SerialSource;
 use crate::settings::ZoneSettings;
@@ -49,16 +50,15 @@ impl ReverseZone {
     }
 }
 
-/// Writes each reverse zone whose PTRs changed; a failure is kept in
-/// `first_error` and the others are still tried.
+/// Writes each reverse zone whose PTRs changed; after a failure the others
+/// are still tried.
 pub(crate) fn publish_reverse_zones(
     zones: &mut [ReverseZone],
     settings: &ZoneSettings,
     vms: &BTreeMap<Label, BTreeMap<Label, VmAddresses>>,
     hasher: &RandomState,
     serials: &mut dyn SerialSource,
-    first_error: &mut Option<ZoneFileError>,
-) -> Vec<(Origin, Published)> {
+) -> Result<Vec<(Origin, Published)>, ZoneFileError> {
     let mut reverse = Vec::with_capacity(zones.len());
     for index in 0..zones.len() {
         let digest = zones[index].records_digest;
@@ -81,12 +81,7 @@ pub(crate) fn publish_reverse_zones(
                 )
             }
         };
-        match outcome {
-            Ok(published) => reverse.push((zones[index].origin.clone(), published)),
-            Err(e) => {
-                first_error.get_or_insert(e);
-            }
-        }
+        reverse.push(outcome.map(|published| (zones[index].origin.clone(), published)));
     }
-    reverse
+    all_or_first_error(reverse)
 }

@@ -327,7 +327,6 @@ impl ZoneManager {
         &mut self,
         serials: &mut dyn SerialSource,
     ) -> Result<Publication, ZoneFileError> {
-        let mut first_error = None;
         self.namespace_digests
             .retain(|namespace, _| self.vms.contains_key(namespace));
         let namespaces = self.namespaces.publish(
@@ -336,7 +335,6 @@ impl ZoneManager {
             &self.namespace_digests,
             &self.hasher,
             serials,
-            &mut first_error,
         );
         let forward = self.forward.publish(
             self.parent_digest(),
@@ -354,7 +352,6 @@ impl ZoneManager {
             &self.vms,
             &self.hasher,
             serials,
-            &mut first_error,
         );
         let catalog = self.catalog.as_mut().map(|catalog| {
             let forward = self
@@ -375,24 +372,19 @@ impl ZoneManager {
             catalog.publish(&self.settings, members.collect(), &self.hasher, serials)
         });
         let removed = match (&forward, &catalog) {
-            (Ok(_), None | Some(Ok(_))) => {
-                self.namespaces
-                    .remove_gone(&self.settings.origin, &self.vms, &mut first_error)
-            }
-            _ => Vec::new(),
+            (Ok(_), None | Some(Ok(_))) => self
+                .namespaces
+                .remove_gone(&self.settings.origin, &self.vms),
+            _ => Ok(Vec::new()),
         };
-        let forward = forward?;
-        let catalog = catalog.transpose()?;
-        match first_error {
-            Some(e) => Err(e),
-            None => Ok(Publication {
-                forward,
-                namespaces,
-                removed,
-                reverse,
-                catalog,
-            }),
-        }
+        // Every zone was tried; the forward zone's error first, as before.
+        Ok(Publication {
+            forward: forward?,
+            catalog: catalog.transpose()?,
+            namespaces: namespaces?,
+            reverse: reverse?,
+            removed: removed?,
+        })
     }
 
     /// The digest of what the parent (or the one forward zone) holds.
