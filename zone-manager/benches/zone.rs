@@ -58,7 +58,7 @@ fn zone_with(vms: u32) -> (TempDir, ZoneManager) {
     settings.set_name_servers(["192.0.2.53".parse().unwrap()]);
     let mut zone = ZoneManager::open(settings, dir.path()).unwrap();
     zone.replace_all((0..vms).map(|i| vm(i, 0)));
-    zone.publish_all(SystemTime::now()).unwrap().forward;
+    zone.publish_all(SystemTime::now()).unwrap();
     (dir, zone)
 }
 

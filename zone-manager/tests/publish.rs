@@ -67,7 +67,7 @@ fn same_records_in_any_order_give_byte_identical_zones() {
         for &i in order {
             zone.upsert(vms[i].clone());
         }
-        zone.publish_all(at(1_800_000_000)).unwrap().forward;
+        zone.publish_all(at(1_800_000_000)).unwrap();
         outputs.push(fs::read(zone_path(dir.path())).unwrap());
     }
     assert_eq!(outputs[0], outputs[1]);
@@ -89,7 +89,7 @@ fn records_are_sorted_by_owner_then_type_then_address() {
     for vm in vms {
         zone.upsert(vm);
     }
-    zone.publish_all(at(1_800_000_000)).unwrap().forward;
+    zone.publish_all(at(1_800_000_000)).unwrap();
     let text = fs::read_to_string(dir.path().join("db.vm")).unwrap();
     let body: Vec<&str> = text
         .lines()
@@ -181,11 +181,11 @@ fn removing_a_vm_removes_its_records() {
     let dir = tempfile::tempdir().unwrap();
     let mut zone = ZoneManager::open(example(), dir.path()).unwrap();
     zone.replace_all(fleet());
-    zone.publish_all(at(1_800_000_000)).unwrap().forward;
+    zone.publish_all(at(1_800_000_000)).unwrap();
     assert!(zone.remove("default", "a"));
     assert!(!zone.remove("default", "a"));
     assert!(!zone.remove("nowhere", "a"));
-    zone.publish_all(at(1_800_000_001)).unwrap().forward;
+    zone.publish_all(at(1_800_000_001)).unwrap();
     let parsed = ParsedZone::parse(
         &fs::read_to_string(zone_path(dir.path())).unwrap(),
         "vm.example.com.",
@@ -315,9 +315,7 @@ fn staged_in_a_staging_directory_the_zones_directory_never_holds_a_temporary() {
     let names = names_created_in(&zones, || {
         for (second, vm_name) in ["a", "b", "c"].into_iter().enumerate() {
             zone.upsert(vm("ns", vm_name, &[("net1", &["10.0.0.1"])]));
-            zone.publish_all(at(1_800_000_000 + second as u64))
-                .unwrap()
-                .forward;
+            zone.publish_all(at(1_800_000_000 + second as u64)).unwrap();
         }
     });
     assert_eq!(
@@ -337,7 +335,7 @@ fn staging_in_the_zones_directory_shows_temporaries_there() {
     let mut zone = ZoneManager::open(example(), dir.path()).unwrap();
     let names = names_created_in(dir.path(), || {
         zone.upsert(vm("ns", "a", &[("net1", &["10.0.0.1"])]));
-        zone.publish_all(at(1_800_000_000)).unwrap().forward;
+        zone.publish_all(at(1_800_000_000)).unwrap();
     });
     assert!(
         names.iter().any(|name| name.starts_with(TEMP_PREFIX)),
