@@ -183,16 +183,34 @@ impl Sink {
 
     /// Looks at one key; a failure is tried again after its backoff.
     pub async fn work(&mut self, key: VmiRef) {
-        if self.reconcile(&key).await {
-            self.backoff.remove(&key);
-        } else {
-            let delay = self.backoff.entry(key.clone()).or_default().next_delay();
+        let requeue = match self.reconcile(&key).await {
+            Ok(requeue) => {
+                self.backoff.remove(&key);
+                requeue
+            }
+            Err(error) => self.error_policy(&key, &error),
+        };
+        if let Requeue::After(delay) = requeue {
             self.schedule_at(key, Instant::now() + delay);
         }
     }
 
-    /// One key; `false` when it must be tried again later.
-    async fn reconcile(&mut self, key: &VmiRef) -> bool {
+    /// What a failed look at `key` costs: counted, logged, and tried again
+    /// after the key's backoff.
+    fn error_policy(&mut self, key: &VmiRef, error: &SinkError) -> Requeue {
+        match error {
+            SinkError::Replaced(_) => debug!(error = %error, "looking again"),
+            SinkError::Apply(_) | SinkError::Delete(_) => {
+                self.metrics.endpoint_write(error.verb(), "failure");
+                warn!(error = %error, "retrying with backoff");
+            }
+        }
+        Requeue::After(self.backoff.entry(key.clone()).or_default().next_delay())
+    }
+
+    /// One key. Every success waits for the next change: the watches wake
+    /// the key again.
+    async fn reconcile(&mut self, key: &VmiRef) -> Result<Requeue, SinkError> {
         let action = decide(
             self.wanted.get(key),
             self.observed.current().get(key),
@@ -204,56 +222,56 @@ impl Sink {
         }
         let api: Api<DNSEndpoint> = Api::namespaced(self.client.clone(), &key.namespace);
         match action {
-            Action::Nothing => true,
+            Action::Nothing => {}
             Action::LeaveForeign => {
                 if self.reported_foreign.insert(key.clone()) {
                     warn!(
                         "a DNSEndpoint of this name exists and is not ours; leaving it alone, so the VMI's names are not published"
                     );
                 }
-                true
             }
-            Action::Create { uid, spec } => self.apply(&api, key, uid, spec, false).await,
-            Action::Update { uid, spec } => self.apply(&api, key, uid, spec, true).await,
-            Action::Delete { uid } => {
-                let params = DeleteParams {
-                    preconditions: Some(Preconditions {
-                        uid: Some(uid),
-                        resource_version: None,
-                    }),
-                    ..DeleteParams::default()
-                };
-                match api.delete(&key.name, &params).await {
-                    Ok(_) => {
-                        self.metrics.endpoint_write("delete", "success");
-                        info!("DNSEndpoint deleted");
-                        self.observed.current_mut().remove(key);
-                        self.applied.remove(key);
-                        true
-                    }
-                    Err(kube::Error::Api(e)) if e.code == 404 => {
-                        self.observed.current_mut().remove(key);
-                        self.applied.remove(key);
-                        true
-                    }
-                    Err(kube::Error::Api(e)) if e.code == 409 => {
-                        // Replaced by another object of the same name: look again
-                        // once the watch shows it.
-                        debug!(error = %e, "DNSEndpoint was replaced; looking again");
-                        false
-                    }
-                    Err(e) => {
-                        self.metrics.endpoint_write("delete", "failure");
-                        warn!(error = %e, "cannot delete the DNSEndpoint; retrying with backoff");
-                        false
-                    }
-                }
-            }
+            Action::Create { uid, spec } => self.apply(&api, key, uid, spec, false).await?,
+            Action::Update { uid, spec } => self.apply(&api, key, uid, spec, true).await?,
+            Action::Delete { uid } => self.delete(&api, key, uid).await?,
         }
+        Ok(Requeue::AwaitChange)
+    }
+
+    /// Deletes our DNSEndpoint for `key`, only if it is still the object
+    /// `uid` names.
+    async fn delete(
+        &mut self,
+        api: &Api<DNSEndpoint>,
+        key: &VmiRef,
+        uid: String,
+    ) -> Result<(), SinkError> {
+        let params = DeleteParams {
+            preconditions: Some(Preconditions {
+                uid: Some(uid),
+                resource_version: None,
+            }),
+            ..DeleteParams::default()
+        };
+        match api.delete(&key.name, &params).await {
+            Ok(_) => {
+                self.metrics.endpoint_write("delete", "success");
+                info!("DNSEndpoint deleted");
+            }
+            Err(kube::Error::Api(e)) if e.code == 404 => {}
+            // Replaced by another object of the same name: look again once
+            // the watch shows it.
+            Err(e @ kube::Error::Api(_)) if is_conflict(&e) => {
+                return Err(SinkError::Replaced(e));
+            }
+            Err(e) => return Err(SinkError::Delete(e)),
+        }
+        self.observed.current_mut().remove(key);
+        self.applied.remove(key);
+        Ok(())
     }
 
     /// Applies our DNSEndpoint for `key` server-side, with `force` only when it
-    /// is already ours. `false` when it must be tried again later.
+    /// is already ours.
     async fn apply(
         &mut self,
         api: &Api<DNSEndpoint>,
@@ -261,7 +279,7 @@ impl Sink {
         uid: String,
         spec: DnsEndpointSpec,
         force: bool,
-    ) -> bool {
+    ) -> Result<(), SinkError> {
         let object = owned_endpoint(key, &uid, spec.clone());
         let mut params = PatchParams::apply(MANAGER);
         params.force = force;
@@ -277,19 +295,48 @@ impl Sink {
                     "DNSEndpoint applied"
                 );
                 self.applied.insert(key.clone(), (uid, spec));
-                true
+                Ok(())
             }
-            Err(kube::Error::Api(e)) if e.code == 409 && !force => {
+            Err(e) if !force && is_conflict(&e) => {
                 // Someone created it between our look and our apply.
                 self.metrics.endpoint_write("apply", "conflict");
                 warn!(error = %e, "a DNSEndpoint of this name appeared meanwhile and is not ours; leaving it alone");
-                true
+                Ok(())
             }
-            Err(e) => {
-                self.metrics.endpoint_write("apply", "failure");
-                warn!(error = %e, "cannot apply the DNSEndpoint; retrying with backoff");
-                false
-            }
+            Err(e) => Err(SinkError::Apply(e)),
         }
     }
+}
+
+fn is_conflict(error: &kube::Error) -> bool {
+    matches!(error, kube::Error::Api(e) if e.code == 409)
+}
+
+/// Why a look at a key must be tried again.
+#[derive(Debug, thiserror::Error)]
+pub enum SinkError {
+    #[error("cannot apply the DNSEndpoint: {0}")]
+    Apply(#[source] kube::Error),
+    #[error("cannot delete the DNSEndpoint: {0}")]
+    Delete(#[source] kube::Error),
+    #[error("the DNSEndpoint was replaced meanwhile: {0}")]
+    Replaced(#[source] kube::Error),
+}
+
+impl SinkError {
+    /// The write that failed, as the metrics name it.
+    fn verb(&self) -> &'static str {
+        match self {
+            Self::Apply(_) => "apply",
+            Self::Delete(_) | Self::Replaced(_) => "delete",
+        }
+    }
+}
+
+/// What becomes of a key after a look, in the shape of kube-runtime's
+/// `controller::Action`.
+enum Requeue {
+    /// Nothing until a watch wakes the key again.
+    AwaitChange,
+    After(std::time::Duration),
 }

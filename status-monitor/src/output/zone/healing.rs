@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use notify::{RecommendedWatcher, RecursiveMode, Watcher};
 use tokio::sync::mpsc;
-use tracing::warn;
+use tracing::{debug, warn};
 
 use super::ZoneOutput;
 use crate::file_events::changes_content;
@@ -43,26 +43,25 @@ impl ZoneOutput {
 /// Watches the zone files' directory; each event about a zone file there
 /// (`db.*`: the zones come and go with namespaces; temporary files are hidden)
 /// or an overflow sends a unit. Returns the watcher, which must be kept alive.
-pub fn watch_zone_dir(dir: &Path, tx: mpsc::UnboundedSender<()>) -> Option<RecommendedWatcher> {
+pub fn watch_zone_dir(
+    dir: &Path,
+    tx: mpsc::UnboundedSender<()>,
+) -> notify::Result<RecommendedWatcher> {
     let dir = dir.to_path_buf();
     let is_zone_file = |path: &PathBuf| {
         path.file_name()
             .is_some_and(|name| name.to_string_lossy().starts_with("db."))
     };
-    let watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+    let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
         let relevant = match &event {
             Ok(e) => changes_content(e) && (e.paths.is_empty() || e.paths.iter().any(is_zone_file)),
             Err(_) => true,
         };
-        if relevant {
-            let _ = tx.send(());
+        // A closed channel means the zone output stopped: nothing is left to heal.
+        if relevant && tx.send(()).is_err() {
+            debug!("zone output gone; ignoring a ZONES_DIR event");
         }
-    });
-    match watcher.and_then(|mut w| w.watch(&dir, RecursiveMode::NonRecursive).map(|()| w)) {
-        Ok(w) => Some(w),
-        Err(e) => {
-            warn!(dir = %dir.display(), error = %e, "cannot watch ZONES_DIR; a removed zone file is restored only on the next change");
-            None
-        }
-    }
+    })?;
+    watcher.watch(&dir, RecursiveMode::NonRecursive)?;
+    Ok(watcher)
 }

@@ -10,7 +10,7 @@ use std::time::Instant as StdInstant;
 
 use tokio::sync::mpsc;
 use tokio::time::{Instant, sleep_until};
-use tracing::{debug, info, warn};
+use tracing::{debug, error, info, warn};
 use zone_manager::{NameCollision, Publication, Published, ZoneFileError, ZoneManager, ZonesDir};
 
 use crate::config::Config;
@@ -118,7 +118,13 @@ impl ZoneOutput {
         shutdown: impl Future<Output = ()>,
     ) -> Stopped {
         let (zone_dir_tx, mut zone_dir_events) = mpsc::unbounded_channel();
-        let _zone_dir_watch = watch_zone_dir(self.manager.zone_file().dir(), zone_dir_tx);
+        let dir = self.manager.zone_file().dir();
+        let _zone_dir_watch = watch_zone_dir(dir, zone_dir_tx)
+            .inspect_err(|e| {
+                warn!(dir = %dir.display(), error = %e,
+                "cannot watch ZONES_DIR; a removed zone file is restored only on the next change")
+            })
+            .ok();
 
         tokio::pin!(shutdown);
         let stopped = loop {
@@ -250,9 +256,11 @@ impl ZoneOutput {
                     self.readiness.set_on_disk();
                 }
             }
-            Err(retry_in) => {
+            Err(failed) => {
+                error!(error = %failed.error, retry_in = ?failed.retry_in,
+                    "zone not written; the previous zone stays in place");
                 self.metrics.write_failed();
-                self.retry_at = Some(Instant::now() + retry_in);
+                self.retry_at = Some(Instant::now() + failed.retry_in);
             }
         }
     }

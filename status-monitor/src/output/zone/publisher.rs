@@ -4,7 +4,7 @@
 
 use std::time::{Duration, SystemTime};
 
-use tracing::{debug, error, info, warn};
+use tracing::{debug, info, warn};
 use zone_manager::{Origin, Publication, Published, SerialGrants, ZoneFileError, ZoneManager};
 
 use super::serial_ledger::{LedgerError, SerialLedger};
@@ -49,6 +49,16 @@ pub enum PublishError {
     Ledger(#[from] LedgerError),
 }
 
+/// A publish that failed, with when to try again: the previous zones stay in
+/// place meanwhile.
+#[derive(Debug, thiserror::Error)]
+#[error("{error} (tried again in {retry_in:?})")]
+pub struct PublishFailed {
+    #[source]
+    pub error: PublishError,
+    pub retry_in: Duration,
+}
+
 impl SharedSerials {
     async fn publish(&mut self, manager: &mut ZoneManager) -> Result<Publication, PublishError> {
         // Requests a failed publish left are stale: this one asks again.
@@ -83,13 +93,13 @@ impl SharedSerials {
     }
 }
 
-/// Writes the zones that changed. On failure returns how long to wait before
+/// Writes the zones that changed. A failure says how long to wait before
 /// trying again; the delay grows while the fault lasts.
 pub async fn publish(
     manager: &mut ZoneManager,
     serials: &mut Serials,
     retry: &mut Backoff,
-) -> Result<Publication, Duration> {
+) -> Result<Publication, PublishFailed> {
     let result = match serials {
         Serials::Clock => tokio::task::block_in_place(|| manager.publish_all(SystemTime::now()))
             .map_err(PublishError::from),
@@ -109,11 +119,10 @@ pub async fn publish(
             }
             Ok(publication)
         }
-        Err(e) => {
-            let retry_in = retry.next_delay();
-            error!(error = %e, ?retry_in, "zone not written; the previous zone stays in place");
-            Err(retry_in)
-        }
+        Err(error) => Err(PublishFailed {
+            error,
+            retry_in: retry.next_delay(),
+        }),
     }
 }
 fn log_outcome(zone: &Origin, outcome: Published, vms: Option<usize>) {
