@@ -2,8 +2,8 @@
 //! document, as text, so that each piece is parsed from a slice.
 //!
 //! Why by hand: serde_json reading from an `io::Read` takes the bytes one by
-//! one (about 100 MB/s here, half of `render`'s time on a 200 MB list), and
-//! from a slice it needs the whole file in memory. Finding where a value ends
+//! one (slow: BENCHMARKS.md, `render`), and from a slice it needs the whole
+//! file in memory. Finding where a value ends
 //! only takes counting brackets outside strings. The pieces are not checked
 //! here: each one is then parsed in full, so a file is accepted only if it is
 //! valid JSON, and only one item (or top-level member) is held at a time.
