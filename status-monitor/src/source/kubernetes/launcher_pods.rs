@@ -2,8 +2,6 @@
 //! as Multus records it on each pod (`k8s.v1.cni.cncf.io/network-status`).
 //! [`crate::projection::network`] filters the VMIs' addresses with it.
 
-use std::collections::hash_map::DefaultHasher;
-use std::hash::{Hash, Hasher};
 use std::net::IpAddr;
 
 use k8s_openapi::api::core::v1::Pod;
@@ -11,7 +9,7 @@ use kube::core::PartialObjectMeta;
 use serde::Deserialize;
 use tracing::warn;
 
-use super::table::CniAddress;
+use super::table::{CniAddress, PodKey};
 use crate::projection::network::NetworkIds;
 use crate::vmi::VmiRef;
 
@@ -27,7 +25,7 @@ pub const LAUNCHER_SELECTOR: &str = "kubevirt.io=virt-launcher";
 pub fn pod_entry(
     pod: &PartialObjectMeta<Pod>,
     networks: &mut NetworkIds,
-) -> Option<(VmiRef, u64, Vec<CniAddress>)> {
+) -> Option<(VmiRef, PodKey, Vec<CniAddress>)> {
     let meta = &pod.metadata;
     let namespace = meta.namespace.as_deref()?;
     let name = meta.name.as_deref()?;
@@ -44,9 +42,7 @@ pub fn pod_entry(
             Vec::new()
         }),
     };
-    let mut hasher = DefaultHasher::new();
-    name.hash(&mut hasher);
-    let pod = hasher.finish();
+    let pod = PodKey::of(name);
     // The pod network's addresses are never published: not kept.
     let addresses = entries
         .into_iter()

@@ -6,28 +6,62 @@
 //! replaces its side of every entry only once it is complete.
 
 use std::collections::HashMap;
+use std::collections::hash_map::DefaultHasher;
+use std::hash::{Hash, Hasher};
 use std::net::IpAddr;
 
 use crate::projection::network::{NetworkCandidate, NetworkId};
 use crate::vmi::VmiRef;
 
-/// One address the CNI assigned to one pod of a VMI (a VMI has two pods
-/// during a live migration); the pod by the hash of its name.
+/// One pod of a VMI (a VMI has two during a live migration), by the hash of
+/// its name: the table keeps no pod names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct PodKey(u64);
+
+impl PodKey {
+    pub fn of(pod_name: &str) -> Self {
+        let mut hasher = DefaultHasher::new();
+        pod_name.hash(&mut hasher);
+        Self(hasher.finish())
+    }
+}
+
+/// One address the CNI assigned to one pod of a VMI.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct CniAddress {
-    pub pod: u64,
+    pub pod: PodKey,
     pub network: NetworkId,
     pub address: IpAddr,
 }
 
-/// A VMI in the watch: with `ADDRESS_SOURCE=network`, its projection before
-/// the CNI filter when it gives records.
-pub type VmiEntry = Option<NetworkCandidate>;
+/// Where a VMI stands in the VMI watch.
+#[derive(Debug, Default)]
+enum Watched {
+    /// Not in the watch (yet, or any more); its pods may be.
+    #[default]
+    Absent,
+    /// In the watch, giving no records.
+    NoRecords,
+    /// In the watch: its projection before the CNI filter.
+    Candidate(NetworkCandidate),
+}
+
+impl Watched {
+    fn is_absent(&self) -> bool {
+        matches!(self, Self::Absent)
+    }
+
+    fn candidate(&self) -> Option<&NetworkCandidate> {
+        match self {
+            Self::Candidate(candidate) => Some(candidate),
+            Self::Absent | Self::NoRecords => None,
+        }
+    }
+}
 
 #[derive(Debug, Default)]
 struct Entry {
-    /// `None`: not in the VMI watch (yet, or any more); its pods may be.
-    vmi: Option<VmiEntry>,
+    vmi: Watched,
     pods: Box<[CniAddress]>,
 }
 
@@ -68,15 +102,20 @@ impl VmiTable {
         self.vmi_listing = Some(HashMap::new());
     }
 
-    pub fn set_vmi(&mut self, vmi: &VmiRef, entry: VmiEntry) {
+    /// `vmi` is in the watch, with its projection if it gives records.
+    pub fn set_vmi(&mut self, vmi: &VmiRef, candidate: Option<NetworkCandidate>) {
+        let watched = match candidate {
+            Some(candidate) => Watched::Candidate(candidate),
+            None => Watched::NoRecords,
+        };
         match &mut self.vmi_listing {
             Some(listing) => {
-                listing.entry(vmi.clone()).or_default().vmi = Some(entry);
+                listing.entry(vmi.clone()).or_default().vmi = watched;
             }
             None => {
                 let slot = self.entries.entry(vmi.clone()).or_default();
-                self.vmis += usize::from(slot.vmi.is_none());
-                slot.vmi = Some(entry);
+                self.vmis += usize::from(slot.vmi.is_absent());
+                slot.vmi = watched;
             }
         }
     }
@@ -87,7 +126,7 @@ impl VmiTable {
         }
 
         if let Some(entry) = self.entries.get_mut(vmi)
-            && entry.vmi.take().is_some()
+            && !std::mem::take(&mut entry.vmi).is_absent()
         {
             self.vmis -= 1;
             if entry.pods.is_empty() {
@@ -117,7 +156,7 @@ impl VmiTable {
     }
 
     /// Pod `pod` of `vmi` has these CNI addresses now.
-    pub fn set_pod(&mut self, vmi: &VmiRef, pod: u64, addresses: &[CniAddress]) -> PodsChanged {
+    pub fn set_pod(&mut self, vmi: &VmiRef, pod: PodKey, addresses: &[CniAddress]) -> PodsChanged {
         if let Some(listing) = &mut self.pod_listing {
             listing
                 .entry(vmi.clone())
@@ -142,7 +181,7 @@ impl VmiTable {
         PodsChanged::Yes
     }
 
-    pub fn remove_pod(&mut self, vmi: &VmiRef, pod: u64) -> PodsChanged {
+    pub fn remove_pod(&mut self, vmi: &VmiRef, pod: PodKey) -> PodsChanged {
         if let Some(listing) = &mut self.pod_listing
             && let Some(pods) = listing.get_mut(vmi)
         {
@@ -172,7 +211,7 @@ impl VmiTable {
         };
         self.entries.retain(|_, entry| {
             entry.pods = Box::default();
-            entry.vmi.is_some()
+            !entry.vmi.is_absent()
         });
         for (vmi, mut pods) in listed {
             pods.sort_unstable();
@@ -184,7 +223,7 @@ impl VmiTable {
         if self
             .entries
             .get(vmi)
-            .is_some_and(|e| e.vmi.is_none() && e.pods.is_empty())
+            .is_some_and(|e| e.vmi.is_absent() && e.pods.is_empty())
         {
             self.entries.remove(vmi);
         }
@@ -192,7 +231,7 @@ impl VmiTable {
 
     /// The projection of a VMI in the watch, if it gives records.
     pub fn candidate(&self, vmi: &VmiRef) -> Option<&NetworkCandidate> {
-        self.entries.get(vmi)?.vmi.as_ref()?.as_ref()
+        self.entries.get(vmi)?.vmi.candidate()
     }
 
     /// Whether a pod of `vmi` has `address` on `network`.
@@ -206,7 +245,7 @@ impl VmiTable {
     pub fn candidates(&self) -> impl Iterator<Item = (&VmiRef, &NetworkCandidate, &[CniAddress])> {
         self.entries
             .iter()
-            .filter_map(|(vmi, entry)| Some((vmi, entry.vmi.as_ref()?.as_ref()?, &*entry.pods)))
+            .filter_map(|(vmi, entry)| Some((vmi, entry.vmi.candidate()?, &*entry.pods)))
     }
 }
 
@@ -226,7 +265,7 @@ mod tests {
 
     fn address(pod: u64, ip: &str) -> CniAddress {
         CniAddress {
-            pod,
+            pod: PodKey(pod),
             network: 0,
             address: ip.parse().unwrap(),
         }
@@ -236,7 +275,7 @@ mod tests {
     fn a_vmi_relist_replaces_the_vmis_and_keeps_the_pods() {
         let mut table = VmiTable::default();
         table.set_vmi(&vmi("gone"), None);
-        table.set_pod(&vmi("kept"), 1, &[address(1, "10.0.0.1")]);
+        table.set_pod(&vmi("kept"), PodKey(1), &[address(1, "10.0.0.1")]);
         table.begin_vmis();
         table.set_vmi(&vmi("kept"), None);
         assert_eq!(
@@ -259,23 +298,23 @@ mod tests {
         table.finish_pods();
         let a = vmi("a");
         assert_eq!(
-            table.set_pod(&a, 1, &[address(1, "10.0.0.1")]),
+            table.set_pod(&a, PodKey(1), &[address(1, "10.0.0.1")]),
             PodsChanged::Yes
         );
         assert_eq!(
-            table.set_pod(&a, 1, &[address(1, "10.0.0.1")]),
+            table.set_pod(&a, PodKey(1), &[address(1, "10.0.0.1")]),
             PodsChanged::No
         );
         assert_eq!(
-            table.set_pod(&a, 2, &[address(2, "10.0.0.2")]),
+            table.set_pod(&a, PodKey(2), &[address(2, "10.0.0.2")]),
             PodsChanged::Yes
         );
         assert!(table.is_assigned(&a, 0, "10.0.0.1".parse().unwrap()));
         assert!(table.is_assigned(&a, 0, "10.0.0.2".parse().unwrap()));
-        assert_eq!(table.remove_pod(&a, 1), PodsChanged::Yes);
-        assert_eq!(table.remove_pod(&a, 1), PodsChanged::No);
+        assert_eq!(table.remove_pod(&a, PodKey(1)), PodsChanged::Yes);
+        assert_eq!(table.remove_pod(&a, PodKey(1)), PodsChanged::No);
         assert!(!table.is_assigned(&a, 0, "10.0.0.1".parse().unwrap()));
-        table.remove_pod(&a, 2);
+        table.remove_pod(&a, PodKey(2));
         assert!(table.entries.is_empty(), "no VMI, no pod: no entry");
     }
 }
