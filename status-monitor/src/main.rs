@@ -11,15 +11,15 @@ use zone_manager::{Serial, VmAddresses, ZoneFileError, render_zone};
 use status_monitor::config::{AddressSource, Config};
 use status_monitor::explain;
 use status_monitor::metrics::Metrics;
+use status_monitor::output;
 use status_monitor::output::zone::debounce::Debouncer;
 use status_monitor::output::zone::serial_ledger::SerialLedger;
 use status_monitor::output::zone::{
     Notifier, Serials, ServedWatch, Stopped, ZoneOutput, open_zone_manager,
 };
-use status_monitor::output::{self, endpoints};
 use status_monitor::readiness::Readiness;
 use status_monitor::source::directory::manifest_set::ManifestSet;
-use status_monitor::source::{self, KeptAnnotations, SourceEvent};
+use status_monitor::source::{self, SourceEvent};
 use status_monitor::vmi::VmiRef;
 use status_monitor::{http, logging};
 
@@ -251,66 +251,10 @@ async fn monitor(config: Config) -> ExitCode {
         return ExitCode::FAILURE;
     }
 
-    // Bounded: a slow disk slows the source down instead of growing memory.
-    let (source_tx, source_rx) = mpsc::channel::<SourceEvent>(1024);
-    let (zone_tx, zone_rx) = mpsc::channel::<SourceEvent>(1024);
-    let origin = config.zone.origin.clone();
-    let rules = config.projection_rules();
-    let (source, endpoint_output, serials) = match config.source_dir.clone() {
-        Some(dir) => {
-            let metrics = metrics.clone();
-            let source = tokio::spawn(async move {
-                if let Err(e) = source::directory::run(dir, origin, rules, source_tx, metrics).await
-                {
-                    error!(error = %e, "manifest source stopped");
-                }
-            });
-            // One monitor per directory: its clock gives the serials.
-            (source, None, Serials::Clock)
-        }
+    let client = match &config.source_dir {
+        Some(_) => None,
         None => match kube::Client::try_default().await {
-            Ok(client) => {
-                let serials = match &config.serial_ledger {
-                    Some(name) => Serials::shared(SerialLedger::new(
-                        client.clone(),
-                        client.default_namespace(),
-                        name,
-                    )),
-                    None => Serials::Clock,
-                };
-                let (endpoint_output, kept) = match config.dns_endpoints {
-                    None => (None, KeptAnnotations::default()),
-                    Some(settings) => {
-                        if let Err(e) = endpoints::check_available(&client).await {
-                            error!(error = %e, "cannot start the DNSEndpoint sink");
-                            return ExitCode::FAILURE;
-                        }
-                        // Unbounded so that the sink never slows the zone down; it
-                        // drains its queue between API calls.
-                        let (tx, rx) = mpsc::unbounded_channel();
-                        tokio::spawn(endpoints::run(
-                            client.clone(),
-                            settings,
-                            rx,
-                            metrics.clone(),
-                        ));
-                        (
-                            Some(tx),
-                            KeptAnnotations(endpoints::KEPT_ANNOTATIONS.to_vec()),
-                        )
-                    }
-                };
-                let source = tokio::spawn(source::kubernetes::run(
-                    client,
-                    origin,
-                    rules,
-                    source_tx,
-                    metrics.clone(),
-                    config.address_source,
-                    kept,
-                ));
-                (source, endpoint_output, serials)
-            }
+            Ok(client) => Some(client),
             Err(e) => {
                 error!(error = %e, "no Kubernetes credentials (in-cluster service account or KUBECONFIG); \
                        use --source-dir to run without a cluster");
@@ -318,7 +262,28 @@ async fn monitor(config: Config) -> ExitCode {
             }
         },
     };
-    let fan_out = tokio::spawn(output::fan_out(source_rx, zone_tx, endpoint_output));
+    // One monitor per manifest directory: its clock gives the serials.
+    let serials = match (&config.serial_ledger, &client) {
+        (Some(name), Some(client)) => Serials::shared(SerialLedger::new(
+            client.clone(),
+            client.default_namespace(),
+            name,
+        )),
+        _ => Serials::Clock,
+    };
+    let outputs = match output::start_side_outputs(&config, client.as_ref(), &metrics).await {
+        Ok(outputs) => outputs,
+        Err(e) => {
+            error!(error = %e, "an output cannot start");
+            return ExitCode::FAILURE;
+        }
+    };
+    // Bounded: a slow disk slows the source down instead of growing memory.
+    let (source_tx, source_rx) = mpsc::channel::<SourceEvent>(1024);
+    let (zone_tx, zone_rx) = mpsc::channel::<SourceEvent>(1024);
+    let kept = output::kept_annotations(&outputs);
+    let source = source::spawn(&config, client, source_tx, metrics.clone(), kept);
+    let fan_out = tokio::spawn(output::fan_out(source_rx, zone_tx, outputs));
 
     let debouncer = Debouncer::new(config.debounce_window, config.debounce_max_delay);
     let notifier = Notifier::spawn(config.notify.secondaries.clone(), metrics.clone());

@@ -4,13 +4,53 @@
 //! nothing of what is done with them.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
+use kube::Client;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tracing::error;
 use zone_manager::VmAddresses;
 
+use crate::config::Config;
+use crate::metrics::Metrics;
 use crate::vmi::VmiRef;
 
 pub mod directory;
 pub mod kubernetes;
+
+/// Starts the source `config` names: the manifest directory, or else the
+/// cluster `client` reaches. It sends to `events`, passing on the `kept`
+/// annotations.
+pub fn spawn(
+    config: &Config,
+    client: Option<Client>,
+    events: mpsc::Sender<SourceEvent>,
+    metrics: Arc<Metrics>,
+    kept: KeptAnnotations,
+) -> JoinHandle<()> {
+    let origin = config.zone.origin.clone();
+    let rules = config.projection_rules();
+    match (config.source_dir.clone(), client) {
+        (Some(dir), _) => tokio::spawn(async move {
+            if let Err(e) = directory::run(dir, origin, rules, events, metrics).await {
+                error!(error = %e, "manifest source stopped");
+            }
+        }),
+        (None, Some(client)) => tokio::spawn(kubernetes::run(
+            client,
+            origin,
+            rules,
+            events,
+            metrics,
+            config.address_source,
+            kept,
+        )),
+        (None, None) => tokio::spawn(async {
+            error!("no VMI source: neither a manifest directory nor a cluster");
+        }),
+    }
+}
 
 /// What a source tells the outputs.
 #[derive(Clone, Debug)]

@@ -18,7 +18,8 @@ use tokio::sync::mpsc;
 use tracing::{Instrument, info, info_span, warn};
 use zone_manager::VmAddresses;
 
-use crate::config::DnsEndpointSettings;
+use super::SideOutput;
+use crate::config::{Config, DnsEndpointSettings};
 use crate::metrics::Metrics;
 use crate::retry::Backoff;
 use crate::source::{SourceEvent, VmiMetadata};
@@ -93,7 +94,7 @@ pub enum SinkError {
 
 /// Checks that DNSEndpoints are served and readable. Transient errors (API
 /// down) are retried; a missing CRD or missing RBAC is an error at once.
-pub async fn check_available(client: &Client) -> Result<(), SinkError> {
+async fn check_available(client: &Client) -> Result<(), SinkError> {
     let api: Api<PartialObjectMeta<DNSEndpoint>> = Api::all(client.clone());
     let mut backoff = Backoff::default();
     loop {
@@ -112,8 +113,29 @@ pub async fn check_available(client: &Client) -> Result<(), SinkError> {
     }
 }
 
+/// Starts the sink when `config` enables it: checks that DNSEndpoints can be
+/// read, then runs it on its own queue. `client` is always there when it is
+/// enabled: the config refuses DNS_ENDPOINTS with a manifest directory.
+pub async fn start(
+    config: &Config,
+    client: Option<&Client>,
+    metrics: &Arc<Metrics>,
+) -> Result<Option<SideOutput>, SinkError> {
+    let (Some(settings), Some(client)) = (config.dns_endpoints, client) else {
+        return Ok(None);
+    };
+    check_available(client).await?;
+    let (tx, rx) = mpsc::unbounded_channel();
+    tokio::spawn(run(client.clone(), settings, rx, metrics.clone()));
+    Ok(Some(SideOutput::new(
+        "DNSEndpoint sink",
+        &KEPT_ANNOTATIONS,
+        tx,
+    )))
+}
+
 /// Runs the sink until the sources go away.
-pub async fn run(
+async fn run(
     client: Client,
     settings: DnsEndpointSettings,
     mut events: mpsc::UnboundedReceiver<SourceEvent>,

@@ -197,10 +197,10 @@ impl Sink {
 
     /// What a failed look at `key` costs: counted, logged, and tried again
     /// after the key's backoff.
-    fn error_policy(&mut self, key: &VmiRef, error: &SinkError) -> Requeue {
+    fn error_policy(&mut self, key: &VmiRef, error: &ReconcileError) -> Requeue {
         match error {
-            SinkError::Replaced(_) => debug!(error = %error, "looking again"),
-            SinkError::Apply(_) | SinkError::Delete(_) => {
+            ReconcileError::Replaced(_) => debug!(error = %error, "looking again"),
+            ReconcileError::Apply(_) | ReconcileError::Delete(_) => {
                 self.metrics.endpoint_write(error.verb(), "failure");
                 warn!(error = %error, "retrying with backoff");
             }
@@ -210,7 +210,7 @@ impl Sink {
 
     /// One key. Every success waits for the next change: the watches wake
     /// the key again.
-    async fn reconcile(&mut self, key: &VmiRef) -> Result<Requeue, SinkError> {
+    async fn reconcile(&mut self, key: &VmiRef) -> Result<Requeue, ReconcileError> {
         let action = decide(
             self.wanted.get(key),
             self.observed.current().get(key),
@@ -244,7 +244,7 @@ impl Sink {
         api: &Api<DNSEndpoint>,
         key: &VmiRef,
         uid: String,
-    ) -> Result<(), SinkError> {
+    ) -> Result<(), ReconcileError> {
         let params = DeleteParams {
             preconditions: Some(Preconditions {
                 uid: Some(uid),
@@ -261,9 +261,9 @@ impl Sink {
             // Replaced by another object of the same name: look again once
             // the watch shows it.
             Err(e @ kube::Error::Api(_)) if is_conflict(&e) => {
-                return Err(SinkError::Replaced(e));
+                return Err(ReconcileError::Replaced(e));
             }
-            Err(e) => return Err(SinkError::Delete(e)),
+            Err(e) => return Err(ReconcileError::Delete(e)),
         }
         self.observed.current_mut().remove(key);
         self.applied.remove(key);
@@ -279,7 +279,7 @@ impl Sink {
         uid: String,
         spec: DnsEndpointSpec,
         force: bool,
-    ) -> Result<(), SinkError> {
+    ) -> Result<(), ReconcileError> {
         let object = owned_endpoint(key, &uid, spec.clone());
         let mut params = PatchParams::apply(MANAGER);
         params.force = force;
@@ -303,7 +303,7 @@ impl Sink {
                 warn!(error = %e, "a DNSEndpoint of this name appeared meanwhile and is not ours; leaving it alone");
                 Ok(())
             }
-            Err(e) => Err(SinkError::Apply(e)),
+            Err(e) => Err(ReconcileError::Apply(e)),
         }
     }
 }
@@ -314,7 +314,7 @@ fn is_conflict(error: &kube::Error) -> bool {
 
 /// Why a look at a key must be tried again.
 #[derive(Debug, thiserror::Error)]
-pub enum SinkError {
+pub enum ReconcileError {
     #[error("cannot apply the DNSEndpoint: {0}")]
     Apply(#[source] kube::Error),
     #[error("cannot delete the DNSEndpoint: {0}")]
@@ -323,7 +323,7 @@ pub enum SinkError {
     Replaced(#[source] kube::Error),
 }
 
-impl SinkError {
+impl ReconcileError {
     /// The write that failed, as the metrics name it.
     fn verb(&self) -> &'static str {
         match self {

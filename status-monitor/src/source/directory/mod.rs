@@ -36,17 +36,17 @@ pub async fn run(
     source_dir: PathBuf,
     origin: Origin,
     rules: Rules,
-    sink: mpsc::Sender<SourceEvent>,
+    events: mpsc::Sender<SourceEvent>,
     metrics: Arc<Metrics>,
 ) -> Result<(), DirectorySourceError> {
     let watch_error = |source| DirectorySourceError::Watch {
         dir: source_dir.clone(),
         source,
     };
-    let (events_tx, mut events) = mpsc::unbounded_channel();
+    let (file_events_tx, mut file_events) = mpsc::unbounded_channel();
     let mut watcher: RecommendedWatcher = notify::recommended_watcher(move |event| {
         // The receiver is gone only when we are shutting down.
-        let _ = events_tx.send(event);
+        let _ = file_events_tx.send(event);
     })
     .map_err(watch_error)?;
     watcher
@@ -58,13 +58,13 @@ pub async fn run(
     let mut set = ManifestSet::new(origin, rules, metrics.clone());
     set.scan(&roots);
     metrics.vmis_known.set(set.vmi_count() as i64);
-    if sink.send(SourceEvent::resync(set.vms())).await.is_err() {
+    if events.send(SourceEvent::resync(set.vms())).await.is_err() {
         return Ok(());
     }
     let mut rescan_at: Option<Instant> = None;
     loop {
         tokio::select! {
-            event = events.recv() => {
+            event = file_events.recv() => {
                 match event {
                     Some(Ok(event)) if !changes_content(&event) => continue,
                     Some(Ok(event)) => debug!(?event, "manifest directory changed"),
@@ -78,11 +78,11 @@ pub async fn run(
                 let changed = set.scan(&roots);
                 metrics.vmis_known.set(set.vmi_count() as i64);
                 debug!(changed, "rescanned manifests");
-                if changed && sink.send(SourceEvent::resync(set.vms())).await.is_err() {
+                if changed && events.send(SourceEvent::resync(set.vms())).await.is_err() {
                     return Ok(());
                 }
             }
-            () = sink.closed() => return Ok(()),
+            () = events.closed() => return Ok(()),
         }
     }
 }

@@ -39,7 +39,7 @@ pub async fn run(
     client: Client,
     origin: Origin,
     rules: Rules,
-    sink: mpsc::Sender<SourceEvent>,
+    events: mpsc::Sender<SourceEvent>,
     metrics: Arc<Metrics>,
     address_source: AddressSource,
     kept: KeptAnnotations,
@@ -92,7 +92,7 @@ pub async fn run(
                 },
             };
             if let Some(event) = event
-                && sink.send(event).await.is_err()
+                && events.send(event).await.is_err()
             {
                 return;
             }
