@@ -126,6 +126,16 @@ pub struct Origin {
     text: Arc<str>,
 }
 
+/// `vm.`: the origin for an empty `DOMAIN`.
+impl Default for Origin {
+    fn default() -> Self {
+        Self::new(vec![Label(Arc::from(FORWARD_LABEL))])
+    }
+}
+
+/// The first label of every forward zone.
+const FORWARD_LABEL: &str = "vm";
+
 impl Origin {
     fn new(labels: Vec<Label>) -> Self {
         let mut text = String::new();
@@ -149,7 +159,7 @@ impl Origin {
     /// case-insensitive and operators write `Example.COM`).
     pub fn for_domain(domain: &str) -> Result<Self, NameError> {
         let domain = domain.trim().trim_end_matches('.').to_ascii_lowercase();
-        let mut labels = vec![Label::new("vm")?];
+        let mut labels = vec![Label::new(FORWARD_LABEL)?];
         if !domain.is_empty() {
             for part in domain.split('.') {
                 labels.push(Label::new(part)?);
@@ -279,6 +289,12 @@ impl fmt::Display for Mailbox {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_default_origin_is_the_one_of_an_empty_domain() {
+        assert_eq!(Origin::default(), Origin::for_domain("").unwrap());
+        assert_eq!(Origin::default().as_str(), "vm.");
+    }
 
     #[test]
     fn accepts_lower_case_ldh_labels() {

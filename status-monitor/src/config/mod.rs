@@ -6,21 +6,15 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use kube::core::Selector;
-use serde::Deserialize;
 
 use crate::projection::Rules;
 use crate::readiness::ReadyWhen;
-use values::{
-    invalid, parse_bool, parse_catalog_zone, parse_http_addr, parse_name_servers,
-    parse_secondaries, parse_serial_ledger, parse_socket_addr, parse_zones_dir,
-};
+use environment::Environment;
+use values::{check_catalog_zone, check_zones_dir, invalid};
+use zone_manager::{Origin, ReversePrefix, ZoneLayout, ZoneSettings, ZonesDir};
 
+mod environment;
 mod values;
-use crate::projection::selection::parse_selector;
-use zone_manager::{Mailbox, Origin, ReversePrefix, ZoneLayout, ZoneSettings, ZonesDir};
-
-/// RFC 2181: TTLs and SOA timers are at most 2^31 - 1 seconds.
-const MAX_SECONDS: u32 = i32::MAX as u32;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -56,64 +50,6 @@ pub enum LogFormat {
     #[default]
     Text,
     Json,
-}
-
-/// The environment as envy reads it; every field is one variable.
-#[derive(Debug, Deserialize)]
-struct Environment {
-    #[serde(default)]
-    domain: String,
-    #[serde(default)]
-    name_server_ip: String,
-    #[serde(default = "default_zones_dir")]
-    zones_dir: PathBuf,
-    staging_dir: Option<PathBuf>,
-    #[serde(default)]
-    soa_rname: String,
-    record_ttl: Option<u32>,
-    soa_refresh: Option<u32>,
-    soa_retry: Option<u32>,
-    soa_expire: Option<u32>,
-    soa_negative_ttl: Option<u32>,
-    #[serde(default)]
-    log_format: String,
-    #[serde(default = "default_http_addr")]
-    http_addr: String,
-    debounce_window_ms: Option<u64>,
-    debounce_max_delay_ms: Option<u64>,
-    ready_delay_ms: Option<u64>,
-    #[serde(default)]
-    address_source: String,
-    #[serde(default)]
-    reverse_zones: String,
-    #[serde(default)]
-    zone_layout: String,
-    #[serde(default)]
-    catalog_zone: String,
-    #[serde(default)]
-    notify_secondaries: String,
-    #[serde(default = "default_local_dns_addr")]
-    local_dns_addr: String,
-    #[serde(default)]
-    dns_endpoints: String,
-    #[serde(default)]
-    dns_endpoints_keep_without_addresses: String,
-    #[serde(default)]
-    vmi_label_selector: String,
-    vmi_source_dir: Option<PathBuf>,
-    serial_ledger: Option<String>,
-}
-
-fn default_http_addr() -> String {
-    ":8081".to_owned()
-}
-
-fn default_local_dns_addr() -> String {
-    "127.0.0.1:5353".to_owned()
-}
-
-fn default_zones_dir() -> PathBuf {
-    PathBuf::from("/zones")
 }
 
 /// Validated configuration.
@@ -286,59 +222,39 @@ impl Config {
         }
     }
 
+    /// The configuration from `vars`, as from the environment.
     pub fn from_vars(
         vars: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Self, ConfigError> {
-        let env: Environment = envy::from_iter(vars)?;
-        let origin =
-            Origin::for_domain(&env.domain).map_err(|e| invalid("DOMAIN", &env.domain, e))?;
-        let mut zone = ZoneSettings::new(origin);
-        if !env.soa_rname.trim().is_empty() {
-            zone.rname = Mailbox::parse(&env.soa_rname)
-                .map_err(|e| invalid("SOA_RNAME", &env.soa_rname, e))?;
+        Self::try_from(envy::from_iter::<_, Environment>(vars)?)
+    }
+}
+
+/// The variables, each already typed, put together and checked against
+/// each other.
+impl TryFrom<Environment> for Config {
+    type Error = ConfigError;
+
+    fn try_from(env: Environment) -> Result<Self, ConfigError> {
+        let mut zone = ZoneSettings::new(env.domain.get());
+        if let Some(rname) = env.soa_rname.get() {
+            zone.rname = rname;
         }
-        zone.set_name_servers(parse_name_servers(&env.name_server_ip)?);
+        zone.set_name_servers(env.name_server_ip.get());
         let timers = [
-            ("RECORD_TTL", env.record_ttl, &mut zone.record_ttl),
-            ("SOA_REFRESH", env.soa_refresh, &mut zone.refresh),
-            ("SOA_RETRY", env.soa_retry, &mut zone.retry),
-            ("SOA_EXPIRE", env.soa_expire, &mut zone.expire),
-            (
-                "SOA_NEGATIVE_TTL",
-                env.soa_negative_ttl,
-                &mut zone.negative_ttl,
-            ),
+            (env.record_ttl.get(), &mut zone.record_ttl),
+            (env.soa_refresh.get(), &mut zone.refresh),
+            (env.soa_retry.get(), &mut zone.retry),
+            (env.soa_expire.get(), &mut zone.expire),
+            (env.soa_negative_ttl.get(), &mut zone.negative_ttl),
         ];
-        for (variable, value, field) in timers {
+        for (value, field) in timers {
             if let Some(value) = value {
-                if value > MAX_SECONDS {
-                    return Err(invalid(
-                        variable,
-                        &value.to_string(),
-                        "at most 2147483647 seconds",
-                    ));
-                }
                 *field = value;
             }
         }
-        let log_format = match env.log_format.trim() {
-            "" | "text" => LogFormat::Text,
-            "json" => LogFormat::Json,
-            other => return Err(invalid("LOG_FORMAT", other, "expected text or json")),
-        };
-        let http_addr = parse_http_addr(&env.http_addr).ok_or_else(|| {
-            invalid(
-                "HTTP_ADDR",
-                &env.http_addr,
-                "expected host:port, [v6]:port or :port",
-            )
-        })?;
-        let debounce_window = env
-            .debounce_window_ms
-            .map_or(Self::DEFAULT_DEBOUNCE_WINDOW, Duration::from_millis);
-        let debounce_max_delay = env
-            .debounce_max_delay_ms
-            .map_or(Self::DEFAULT_DEBOUNCE_MAX_DELAY, Duration::from_millis);
+        let debounce_window = env.debounce_window_ms.get();
+        let debounce_max_delay = env.debounce_max_delay_ms.get();
         if debounce_max_delay < debounce_window {
             return Err(invalid(
                 "DEBOUNCE_MAX_DELAY_MS",
@@ -346,72 +262,31 @@ impl Config {
                 "must not be shorter than DEBOUNCE_WINDOW_MS",
             ));
         }
-        let ready_delay = Duration::from_millis(env.ready_delay_ms.unwrap_or(0));
-        let address_source = match env.address_source.trim() {
-            "" | "any" => AddressSource::Any,
-            "network" => AddressSource::Network,
-            other => return Err(invalid("ADDRESS_SOURCE", other, "expected any or network")),
-        };
-        let reverse_zones = ReversePrefix::parse_list(&env.reverse_zones)
-            .map_err(|e| invalid("REVERSE_ZONES", &env.reverse_zones, e))?;
-        let zone_layout = match env.zone_layout.trim() {
-            "" | "namespace" => ZoneLayout::Namespace,
-            "single" => ZoneLayout::Single,
-            other => {
-                return Err(invalid(
-                    "ZONE_LAYOUT",
-                    other,
-                    "expected namespace or single",
-                ));
-            }
-        };
-        let catalog_zone = parse_catalog_zone(&env.catalog_zone, &zone, &reverse_zones)?;
-        let notify = NotifySettings {
-            secondaries: parse_secondaries(&env.notify_secondaries)?,
-            local_dns: match env.local_dns_addr.trim() {
-                "" => None,
-                text => Some(parse_socket_addr(text, 53).ok_or_else(|| {
-                    invalid(
-                        "LOCAL_DNS_ADDR",
-                        &env.local_dns_addr,
-                        "expected IP:port or [IPv6]:port, or empty for none",
-                    )
-                })?),
-            },
-        };
-        let dns_endpoints = parse_bool("DNS_ENDPOINTS", &env.dns_endpoints, false)?
-            .then(|| {
-                parse_bool(
-                    "DNS_ENDPOINTS_KEEP_WITHOUT_ADDRESSES",
-                    &env.dns_endpoints_keep_without_addresses,
-                    true,
-                )
-                .map(|keep_without_addresses| DnsEndpointSettings {
-                    keep_without_addresses,
-                })
-            })
-            .transpose()?;
-        let zones_dir = parse_zones_dir(env.zones_dir, env.staging_dir)?;
-        let vmi_selector = parse_selector(&env.vmi_label_selector)
-            .map_err(|reason| invalid("VMI_LABEL_SELECTOR", &env.vmi_label_selector, reason))?;
-        let serial_ledger = parse_serial_ledger(env.serial_ledger)?;
+        let reverse_zones = env.reverse_zones.get();
+        let catalog_zone = check_catalog_zone(env.catalog_zone.get(), &zone, &reverse_zones)?;
+        let keep_without_addresses = env.dns_endpoints_keep_without_addresses.get();
         let config = Self {
-            serial_ledger,
-            source_dir: env.vmi_source_dir.filter(|dir| !dir.as_os_str().is_empty()),
-            vmi_selector,
+            zones_dir: check_zones_dir(env.zones_dir.get(), env.staging_dir.get())?,
             zone,
-            zones_dir,
-            log_format,
-            http_addr,
+            log_format: env.log_format.get(),
+            http_addr: env.http_addr.get(),
             debounce_window,
             debounce_max_delay,
-            ready_delay,
-            address_source,
+            ready_delay: env.ready_delay_ms.get(),
+            address_source: env.address_source.get(),
             reverse_zones,
-            zone_layout,
+            zone_layout: env.zone_layout.get(),
             catalog_zone,
-            notify,
-            dns_endpoints,
+            notify: NotifySettings {
+                secondaries: env.notify_secondaries.get(),
+                local_dns: env.local_dns_addr.get(),
+            },
+            dns_endpoints: env.dns_endpoints.get().then_some(DnsEndpointSettings {
+                keep_without_addresses,
+            }),
+            vmi_selector: env.vmi_label_selector.get(),
+            source_dir: env.vmi_source_dir.get(),
+            serial_ledger: env.serial_ledger.get(),
         };
         config.check_conflicts()?;
         Ok(config)
