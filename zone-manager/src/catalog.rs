@@ -18,7 +18,7 @@ use crate::zone_file::{ZoneFileError, ZonesDir};
 /// The catalog zone's file and what it lists.
 pub(crate) struct CatalogZone {
     origin: Origin,
-    pub(crate) tracked: TrackedFile,
+    tracked: TrackedFile,
 }
 
 impl CatalogZone {
@@ -36,6 +36,14 @@ impl CatalogZone {
         };
         let tracked = TrackedFile::open(dir, &text, hasher);
         Self { origin, tracked }
+    }
+
+    pub(crate) fn tracked(&self) -> &TrackedFile {
+        &self.tracked
+    }
+
+    pub(crate) fn forget_on_disk(&mut self) {
+        self.tracked.forget_on_disk();
     }
 
     /// Writes the catalog if its members (every zone file on disk and wanted)

@@ -61,14 +61,14 @@ impl NamespaceZones {
         self.zones
             .iter()
             .filter(|(namespace, zone)| {
-                wanted(self.layout, namespace, vms) && zone.tracked.on_disk.is_some()
+                wanted(self.layout, namespace, vms) && zone.tracked.is_on_disk()
             })
             .map(|(_, zone)| zone.origin.clone())
     }
 
     pub(crate) fn forget_on_disk(&mut self) {
         for zone in self.zones.values_mut() {
-            zone.tracked.on_disk = None;
+            zone.tracked.forget_on_disk();
         }
     }
 
@@ -118,7 +118,10 @@ impl NamespaceZones {
         self.zones.retain(|namespace, zone| {
             let wanted = wanted(layout, namespace, vms);
             if !wanted {
-                gone.push((zone.origin.clone(), zone.tracked.file.path().to_path_buf()));
+                gone.push((
+                    zone.origin.clone(),
+                    zone.tracked.file().path().to_path_buf(),
+                ));
             }
             wanted
         });

@@ -17,11 +17,11 @@ use crate::zone_file::{ZoneFileError, ZonesDir};
 /// A reverse zone: its prefix, its file and a digest of its PTRs kept up to date
 /// like the forward zone's.
 pub(crate) struct ReverseZone {
-    pub(crate) prefix: ReversePrefix,
-    pub(crate) origin: Origin,
-    pub(crate) tracked: TrackedFile,
-    pub(crate) records_digest: u64,
-    pub(crate) ptrs: usize,
+    prefix: ReversePrefix,
+    origin: Origin,
+    tracked: TrackedFile,
+    records_digest: u64,
+    ptrs: usize,
 }
 
 impl ReverseZone {
@@ -47,6 +47,45 @@ impl ReverseZone {
             records_digest: 0,
             ptrs: 0,
         }
+    }
+
+    pub(crate) fn prefix(&self) -> &ReversePrefix {
+        &self.prefix
+    }
+
+    pub(crate) fn origin(&self) -> &Origin {
+        &self.origin
+    }
+
+    /// How many PTRs it holds.
+    pub(crate) fn ptrs(&self) -> usize {
+        self.ptrs
+    }
+
+    pub(crate) fn tracked(&self) -> &TrackedFile {
+        &self.tracked
+    }
+
+    pub(crate) fn forget_on_disk(&mut self) {
+        self.tracked.forget_on_disk();
+    }
+
+    /// A PTR, by the hash of its sort key, joins the zone.
+    pub(crate) fn add_ptr(&mut self, hash: u64) {
+        self.records_digest = self.records_digest.wrapping_add(hash);
+        self.ptrs += 1;
+    }
+
+    /// A PTR added with [`Self::add_ptr`] leaves.
+    pub(crate) fn remove_ptr(&mut self, hash: u64) {
+        self.records_digest = self.records_digest.wrapping_sub(hash);
+        self.ptrs -= 1;
+    }
+
+    /// No PTR: before every VM is tallied again.
+    pub(crate) fn clear(&mut self) {
+        self.records_digest = 0;
+        self.ptrs = 0;
     }
 }
 

@@ -64,10 +64,10 @@ pub(crate) trait ZoneText {
 /// One zone file and what we know of it: serials, what is on disk, what a
 /// previous run left.
 pub(crate) struct TrackedFile {
-    pub(crate) file: ZoneFile,
+    file: ZoneFile,
     /// The last serial seen or written, so that the next one is greater.
     last_serial: Option<Serial>,
-    pub(crate) on_disk: Option<OnDisk>,
+    on_disk: Option<OnDisk>,
     /// The zone file found at startup, until the first publish compares with it.
     found_at_startup: Option<FoundAtStartup>,
     /// The content digest of the records last published or awaiting a serial,
@@ -87,6 +87,20 @@ impl TrackedFile {
             found_at_startup,
             content: None,
         }
+    }
+
+    pub(crate) fn file(&self) -> &ZoneFile {
+        &self.file
+    }
+
+    /// Whether a file we wrote or adopted is on disk.
+    pub(crate) fn is_on_disk(&self) -> bool {
+        self.on_disk.is_some()
+    }
+
+    /// Forgets what is on disk: the next publish writes the file again.
+    pub(crate) fn forget_on_disk(&mut self) {
+        self.on_disk = None;
     }
 
     /// The serial on disk if the file there holds exactly `records_digest`.

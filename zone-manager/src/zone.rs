@@ -90,7 +90,7 @@ impl ZoneManager {
             },
             &hasher,
         );
-        forward.file.clean_up_after_a_crash();
+        forward.file().clean_up_after_a_crash();
         let reverse = prefixes
             .iter()
             .map(|prefix| ReverseZone::open(&dir, &settings, *prefix, &hasher))
@@ -115,7 +115,7 @@ impl ZoneManager {
     /// `catalog` must not be at or below the forward or a reverse zone (the
     /// caller checks; see [`Origin::is_at_or_below`]).
     pub fn with_catalog(mut self, catalog: Origin) -> Self {
-        let dir = self.forward.file.zones_dir().clone();
+        let dir = self.forward.file().zones_dir().clone();
         self.catalog = Some(CatalogZone::open(
             &dir,
             &self.settings,
@@ -131,7 +131,7 @@ impl ZoneManager {
 
     /// The forward zone's file.
     pub fn zone_file(&self) -> &ZoneFile {
-        &self.forward.file
+        self.forward.file()
     }
 
     /// How many zone files there are: the forward zone or the parent, the
@@ -143,7 +143,7 @@ impl ZoneManager {
     /// Adds or replaces a VM; a VM without records is removed.
     /// Returns whether anything changed.
     pub fn upsert(&mut self, vm: VmAddresses) -> bool {
-        if vm.is_empty() {
+        if vm.publishes_nothing() {
             return self.remove(vm.namespace().as_str(), vm.name().as_str());
         }
         let by_name = self.vms.entry(vm.namespace().clone()).or_default();
@@ -179,7 +179,7 @@ impl ZoneManager {
     /// Replaces every VM at once (a relist or a rescan); returns whether anything changed.
     pub fn replace_all(&mut self, vms: impl IntoIterator<Item = VmAddresses>) -> bool {
         let mut next: BTreeMap<Label, BTreeMap<Label, VmAddresses>> = BTreeMap::new();
-        for vm in vms.into_iter().filter(|vm| !vm.is_empty()) {
+        for vm in vms.into_iter().filter(|vm| !vm.publishes_nothing()) {
             next.entry(vm.namespace().clone())
                 .or_default()
                 .insert(vm.name().clone(), vm);
@@ -190,8 +190,7 @@ impl ZoneManager {
         self.counts = RecordCounts::default();
         self.chosen.clear();
         for zone in &mut self.reverse {
-            zone.records_digest = 0;
-            zone.ptrs = 0;
+            zone.clear();
         }
         let vms: Vec<VmAddresses> = self.vms().cloned().collect();
         for vm in &vms {
@@ -210,7 +209,7 @@ impl ZoneManager {
             Ok::<(), ()>(())
         });
         let mut ptrs = Vec::new();
-        let prefixes = self.reverse.iter().map(|zone| &zone.prefix);
+        let prefixes = self.reverse.iter().map(ReverseZone::prefix);
         for_each_ptr(prefixes, vm, |zone, ptr| {
             ptrs.push((zone, self.hasher.hash_one(ptr.sort_key())));
         });
@@ -219,14 +218,8 @@ impl ZoneManager {
                 continue;
             };
             match tally {
-                Tally::Add => {
-                    zone.records_digest = zone.records_digest.wrapping_add(hash);
-                    zone.ptrs += 1;
-                }
-                Tally::Remove => {
-                    zone.records_digest = zone.records_digest.wrapping_sub(hash);
-                    zone.ptrs -= 1;
-                }
+                Tally::Add => zone.add_ptr(hash),
+                Tally::Remove => zone.remove_ptr(hash),
             }
         }
         let namespace_digest = self
@@ -304,7 +297,7 @@ impl ZoneManager {
     pub fn ptr_counts(&self) -> impl Iterator<Item = (Origin, usize)> {
         self.reverse
             .iter()
-            .map(|zone| (zone.origin.clone(), zone.ptrs))
+            .map(|zone| (zone.origin().clone(), zone.ptrs()))
     }
 
     /// [`Self::publish_with`] this process's clock as the serial source: right
@@ -354,21 +347,17 @@ impl ZoneManager {
             serials,
         );
         let catalog = self.catalog.as_mut().map(|catalog| {
-            let forward = self
-                .forward
-                .on_disk
-                .is_some()
-                .then_some(&self.settings.origin);
+            let forward = self.forward.is_on_disk().then_some(&self.settings.origin);
             let namespaces = self.namespaces.on_disk_origins(&self.vms);
             let reverse = self
                 .reverse
                 .iter()
-                .filter(|zone| zone.tracked.on_disk.is_some());
+                .filter(|zone| zone.tracked().is_on_disk());
             let members = forward
                 .cloned()
                 .into_iter()
                 .chain(namespaces)
-                .chain(reverse.map(|zone| zone.origin.clone()));
+                .chain(reverse.map(|zone| zone.origin().clone()));
             catalog.publish(&self.settings, members.collect(), &self.hasher, serials)
         });
         let removed = match (&forward, &catalog) {
@@ -411,8 +400,8 @@ impl ZoneManager {
     /// and publish again.
     pub fn on_disk_is_current(&self) -> Result<bool, ZoneFileError> {
         let namespaces = self.namespaces.tracked();
-        let reverse = self.reverse.iter().map(|zone| &zone.tracked);
-        let catalog = self.catalog.iter().map(|catalog| &catalog.tracked);
+        let reverse = self.reverse.iter().map(ReverseZone::tracked);
+        let catalog = self.catalog.iter().map(CatalogZone::tracked);
         for tracked in std::iter::once(&self.forward)
             .chain(namespaces)
             .chain(reverse)
@@ -427,13 +416,13 @@ impl ZoneManager {
 
     /// Makes the next publish write every zone again, with new serials.
     pub fn forget_on_disk(&mut self) {
-        self.forward.on_disk = None;
+        self.forward.forget_on_disk();
         self.namespaces.forget_on_disk();
         for zone in &mut self.reverse {
-            zone.tracked.on_disk = None;
+            zone.forget_on_disk();
         }
         if let Some(catalog) = &mut self.catalog {
-            catalog.tracked.on_disk = None;
+            catalog.forget_on_disk();
         }
     }
 }
