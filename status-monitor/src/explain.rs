@@ -289,7 +289,7 @@ fn explain_chosen_names(
         .filter(|other| projection::is_selected(&rules, other))
         .filter_map(|other| projection::project_with_rules(other, origin, &rules).ok())
         .map(|projection| projection.vm)
-        .filter(|other| !other.is_empty())
+        .filter(|other| !other.publishes_nothing())
         .collect();
     let mut vms: Vec<&VmAddresses> = others.iter().chain([vm]).collect();
     vms.sort_by(|a, b| a.name().cmp(b.name()));

@@ -106,7 +106,7 @@ fn unnamed_guest_agent_interfaces_get_no_record() {
         &origin(),
     )
     .unwrap();
-    assert!(p.vm.is_empty());
+    assert!(p.vm.publishes_nothing());
     assert!(p.skipped.is_empty(), "not worth a warning: {:?}", p.skipped);
 }
 
@@ -117,7 +117,7 @@ fn vmi_without_status_or_networks_has_no_records() {
         "metadata": {"name": "new", "namespace": "ns"}, "spec": {}
     }))
     .unwrap();
-    assert!(project(&bare, &origin()).unwrap().vm.is_empty());
+    assert!(project(&bare, &origin()).unwrap().vm.publishes_nothing());
 }
 
 // Rule 2: addresses.
@@ -375,7 +375,7 @@ fn duplicate_interface_names_are_skipped_whatever_their_order() {
         &origin(),
     )
     .unwrap();
-    assert!(p.vm.is_empty());
+    assert!(p.vm.publishes_nothing());
     assert_eq!(
         p.skipped,
         [InterfaceSkip::Duplicate {
@@ -578,7 +578,11 @@ fn with_network_addresses_only_the_mac_rule_is_off() {
         two_networks(),
         sriov_status(Some("02:ab:cd:00:00:07"), "02:ab:cd:00:00:07"),
     );
-    assert!(projector.project(&vmi).is_none_or(|vm| vm.is_empty()));
+    assert!(
+        projector
+            .project(&vmi)
+            .is_none_or(|vm| vm.publishes_nothing())
+    );
 }
 
 #[test]

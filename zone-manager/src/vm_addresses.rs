@@ -270,16 +270,22 @@ impl VmAddresses {
             .vm_name_interface
             .and_then(|index| self.0.interfaces.get(usize::from(index)))
             .map(|(name, _, _)| name);
-        let vm = Self::with_vm_name_interface(
+        let kept = Self::with_vm_name_interface(
             self.0.namespace.clone(),
             self.0.name.clone(),
             interfaces,
             vm_name_interface,
         );
-        match self.chosen_names() {
-            Some(chosen) => vm.with_chosen_names(chosen.clone()),
-            None => vm,
-        }
+        let kept = Arc::unwrap_or_clone(kept.0);
+        // Only the addresses change: whatever else the VM publishes (the
+        // names its owner chose, and any field added later) carries over.
+        Self(Arc::new(VmInner {
+            interfaces: kept.interfaces,
+            ipv4: kept.ipv4,
+            ipv6: kept.ipv6,
+            vm_name_interface: kept.vm_name_interface,
+            ..(*self.0).clone()
+        }))
     }
 
     /// The interfaces whose IPv4 and IPv6 addresses `<vmi>.<namespace>`
@@ -306,9 +312,10 @@ impl VmAddresses {
         ipv4.chain(ipv6)
     }
 
-    /// No record at all comes from this VM.
-    pub fn is_empty(&self) -> bool {
-        self.0.interfaces.is_empty()
+    /// No record at all comes from this VM: asked of its records, not of
+    /// its interfaces, so that a record of another kind counts too.
+    pub fn publishes_nothing(&self) -> bool {
+        self.try_for_each_record(|_| Err(())).is_ok()
     }
 
     /// The records of this VM in canonical DNS order: first `<vmi>.<namespace>`
@@ -407,7 +414,7 @@ mod tests {
                 "red.vm.ns AAAA\tfd00::1"
             ]
         );
-        assert!(vm.retain_addresses(|_, _| false).is_empty());
+        assert!(vm.retain_addresses(|_, _| false).publishes_nothing());
     }
 
     #[test]
@@ -520,7 +527,7 @@ mod tests {
     #[test]
     fn a_vm_without_usable_addresses_has_no_records() {
         let vm = VmAddresses::new(label("ns"), label("vm"), [iface("a", &["fe80::1"])]);
-        assert!(vm.is_empty());
+        assert!(vm.publishes_nothing());
         assert_eq!(vm.records().count(), 0);
     }
 }

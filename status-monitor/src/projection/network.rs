@@ -80,7 +80,7 @@ impl NetworkCandidate {
                 .find(|(name, _)| name == interface)
                 .is_some_and(|(_, network)| assigned(*network, address))
         });
-        (!vm.is_empty()).then_some(vm)
+        (!vm.publishes_nothing()).then_some(vm)
     }
 }
 

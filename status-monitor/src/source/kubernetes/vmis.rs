@@ -81,7 +81,10 @@ impl VmiWatch {
                 return None;
             }
         };
-        let vm = self.projector.project(&vmi).filter(|vm| !vm.is_empty());
+        let vm = self
+            .projector
+            .project(&vmi)
+            .filter(|vm| !vm.publishes_nothing());
         if !self.network {
             self.table.set_vmi(vmi_ref, None);
             return vm;
