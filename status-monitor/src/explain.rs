@@ -15,7 +15,8 @@ use serde::Serialize;
 use zone_manager::chosen_names::resolve;
 use zone_manager::reverse::for_each_ptr;
 use zone_manager::{
-    ChosenKind, Origin, Owner, RecordData, VmAddresses, is_link_local, is_publishable, read_serial,
+    ChosenKind, Label, Origin, Owner, RecordData, VmAddresses, is_link_local, is_publishable,
+    read_serial,
 };
 
 use crate::config::Config;
@@ -221,7 +222,7 @@ pub fn explain(
         });
     }
     let vm = &projection.vm;
-    let forward = if config.zone_layout.has_own_zone(vm.namespace()) {
+    let forward = if has_own_zone(config, vm.namespace()) {
         format!("{}.{origin}", vm.namespace())
     } else {
         origin.to_string()
@@ -336,6 +337,22 @@ fn explain_chosen_names(
             });
         }
     }
+}
+
+/// Whether the VM's namespace has a zone of its own. Under
+/// `NAMESPACE_ZONES_MAX` that depends on every namespace's size, which one
+/// VMI does not tell: the zones directory does when it holds the parent (in
+/// the pod); elsewhere, the namespace is taken to be within the limit.
+fn has_own_zone(config: &Config, namespace: &Label) -> bool {
+    if !config.zone_layout.allows_own_zone(namespace) {
+        return false;
+    }
+    let origin = &config.zone.origin;
+    let zones = config.zones_dir.zones();
+    let file = |zone: &str| zones.join(format!("db.{}", zone.trim_end_matches('.')));
+    config.namespace_zones_max.is_none()
+        || !file(&origin.to_string()).is_file()
+        || file(&format!("{namespace}.{origin}")).is_file()
 }
 
 /// The zone file's serial against the one the DNS server at `LOCAL_DNS_ADDR`

@@ -357,3 +357,37 @@ fn explain_lists_chosen_names_and_the_collisions_they_lost() {
         "{detail}"
     );
 }
+
+/// Under `NAMESPACE_ZONES_MAX` a namespace has a zone of its own only among
+/// the largest: where the zones directory holds the parent, it tells which.
+#[test]
+fn explain_names_the_zone_the_namespace_zone_limit_put_the_records_in() {
+    let source = tempfile::tempdir().unwrap();
+    let zones = tempfile::tempdir().unwrap();
+    manifests(source.path());
+    let zones_dir = zones.path().to_str().unwrap();
+    let zone_of = |env: &[(&str, &str)]| {
+        let web = json_of(source.path(), env, "web");
+        let records = web["records"].as_array().unwrap().clone();
+        let forward = records.iter().find(|r| r["type"] != "PTR").unwrap();
+        forward["zone"].as_str().unwrap().to_owned()
+    };
+    let env = [("ZONES_DIR", zones_dir), ("LOCAL_DNS_ADDR", "")];
+    assert_eq!(
+        zone_of(&env),
+        "lab.vm.example.com.",
+        "no zones written here"
+    );
+
+    std::fs::write(zones.path().join("db.vm.example.com"), "").unwrap();
+    assert_eq!(
+        zone_of(&env),
+        "vm.example.com.",
+        "lab is not among the largest"
+    );
+    let unlimited = [env[0], env[1], ("NAMESPACE_ZONES_MAX", "0")];
+    assert_eq!(zone_of(&unlimited), "lab.vm.example.com.");
+
+    std::fs::write(zones.path().join("db.lab.vm.example.com"), "").unwrap();
+    assert_eq!(zone_of(&env), "lab.vm.example.com.");
+}

@@ -1,5 +1,5 @@
-//! The namespace zones of [`ZoneLayout::Namespace`]: a tracked file per
-//! namespace with records, written before the parent delegates to it and
+//! The namespace zones of [`crate::ZoneLayout::Namespace`]: a tracked file per
+//! namespace of [`OwnZones`], written before the parent delegates to it and
 //! removed after the parent stops delegating to it.
 
 use std::collections::BTreeMap;
@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use tracing::info;
 
-use crate::layout::ZoneLayout;
+use crate::layout::OwnZones;
 use crate::name::{Label, Origin};
 use crate::publication::all_or_first_error;
 use crate::serial::SerialSource;
@@ -28,7 +28,6 @@ struct NamespaceZone {
 /// The namespace zones on disk or to be written, by namespace.
 pub(crate) struct NamespaceZones {
     dir: ZonesDir,
-    layout: ZoneLayout,
     zones: BTreeMap<Label, NamespaceZone>,
     /// Namespace zone files a previous run left are looked for once, after
     /// the first publish of the parent.
@@ -36,10 +35,9 @@ pub(crate) struct NamespaceZones {
 }
 
 impl NamespaceZones {
-    pub(crate) fn new(dir: &ZonesDir, layout: ZoneLayout) -> Self {
+    pub(crate) fn new(dir: &ZonesDir) -> Self {
         Self {
             dir: dir.clone(),
-            layout,
             zones: BTreeMap::new(),
             left_over_checked: false,
         }
@@ -53,16 +51,14 @@ impl NamespaceZones {
         self.zones.values().map(|zone| &zone.tracked)
     }
 
-    /// The zones of namespaces that still have VMs and whose files are on disk.
+    /// The zones of namespaces that still have one and whose files are on disk.
     pub(crate) fn on_disk_origins<'a>(
         &'a self,
-        vms: &'a BTreeMap<Label, BTreeMap<Label, VmAddresses>>,
+        own: &'a OwnZones,
     ) -> impl Iterator<Item = Origin> + 'a {
         self.zones
             .iter()
-            .filter(|(namespace, zone)| {
-                wanted(self.layout, namespace, vms) && zone.tracked.is_on_disk()
-            })
+            .filter(|(namespace, zone)| own.contains(namespace) && zone.tracked.is_on_disk())
             .map(|(_, zone)| zone.origin.clone())
     }
 
@@ -72,21 +68,20 @@ impl NamespaceZones {
         }
     }
 
-    /// Writes the zone of every namespace of `vms` that has one and whose
+    /// Writes the zone of every namespace of `own` whose
     /// records (`digests`) differ from what is on disk; a zone seen for the
     /// first time reads back what a previous run left.
     pub(crate) fn publish(
         &mut self,
         settings: &ZoneSettings,
         vms: &BTreeMap<Label, BTreeMap<Label, VmAddresses>>,
+        own: &OwnZones,
         digests: &BTreeMap<Label, u64>,
         hasher: &RandomState,
         serials: &mut dyn SerialSource,
     ) -> Result<Vec<(Origin, Published)>, ZoneFileError> {
         let mut published = Vec::new();
-        let own_zones = vms
-            .iter()
-            .filter(|(namespace, _)| self.layout.has_own_zone(namespace));
+        let own_zones = vms.iter().filter(|(namespace, _)| own.contains(namespace));
         for (namespace, vms) in own_zones {
             let zone = self
                 .zones
@@ -104,19 +99,18 @@ impl NamespaceZones {
         all_or_first_error(published)
     }
 
-    /// Removes the zones of namespaces no longer in `vms` (call it once the
+    /// Removes the zones of namespaces no longer in `own` (call it once the
     /// parent no longer delegates to them) and, once, those a previous run
-    /// left for namespaces that are gone (or for the other layout).
+    /// left for namespaces that are gone (or for another layout).
     pub(crate) fn remove_gone(
         &mut self,
         forward: &Origin,
-        vms: &BTreeMap<Label, BTreeMap<Label, VmAddresses>>,
+        own: &OwnZones,
     ) -> Result<Vec<Origin>, ZoneFileError> {
         let mut listing = Ok(());
         let mut gone: Vec<(Origin, PathBuf)> = Vec::new();
-        let layout = self.layout;
         self.zones.retain(|namespace, zone| {
-            let wanted = wanted(layout, namespace, vms);
+            let wanted = own.contains(namespace);
             if !wanted {
                 gone.push((
                     zone.origin.clone(),
@@ -179,16 +173,6 @@ impl NamespaceZone {
         let tracked = TrackedFile::open(dir, &text, hasher);
         Self { origin, tracked }
     }
-}
-
-/// Whether `namespace` has a zone of its own now: the layout gives it one and
-/// it still has VMs.
-fn wanted(
-    layout: ZoneLayout,
-    namespace: &Label,
-    vms: &BTreeMap<Label, BTreeMap<Label, VmAddresses>>,
-) -> bool {
-    layout.has_own_zone(namespace) && vms.contains_key(namespace)
 }
 
 /// The namespace zone files in `dir` (`db.<namespace>.<forward origin>`, the

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
-use crate::layout::ZoneLayout;
+use crate::layout::OwnZones;
 use crate::name::{Label, Origin};
 use crate::render::{render_namespace_body, render_parent_body, render_reverse_body, write_header};
 use crate::reverse::{Ptr, ReversePrefix, for_each_ptr};
@@ -19,7 +19,8 @@ use crate::vm_addresses::VmAddresses;
 pub(crate) struct ParentText<'a> {
     pub(crate) settings: &'a ZoneSettings,
     pub(crate) vms: &'a BTreeMap<Label, BTreeMap<Label, VmAddresses>>,
-    pub(crate) layout: ZoneLayout,
+    /// The namespaces delegated to zones of their own.
+    pub(crate) own: &'a OwnZones,
 }
 
 impl ZoneText for ParentText<'_> {
@@ -30,9 +31,9 @@ impl ZoneText for ParentText<'_> {
         write_header(self.settings, &self.settings.origin, serial, out)
     }
     fn body<W: Write + ?Sized>(&self, out: &mut W) -> std::fmt::Result {
-        let layout = self.layout;
-        let delegated = self.vms.keys().filter(|ns| layout.has_own_zone(ns));
-        let kept = self.vms.iter().filter(|(ns, _)| !layout.has_own_zone(ns));
+        let own = self.own;
+        let delegated = self.vms.keys().filter(|ns| own.contains(ns));
+        let kept = self.vms.iter().filter(|(ns, _)| !own.contains(ns));
         render_parent_body(
             self.settings,
             delegated,

@@ -8,7 +8,7 @@ use std::time::SystemTime;
 
 use crate::catalog::CatalogZone;
 use crate::chosen_names::{NameCollision, Resolved, resolve};
-use crate::layout::ZoneLayout;
+use crate::layout::{NamespaceZoneLimit, OwnZones, ZoneLayout};
 use crate::name::{Label, Origin};
 use crate::namespace_zones::NamespaceZones;
 pub use crate::publication::Publication;
@@ -34,6 +34,8 @@ enum Tally {
 pub struct ZoneManager {
     settings: ZoneSettings,
     layout: ZoneLayout,
+    /// With [`ZoneLayout::Namespace`], at most this many namespace zones.
+    namespace_zone_limit: NamespaceZoneLimit,
     forward: TrackedFile,
     namespaces: NamespaceZones,
     /// namespace → VM name → addresses; iteration order is canonical DNS order.
@@ -86,7 +88,7 @@ impl ZoneManager {
             &ParentText {
                 settings: &settings,
                 vms: &vms,
-                layout,
+                own: &OwnZones::default(),
             },
             &hasher,
         );
@@ -99,7 +101,8 @@ impl ZoneManager {
             settings,
             layout,
             forward,
-            namespaces: NamespaceZones::new(&dir, layout),
+            namespace_zone_limit: None,
+            namespaces: NamespaceZones::new(&dir),
             vms,
             reverse,
             catalog: None,
@@ -122,6 +125,14 @@ impl ZoneManager {
             catalog,
             &self.hasher,
         ));
+        self
+    }
+
+    /// With [`ZoneLayout::Namespace`], gives zones of their own only to the
+    /// `limit` namespaces with the most VMs; the others stay in the parent,
+    /// under the same names.
+    pub fn with_namespace_zone_limit(mut self, limit: NamespaceZoneLimit) -> Self {
+        self.namespace_zone_limit = limit;
         self
     }
 
@@ -322,19 +333,21 @@ impl ZoneManager {
     ) -> Result<Publication, ZoneFileError> {
         self.namespace_digests
             .retain(|namespace, _| self.vms.contains_key(namespace));
+        let own = OwnZones::of(self.layout, self.namespace_zone_limit, &self.vms);
         let namespaces = self.namespaces.publish(
             &self.settings,
             &self.vms,
+            &own,
             &self.namespace_digests,
             &self.hasher,
             serials,
         );
         let forward = self.forward.publish(
-            self.parent_digest(),
+            self.parent_digest(&own),
             &ParentText {
                 settings: &self.settings,
                 vms: &self.vms,
-                layout: self.layout,
+                own: &own,
             },
             &self.hasher,
             serials,
@@ -348,7 +361,7 @@ impl ZoneManager {
         );
         let catalog = self.catalog.as_mut().map(|catalog| {
             let forward = self.forward.is_on_disk().then_some(&self.settings.origin);
-            let namespaces = self.namespaces.on_disk_origins(&self.vms);
+            let namespaces = self.namespaces.on_disk_origins(&own);
             let reverse = self
                 .reverse
                 .iter()
@@ -361,9 +374,7 @@ impl ZoneManager {
             catalog.publish(&self.settings, members.collect(), &self.hasher, serials)
         });
         let removed = match (&forward, &catalog) {
-            (Ok(_), None | Some(Ok(_))) => self
-                .namespaces
-                .remove_gone(&self.settings.origin, &self.vms),
+            (Ok(_), None | Some(Ok(_))) => self.namespaces.remove_gone(&self.settings.origin, &own),
             _ => Ok(Vec::new()),
         };
         // Every zone was tried; the forward zone's error first, as before.
@@ -376,8 +387,9 @@ impl ZoneManager {
         })
     }
 
-    /// The digest of what the parent (or the one forward zone) holds.
-    fn parent_digest(&self) -> u64 {
+    /// The digest of what the parent (or the one forward zone) holds, with
+    /// the namespaces of `own` delegated.
+    fn parent_digest(&self, own: &OwnZones) -> u64 {
         if self.layout == ZoneLayout::Single {
             // The sum of every VM's hash, as each namespace's digest is.
             return self
@@ -388,7 +400,7 @@ impl ZoneManager {
         let mut digest = self.hasher.build_hasher();
         for namespace in self.vms.keys() {
             namespace.hash(&mut digest);
-            if !self.layout.has_own_zone(namespace) {
+            if !own.contains(namespace) {
                 self.namespace_digests.get(namespace).hash(&mut digest);
             }
         }

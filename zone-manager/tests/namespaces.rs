@@ -8,6 +8,7 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::fs;
+use std::num::NonZeroUsize;
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -344,4 +345,97 @@ fn a_removed_namespace_zone_is_noticed_and_written_again() {
         "other.vm.example.com.",
     );
     assert_eq!(zone.serial, 1_001);
+}
+
+#[test]
+fn with_a_limit_only_the_largest_namespaces_get_zones_and_names_do_not_change() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut manager =
+        open(dir.path(), ZoneLayout::Namespace).with_namespace_zone_limit(NonZeroUsize::new(1));
+    // default has two VMs, other one: only default gets a zone.
+    manager.replace_all(fleet());
+    manager.publish_all(at(1_000)).unwrap();
+    assert_eq!(
+        files(dir.path()),
+        ["db.default.vm.example.com", "db.vm.example.com"]
+    );
+    let parent = text(dir.path(), "db.vm.example.com");
+    assert!(
+        parent.contains("\ndefault\tIN\tNS\tns.vm.example.com.\n"),
+        "{parent}"
+    );
+    assert!(!parent.contains("\nother\tIN\tNS\t"), "{parent}");
+    assert!(
+        parent.contains("\nnet1.a.other\tIN\tA\t10.0.1.1\n"),
+        "{parent}"
+    );
+    let (single_dir, _) = published_fleet(ZoneLayout::Single);
+    assert_eq!(answers(dir.path()), answers(single_dir.path()));
+
+    // other grows past default: it takes the zone, default moves to the parent
+    // (written first), and default's zone file goes.
+    manager.upsert(vm("other", "b", &[("net1", &["10.0.1.2"])]));
+    manager.upsert(vm("other", "c", &[("net1", &["10.0.1.3"])]));
+    let publication = manager.publish_all(at(1_001)).unwrap();
+    let removed: Vec<String> = publication
+        .removed
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(removed, ["default.vm.example.com."]);
+    assert_eq!(
+        files(dir.path()),
+        ["db.other.vm.example.com", "db.vm.example.com"]
+    );
+    let parent = text(dir.path(), "db.vm.example.com");
+    assert!(
+        parent.contains("\nother\tIN\tNS\tns.vm.example.com.\n"),
+        "{parent}"
+    );
+    assert!(
+        parent.contains("\nnet1.a.default\tIN\tA\t10.0.0.1\n"),
+        "{parent}"
+    );
+    assert!(text(dir.path(), "db.other.vm.example.com").contains("net1.c\tIN\tA\t10.0.1.3\n"));
+    assert_eq!(manager.zone_file_count(), 2);
+}
+
+#[test]
+fn replicas_with_the_same_records_split_them_the_same_way() {
+    let grow = |order: &[usize]| {
+        let dir = tempfile::tempdir().unwrap();
+        let mut manager =
+            open(dir.path(), ZoneLayout::Namespace).with_namespace_zone_limit(NonZeroUsize::new(2));
+        let vms = [
+            vm("a", "x", &[("net1", &["10.0.0.1"])]),
+            vm("b", "x", &[("net1", &["10.0.0.2"])]),
+            vm("c", "x", &[("net1", &["10.0.0.3"])]),
+            vm("c", "y", &[("net1", &["10.0.0.4"])]),
+        ];
+        for (step, &index) in order.iter().enumerate() {
+            manager.upsert(vms[index].clone());
+            manager.publish_all(at(1_000 + step as u64)).unwrap();
+        }
+        (files(dir.path()), text(dir.path(), "db.vm.example.com"))
+    };
+    let (files_one, parent_one) = grow(&[0, 1, 2, 3]);
+    let (files_two, parent_two) = grow(&[3, 2, 1, 0]);
+    // c has the most VMs; a and b tie and a comes first.
+    assert_eq!(
+        files_one,
+        [
+            "db.a.vm.example.com",
+            "db.c.vm.example.com",
+            "db.vm.example.com"
+        ]
+    );
+    assert_eq!(files_one, files_two);
+    let body = |text: &str| {
+        text.lines()
+            .skip_while(|l| !l.contains("SOA"))
+            .skip(1)
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    assert_eq!(body(&parent_one), body(&parent_two));
 }

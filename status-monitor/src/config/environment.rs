@@ -4,12 +4,13 @@
 //! [`Config`](super::Config)'s.
 
 use std::net::{IpAddr, SocketAddr};
+use std::num::NonZeroUsize;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use kube::core::Selector;
 use serde::{Deserialize, Deserializer};
-use zone_manager::{Mailbox, Origin, ReversePrefix, ZoneLayout};
+use zone_manager::{Mailbox, NamespaceZoneLimit, Origin, ReversePrefix, ZoneLayout};
 
 use super::values::{
     parse_bool, parse_http_addr, parse_millis, parse_name_servers, parse_optional_path,
@@ -122,6 +123,16 @@ environment! {
         "single" => Ok(ZoneLayout::Single),
         _ => Err("expected namespace or single".to_owned()),
     };
+    /// With `ZONE_LAYOUT=namespace`: only the largest namespaces get zones of
+    /// their own; 0 is no limit.
+    namespace_zones_max: NamespaceZonesMax("NAMESPACE_ZONES_MAX") -> NamespaceZoneLimit = Config::DEFAULT_NAMESPACE_ZONES_MAX,
+        |text: &str| match text {
+            "" => Ok(Config::DEFAULT_NAMESPACE_ZONES_MAX),
+            text => text
+                .parse::<usize>()
+                .map(NonZeroUsize::new)
+                .map_err(|_| "expected a number of zones, or 0 for no limit".to_owned()),
+        };
     /// Checked against the zones it lists by [`Config`].
     catalog_zone: CatalogZone("CATALOG_ZONE") -> Option<Origin> = None,
         |text: &str| (!text.is_empty()).then(|| Origin::parse(text).map_err(|e| e.to_string())).transpose();

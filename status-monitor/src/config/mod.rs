@@ -2,6 +2,7 @@
 //! startup with a message naming the variable.
 
 use std::net::SocketAddr;
+use std::num::NonZeroUsize;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -11,7 +12,7 @@ use crate::projection::Rules;
 use crate::readiness::ReadyWhen;
 use environment::Environment;
 use values::{check_catalog_zone, check_zones_dir, invalid};
-use zone_manager::{Origin, ReversePrefix, ZoneLayout, ZoneSettings, ZonesDir};
+use zone_manager::{NamespaceZoneLimit, Origin, ReversePrefix, ZoneLayout, ZoneSettings, ZonesDir};
 
 mod environment;
 mod values;
@@ -75,6 +76,9 @@ pub struct Config {
     pub reverse_zones: Vec<ReversePrefix>,
     /// `ZONE_LAYOUT`: a zone per namespace (the default), or one zone.
     pub zone_layout: ZoneLayout,
+    /// `NAMESPACE_ZONES_MAX`: with `ZONE_LAYOUT=namespace`, only this many
+    /// namespaces (the largest) get zones of their own; `None` for no limit.
+    pub namespace_zones_max: NamespaceZoneLimit,
     /// `CATALOG_ZONE`: the RFC 9432 catalog of every zone written, for
     /// secondaries that follow catalogs; `None` when empty.
     pub catalog_zone: Option<Origin>,
@@ -175,6 +179,9 @@ pub struct DnsEndpointSettings {
 }
 
 impl Config {
+    /// A few thousand zone files is where CoreDNS's reload checks start to
+    /// crowd out its queries (docs/performance.md).
+    pub const DEFAULT_NAMESPACE_ZONES_MAX: NamespaceZoneLimit = NonZeroUsize::new(2000);
     pub const DEFAULT_DEBOUNCE_WINDOW: Duration = Duration::from_millis(200);
     pub const DEFAULT_DEBOUNCE_MAX_DELAY: Duration = Duration::from_secs(2);
 }
@@ -276,6 +283,7 @@ impl TryFrom<Environment> for Config {
             address_source: env.address_source.get(),
             reverse_zones,
             zone_layout: env.zone_layout.get(),
+            namespace_zones_max: env.namespace_zones_max.get(),
             catalog_zone,
             notify: NotifySettings {
                 secondaries: env.notify_secondaries.get(),
@@ -350,6 +358,27 @@ mod tests {
         let e = error(&[("ZONE_LAYOUT", "per-namespace")]);
         assert!(
             e.contains("ZONE_LAYOUT") && e.contains("namespace or single"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn namespace_zones_max_is_a_count_and_0_lifts_the_limit() {
+        assert_eq!(
+            config(&[]).unwrap().namespace_zones_max,
+            NonZeroUsize::new(2000)
+        );
+        let c = config(&[("NAMESPACE_ZONES_MAX", "300")]).unwrap();
+        assert_eq!(c.namespace_zones_max, NonZeroUsize::new(300));
+        assert_eq!(
+            config(&[("NAMESPACE_ZONES_MAX", "0")])
+                .unwrap()
+                .namespace_zones_max,
+            None
+        );
+        let e = error(&[("NAMESPACE_ZONES_MAX", "lots")]);
+        assert!(
+            e.contains("NAMESPACE_ZONES_MAX") && e.contains("0 for no limit"),
             "{e}"
         );
     }

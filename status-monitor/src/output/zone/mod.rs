@@ -43,7 +43,8 @@ pub fn open_zone_manager(
         config.zone_layout,
         &config.reverse_zones,
         dir,
-    )?;
+    )?
+    .with_namespace_zone_limit(config.namespace_zones_max);
     Ok(match &config.catalog_zone {
         Some(catalog) => manager.with_catalog(catalog.clone()),
         None => manager,
