@@ -6,9 +6,13 @@
 //! (BENCHMARKS.md) and asserts only that every answer arrives.
 //!
 //! BENCH_E2E_SIZES (default 1000,10000,100000) VMIs, each with two dual-stack
-//! secondary interfaces, in BENCH_E2E_NAMESPACES (default 200) namespaces;
-//! BENCH_E2E_CHANGES (default 20) changes per size; each size with every
-//! BENCH_E2E_LAYOUTS (default namespace,single).
+//! secondary interfaces, in each of BENCH_E2E_NAMESPACES (default 200)
+//! namespace counts; BENCH_E2E_CHANGES (default 20) changes per size; each
+//! size with every BENCH_E2E_LAYOUTS (default namespace,single). With the
+//! manifest directory also every NAMESPACE_ZONES_MAX of BENCH_E2E_ZONES_MAX
+//! (default: the shipped default) and every CoreDNS `reload` tick of
+//! BENCH_E2E_RELOAD (default 1s, as shipped), and, before the changes,
+//! CoreDNS's idle CPU and its query latency at 100 queries a second.
 
 #![allow(clippy::unwrap_used)] // a benchmark may panic on broken fixtures
 
@@ -16,11 +20,14 @@ mod common;
 
 use std::ffi::OsStr;
 use std::path::Path;
+use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use common::cluster::Cluster;
-use common::coredns::CoreDns;
+use common::coredns::{CoreDns, shipped_corefile};
 use common::monitor::Monitor;
+use common::prober::Prober;
 use common::vmis::Vmis;
 use futures::{StreamExt, stream};
 
@@ -42,11 +49,26 @@ fn layouts() -> Vec<String> {
     list("BENCH_E2E_LAYOUTS", "namespace,single")
 }
 
+fn namespace_counts() -> Vec<usize> {
+    let counts = list("BENCH_E2E_NAMESPACES", "200");
+    counts.iter().map(|s| s.parse().unwrap()).collect()
+}
+
+/// `NAMESPACE_ZONES_MAX` values to measure; empty for the shipped default.
+fn zone_limits() -> Vec<String> {
+    list("BENCH_E2E_ZONES_MAX", "")
+}
+
+/// CoreDNS `reload` ticks to measure.
+fn reload_ticks() -> Vec<String> {
+    list("BENCH_E2E_RELOAD", "1s")
+}
+
+/// The namespace count of the run under way.
+static NAMESPACES: AtomicUsize = AtomicUsize::new(200);
+
 fn namespaces() -> usize {
-    std::env::var("BENCH_E2E_NAMESPACES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(200)
+    NAMESPACES.load(Ordering::Relaxed)
 }
 
 fn changes() -> usize {
@@ -146,6 +168,7 @@ fn pause_before_change(change: usize) {
 /// to its first answer for the last VM, then `changes()` changes, each made by
 /// `change(vm, generation)` with generations after `generations_before`,
 /// timed until CoreDNS answers the VM's new address. Prints one line of figures.
+#[allow(clippy::too_many_arguments)]
 fn measure(
     mode: &str,
     vms: usize,
@@ -153,9 +176,16 @@ fn measure(
     started: Instant,
     monitor: &Monitor,
     zones: &Path,
+    reload: &str,
     mut change: impl FnMut(usize, usize),
 ) {
-    let coredns = CoreDns::serve(zones).unwrap();
+    let corefile = shipped_corefile().replace("reload 1s", &format!("reload {reload}"));
+    let binary = common::coredns::binary().unwrap();
+    let coredns = CoreDns::serve_with(zones, &corefile, |corefile| {
+        let mut command = Command::new(&binary);
+        command.arg("-conf").arg(corefile);
+        command
+    });
     let last = vms - 1;
     let first_answer = until_answered(
         &coredns,
@@ -163,6 +193,7 @@ fn measure(
         &interfaces(last, 0)[0].1[0],
         started,
     );
+    let idle = idle_figures(&coredns, last);
     let mut latencies = Vec::new();
     for step in 0..changes() {
         pause_before_change(step);
@@ -185,7 +216,7 @@ fn measure(
         .map(|entry| entry.metadata().unwrap().len())
         .collect();
     println!(
-        "bench-e2e | {mode} | {vms} VMIs in {} namespaces | {} zone files, {:.1} MB, largest {:.1} MB | change→answer median {:.2} s, p95 {:.2} s ({} changes) | first answer {:.2} s | peak RSS status-monitor {} MiB, CoreDNS {} MiB |",
+        "bench-e2e | {mode}, reload {reload} | {vms} VMIs in {} namespaces | {} zone files, {:.1} MB, largest {:.1} MB | change→answer median {:.2} s, p95 {:.2} s ({} changes) | first answer {:.2} s | {idle} | peak RSS status-monitor {} MiB, CoreDNS {} MiB |",
         namespaces().min(vms),
         zone_files.len(),
         zone_files.iter().sum::<u64>() as f64 / 1e6,
@@ -199,16 +230,73 @@ fn measure(
     );
 }
 
+/// Waits until CoreDNS has loaded every zone: `auto` walks the files in name
+/// order, so the namespace zone whose file name comes last, and the parent
+/// after it (`db.vm.…` follows `db.ns-…`), then one tick more.
+fn settle(coredns: &CoreDns, vms: usize) {
+    let last_file = (0..namespaces().min(vms))
+        .max_by_key(|namespace| format!("ns-{namespace}"))
+        .unwrap();
+    // VM n is in namespace n (n < the namespace count).
+    let address = &interfaces(last_file, 0)[0].1[0];
+    until_answered(coredns, &name_of(last_file), address, Instant::now());
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while coredns.answers("vm.example.com.", "SOA").is_empty() {
+        assert!(Instant::now() < deadline, "CoreDNS never served the parent");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_secs(3));
+}
+
+/// Once every zone is loaded: CoreDNS's CPU over 10 s without queries, then
+/// its UDP answer latency at 100 queries a second for 10 s (a name of the
+/// last VM).
+fn idle_figures(coredns: &CoreDns, last: usize) -> String {
+    settle(coredns, last + 1);
+    let window = Duration::from_secs(10);
+    let (cpu_before, since) = (coredns.cpu_seconds(), Instant::now());
+    std::thread::sleep(window);
+    let cpu = (coredns.cpu_seconds() - cpu_before) / since.elapsed().as_secs_f64();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let [udp, _tcp] = runtime.block_on(async {
+        let server = std::net::SocketAddr::from(([127, 0, 0, 1], coredns.ports.dns));
+        let address = interfaces(last, 0)[0].1[0].clone();
+        let name = format!("{}.", name_of(last));
+        let prober = Prober::start(server, &name, &[&address], 100);
+        tokio::time::sleep(window).await;
+        prober.take().await
+    });
+    format!(
+        "CoreDNS idle CPU {:.0}% | query latency median {:.2} ms, p99 {:.2} ms, max {:.2} ms ({} queries, {} failed)",
+        cpu * 100.0,
+        udp.percentile(0.5).as_secs_f64() * 1e3,
+        udp.percentile(0.99).as_secs_f64() * 1e3,
+        udp.percentile(1.0).as_secs_f64() * 1e3,
+        udp.queries(),
+        udp.failed.len(),
+    )
+}
+
 #[test]
 #[ignore = "a benchmark: run `make bench-e2e`"]
 fn source_dir_change_to_coredns_answer() {
     if common::coredns::binary().is_none() {
         return;
     }
-    for (vms, layout) in sizes()
-        .into_iter()
-        .flat_map(|vms| layouts().into_iter().map(move |l| (vms, l)))
-    {
+    let runs = sizes().into_iter().flat_map(|vms| {
+        namespace_counts().into_iter().flat_map(move |namespaces| {
+            layouts().into_iter().flat_map(move |layout| {
+                zone_limits().into_iter().flat_map(move |limit| {
+                    reload_ticks().into_iter().map({
+                        let layout = layout.clone();
+                        move |reload| (vms, namespaces, layout.clone(), limit.clone(), reload)
+                    })
+                })
+            })
+        })
+    });
+    for (vms, namespace_count, layout, limit, reload) in runs {
+        NAMESPACES.store(namespace_count, Ordering::Relaxed);
         let source = tempfile::tempdir().unwrap();
         let zones = tempfile::tempdir().unwrap();
         let mut generations = vec![0; vms];
@@ -218,16 +306,22 @@ fn source_dir_change_to_coredns_answer() {
         let started = Instant::now();
         let monitor = Monitor::spawn(
             zones.path(),
-            &[("RUST_LOG", "warn"), ("ZONE_LAYOUT", &layout)],
+            &[
+                ("RUST_LOG", "warn"),
+                ("ZONE_LAYOUT", &layout),
+                ("NAMESPACE_ZONES_MAX", &limit),
+            ],
             &[OsStr::new("--source-dir"), source.path().as_os_str()],
         );
+        let limit = if limit.is_empty() { "default" } else { &limit };
         measure(
-            &format!("source-dir, {layout}"),
+            &format!("source-dir, {layout}, NAMESPACE_ZONES_MAX {limit}"),
             vms,
             0,
             started,
             &monitor,
             zones.path(),
+            &reload,
             |vm, generation| {
                 generations[vm] = generation;
                 write_namespace_file(source.path(), vm % namespaces(), vms, &generations);
@@ -242,6 +336,7 @@ fn kubernetes_change_to_coredns_answer() {
     if common::coredns::binary().is_none() {
         return;
     }
+    NAMESPACES.store(namespace_counts()[0], Ordering::Relaxed);
     let runtime = tokio::runtime::Runtime::new().unwrap();
     for vms in sizes() {
         let cluster = Cluster::start();
@@ -303,6 +398,7 @@ fn kubernetes_change_to_coredns_answer() {
                 started,
                 &monitor,
                 zones.path(),
+                "1s",
                 |vm, generation| {
                     runtime.block_on(set_interfaces(vm, generation));
                 },

@@ -237,6 +237,11 @@ impl CoreDns {
         super::peak_rss_kib(self.child.id())
     }
 
+    /// CPU time used so far, in seconds.
+    pub fn cpu_seconds(&self) -> f64 {
+        super::cpu_seconds(self.child.id())
+    }
+
     /// HTTP status of `path` on `port` (0 when nothing answers).
     pub fn http_status(&self, port: u16, path: &str) -> u16 {
         http_get(&format!("127.0.0.1:{port}"), path).map_or(0, |(status, _)| status)

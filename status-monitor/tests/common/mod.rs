@@ -124,6 +124,17 @@ pub fn peak_rss_kib(pid: u32) -> u64 {
     line.split_whitespace().nth(1).unwrap().parse().unwrap()
 }
 
+/// CPU time (user + system) process `pid` has used so far.
+pub fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // Fields after the command, which is in parentheses and may hold spaces:
+    // utime and stime are the 12th and 13th, in clock ticks (100 a second).
+    let after = &stat[stat.rfind(')').unwrap() + 2..];
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+    ticks as f64 / 100.0
+}
+
 /// `named-checkzone -k fail -n fail` (BIND) and `kzonecheck` (Knot) both accept
 /// the zone file at `path` for `origin` (without the final dot).
 pub fn check_zone_with_bind_and_knot(path: &std::path::Path, origin: &str) {
