@@ -77,7 +77,7 @@ bench: ## Benchmarks: render+write 1k/10k/100k, one change in 100k, projection, 
 	$(CARGO) bench --locked -p status-monitor --bench network_memory
 
 .PHONY: bench-e2e
-bench-e2e: ## End to end with CoreDNS: VMI change → answer, first answer, peak RSS (BENCH_E2E_SIZES), and with a silent secondary (BENCHMARKS.md)
+bench-e2e: ## End to end with CoreDNS: VMI change → answer, first answer, peak RSS, idle CPU, query latency (BENCH_E2E_SIZES, BENCH_E2E_NAMESPACES, BENCH_E2E_ZONES_MAX, BENCH_E2E_RELOAD), and with a silent secondary (BENCHMARKS.md)
 	hack/install-test-deps.sh integration
 	hack/kube-assets.sh >/dev/null
 	$(CARGO) test --locked --release -p status-monitor --test bench_e2e -- --ignored --nocapture --test-threads=1
