@@ -41,13 +41,13 @@ pub type NamespaceZoneLimit = Option<NonZeroUsize>;
 /// every replica splits the same records the same way (one serial, one
 /// content).
 #[derive(Debug, Default, PartialEq, Eq)]
-pub struct OwnZones(BTreeSet<Label>);
+pub(crate) struct OwnZones(BTreeSet<Label>);
 
 impl OwnZones {
     /// The namespaces of `vm_counts` (namespace → VMs) that `layout` allows a
     /// zone of their own; with a `limit`, the `limit` with the most VMs (ties
     /// go to the name first in order).
-    pub fn choose<'a>(
+    fn choose<'a>(
         layout: ZoneLayout,
         limit: NamespaceZoneLimit,
         vm_counts: impl Iterator<Item = (&'a Label, usize)>,
@@ -58,8 +58,7 @@ impl OwnZones {
         if let Some(limit) = limit
             && allowed.len() > limit.get()
         {
-            // Stable: equal counts keep the namespaces' order.
-            allowed.sort_by_key(|(_, vms)| std::cmp::Reverse(*vms));
+            allowed.sort_by(|(a, a_vms), (b, b_vms)| b_vms.cmp(a_vms).then_with(|| a.cmp(b)));
             allowed.truncate(limit.get());
         }
         Self(allowed.into_iter().map(|(ns, _)| ns.clone()).collect())
@@ -78,16 +77,8 @@ impl OwnZones {
         )
     }
 
-    pub fn contains(&self, namespace: &Label) -> bool {
+    pub(crate) fn contains(&self, namespace: &Label) -> bool {
         self.0.contains(namespace)
-    }
-
-    pub fn len(&self) -> usize {
-        self.0.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
     }
 }
 
@@ -130,6 +121,6 @@ mod tests {
             None,
             labels.iter().map(|(n, c)| (n, *c)),
         );
-        assert!(single.is_empty());
+        assert!(single.0.is_empty());
     }
 }

@@ -34,7 +34,7 @@ pub mod zone_file;
 
 pub use catalog::member_id;
 pub use chosen_names::{ChosenKind, Holder, NameCollision};
-pub use layout::{NamespaceZoneLimit, OwnZones, ZoneLayout};
+pub use layout::{NamespaceZoneLimit, ZoneLayout};
 pub use name::{Label, LabelInterner, Mailbox, NameError, Origin};
 pub use read_back::{SerialReadError, read_serial};
 pub use record::{Labels, Name, Owner, Record, RecordCounts, RecordData, RecordType, Soa};
