@@ -6,6 +6,10 @@
 
 #![allow(clippy::unwrap_used)] // tests may panic on broken fixtures
 
+#[allow(dead_code)] // the VMI builder alone, without the rest of common
+#[path = "common/fixtures.rs"]
+mod fixtures;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -25,16 +29,16 @@ use tokio::sync::mpsc;
 use tower_test::mock::{self, Handle, SendResponse};
 use zone_manager::Origin;
 
+use fixtures::Vmi;
+
 type ResponseBody = BoxBody<Bytes, std::io::Error>;
 type ApiServer = Handle<Request<Body>, Response<ResponseBody>>;
 
 fn vmi(name: &str, ip: &str) -> serde_json::Value {
-    json!({
-        "apiVersion": "kubevirt.io/v1", "kind": "VirtualMachineInstance",
-        "metadata": {"name": name, "namespace": "lab", "resourceVersion": "10"},
-        "spec": {"networks": [{"name": "red", "multus": {"networkName": "red"}}]},
-        "status": {"interfaces": [{"name": "red", "ipAddress": ip}]}
-    })
+    Vmi::new("lab", name)
+        .secondary("red", &[ip])
+        .resource_version("10")
+        .json()
 }
 
 fn list_body() -> Vec<u8> {

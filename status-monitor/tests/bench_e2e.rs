@@ -26,6 +26,7 @@ use std::time::{Duration, Instant};
 
 use common::cluster::Cluster;
 use common::coredns::{CoreDns, shipped_corefile};
+use common::fixtures::{self, Vmi};
 use common::monitor::Monitor;
 use common::prober::Prober;
 use common::vmis::Vmis;
@@ -106,19 +107,13 @@ fn name_of(vm: usize) -> String {
 }
 
 fn vmi_json(vm: usize, generation: usize) -> serde_json::Value {
-    let interfaces = interfaces(vm, generation);
-    serde_json::json!({
-        "apiVersion": "kubevirt.io/v1", "kind": "VirtualMachineInstance",
-        "metadata": {"name": format!("vm-{vm}"), "namespace": namespace_of(vm)},
-        "spec": {"networks": [
-            {"name": "default", "pod": {}},
-            {"name": "red", "multus": {"networkName": "red-net"}},
-            {"name": "blue", "multus": {"networkName": "blue-net"}}
-        ]},
-        "status": {"interfaces": interfaces.iter().map(|(name, addresses)| {
-            serde_json::json!({"name": name, "ipAddresses": addresses})
-        }).collect::<Vec<_>>()}
-    })
+    let vmi = Vmi::new(&namespace_of(vm), &format!("vm-{vm}")).pod_network(&[]);
+    let vmi = interfaces(vm, generation)
+        .iter()
+        .fold(vmi, |vmi, (network, [v4, v6])| {
+            vmi.secondary(network, &[v4, v6])
+        });
+    vmi.json()
 }
 
 /// One manifest file per namespace, as `kubectl get vmi -n NS -o json` prints it.
@@ -127,7 +122,7 @@ fn write_namespace_file(dir: &Path, namespace: usize, vms: usize, generations: &
         .step_by(namespaces())
         .map(|vm| vmi_json(vm, generations[vm]))
         .collect();
-    let text = serde_json::json!({"apiVersion": "v1", "kind": "List", "items": items}).to_string();
+    let text = fixtures::list(items);
     let staging = dir.join(format!(".ns-{namespace}.json.tmp"));
     std::fs::write(&staging, text).unwrap();
     std::fs::rename(staging, dir.join(format!("ns-{namespace}.json"))).unwrap();

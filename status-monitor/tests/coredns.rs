@@ -14,26 +14,18 @@ use std::fs;
 use std::path::Path;
 
 use common::coredns::{CoreDns, Response};
+use common::fixtures::Vmi;
 use common::monitor::{Monitor, fqdn};
 
 const REVERSE_ZONES: &str = "10.10.0.0/16,fd00:10::/64";
 
 fn vmi(name: &str, interfaces: &[(&str, &[&str])]) -> String {
-    let networks: Vec<_> = interfaces
+    let vmi = interfaces
         .iter()
-        .map(|(i, _)| serde_json::json!({"name": i, "multus": {"networkName": i}}))
-        .collect();
-    let statuses: Vec<_> = interfaces
-        .iter()
-        .map(|(i, a)| serde_json::json!({"name": i, "ipAddresses": a}))
-        .collect();
-    serde_json::json!({
-        "apiVersion": "kubevirt.io/v1", "kind": "VirtualMachineInstance",
-        "metadata": {"name": name, "namespace": "lab"},
-        "spec": {"networks": networks},
-        "status": {"interfaces": statuses}
-    })
-    .to_string()
+        .fold(Vmi::new("lab", name), |vmi, (network, addresses)| {
+            vmi.secondary(network, addresses)
+        });
+    vmi.manifest()
 }
 
 fn write(dir: &Path, file: &str, text: &str) {

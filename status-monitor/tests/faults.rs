@@ -12,21 +12,17 @@ use std::ffi::OsStr;
 use std::path::Path;
 use std::process::Command;
 
+use common::fixtures::{self, Vmi};
 use common::monitor::{Monitor, fqdn};
 use tempfile::TempDir;
 
 fn vmis(count: usize, third_octet: u8) -> String {
-    let items: Vec<serde_json::Value> = (0..count)
-        .map(|i| {
-            serde_json::json!({
-                "apiVersion": "kubevirt.io/v1", "kind": "VirtualMachineInstance",
-                "metadata": {"name": format!("vm-{i}"), "namespace": "faults"},
-                "spec": {"networks": [{"name": "data", "multus": {"networkName": "data"}}]},
-                "status": {"interfaces": [{"name": "data", "ipAddress": format!("10.{}.{third_octet}.{}", i / 250, i % 250)}]}
-            })
-        })
-        .collect();
-    serde_json::json!({"apiVersion": "v1", "kind": "List", "items": items}).to_string()
+    fixtures::list((0..count).map(|i| {
+        let address = format!("10.{}.{third_octet}.{}", i / 250, i % 250);
+        Vmi::new("faults", &format!("vm-{i}"))
+            .secondary("data", &[&address])
+            .json()
+    }))
 }
 
 fn write(source: &Path, text: &str) {

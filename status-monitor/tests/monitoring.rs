@@ -237,7 +237,7 @@ fn a_real_prometheus_evaluates_every_alert_and_every_dashboard_panel_has_series(
     common::write_atomically(
         source.path(),
         "web.json",
-        &common::vmi_manifest("lab", "web", "10.10.0.5"),
+        &common::fixtures::vmi_manifest("lab", "web", "10.10.0.5"),
     );
     // One VMI left out (it has stopped), so that the skip panel has a reason.
     common::write_atomically(
@@ -279,7 +279,7 @@ fn a_real_prometheus_evaluates_every_alert_and_every_dashboard_panel_has_series(
         common::write_atomically(
             source.path(),
             "web.json",
-            &common::vmi_manifest("lab", "web", address),
+            &common::fixtures::vmi_manifest("lab", "web", address),
         );
         for _ in 0..5 {
             coredns.dig(&["web.lab.vm.example.com", "A"]);

@@ -10,18 +10,16 @@ use std::fs;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
+use common::fixtures::Vmi;
 use common::monitor::{Monitor, fqdn as name};
 use tempfile::TempDir;
 
 fn vmi_yaml(name: &str, interfaces: &[(&str, &str)]) -> String {
-    let mut text = format!(
-        "apiVersion: kubevirt.io/v1\nkind: VirtualMachineInstance\nmetadata:\n  name: {name}\n  namespace: lab\n\
-         spec:\n  networks:\n  - name: default\n    pod: {{}}\nstatus:\n  interfaces:\n  - name: default\n    ipAddress: 10.244.0.1\n"
-    );
-    for (iface, address) in interfaces {
-        text.push_str(&format!("  - name: {iface}\n    ipAddress: {address}\n"));
-    }
-    text
+    let vmi = Vmi::new("lab", name).pod_network(&["10.244.0.1"]);
+    let vmi = interfaces.iter().fold(vmi, |vmi, (network, address)| {
+        vmi.secondary(network, &[address])
+    });
+    vmi.yaml()
 }
 
 /// A manifest directory and a zones directory, with a monitor watching them.

@@ -10,7 +10,8 @@
 
 mod common;
 
-use common::{vmi_manifest as vmi, write_atomically as write};
+use common::fixtures::vmi_manifest as vmi;
+use common::write_atomically as write;
 
 use std::ffi::OsStr;
 use std::fs;

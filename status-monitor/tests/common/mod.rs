@@ -7,6 +7,7 @@ pub mod cluster;
 pub mod cni;
 pub mod coredns;
 pub mod dns;
+pub mod fixtures;
 pub mod kubevirt;
 pub mod monitor;
 pub mod netns;
@@ -156,17 +157,6 @@ pub fn check_zone_with_bind_and_knot(path: &std::path::Path, origin: &str) {
             text(&out.stderr)
         );
     }
-}
-
-/// A VMI manifest (JSON) in `namespace` whose interface `red` has `address`.
-pub fn vmi_manifest(namespace: &str, name: &str, address: &str) -> String {
-    serde_json::json!({
-        "apiVersion": "kubevirt.io/v1", "kind": "VirtualMachineInstance",
-        "metadata": {"name": name, "namespace": namespace},
-        "spec": {"networks": [{"name": "red", "multus": {"networkName": "red"}}]},
-        "status": {"interfaces": [{"name": "red", "ipAddresses": [address]}]}
-    })
-    .to_string()
 }
 
 /// Writes `file` in `dir` as editors and `kubectl get -o` redirects into a
