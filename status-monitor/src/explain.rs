@@ -223,9 +223,9 @@ pub fn explain(
     }
     let vm = &projection.vm;
     let forward = if has_own_zone(config, vm.namespace()) {
-        format!("{}.{origin}", vm.namespace())
+        origin.child(vm.namespace())
     } else {
-        origin.to_string()
+        origin.clone()
     };
     let mut published = BTreeSet::new();
     for record in vm.records() {
@@ -234,12 +234,12 @@ pub fn explain(
             name: format!("{}.{origin}", record.owner),
             r#type: record.data.record_type().as_str(),
             data: record.data.rdata().to_string(),
-            zone: forward.clone(),
-            file: format!("db.{}", forward.trim_end_matches('.')),
+            zone: forward.to_string(),
+            file: forward.file_name(),
         });
     }
     for_each_ptr(config.reverse_zones.iter(), vm, |zone, ptr| {
-        let zone = config.reverse_zones[zone].origin().to_string();
+        let zone = config.reverse_zones[zone].origin();
         explanation.records.push(ExplainedRecord {
             name: Name::from(ptr.address).to_string(),
             r#type: "PTR",
@@ -249,8 +249,8 @@ pub fn explain(
                 vm.name(),
                 vm.namespace()
             ),
-            file: format!("db.{}", zone.trim_end_matches('.')),
-            zone,
+            file: zone.file_name(),
+            zone: zone.to_string(),
         });
     });
     explain_chosen_names(&mut explanation, vm, neighbours, config, &forward);
@@ -278,7 +278,7 @@ fn explain_chosen_names(
     vm: &VmAddresses,
     neighbours: &[VirtualMachineInstance],
     config: &Config,
-    forward: &str,
+    forward: &Origin,
 ) {
     let Some(chosen) = vm.chosen_names() else {
         return;
@@ -321,8 +321,8 @@ fn explain_chosen_names(
                 name: format!("{}.{origin}", labels.join(".")),
                 r#type: record.data.record_type().as_str(),
                 data,
-                zone: forward.to_owned(),
-                file: format!("db.{}", forward.trim_end_matches('.')),
+                zone: forward.to_string(),
+                file: forward.file_name(),
             });
         }
     }
@@ -348,11 +348,8 @@ fn has_own_zone(config: &Config, namespace: &Label) -> bool {
         return false;
     }
     let origin = &config.zone.origin;
-    let zones = config.zones_dir.zones();
-    let file = |zone: &str| zones.join(format!("db.{}", zone.trim_end_matches('.')));
-    config.namespace_zones_max.is_none()
-        || !file(&origin.to_string()).is_file()
-        || file(&format!("{namespace}.{origin}")).is_file()
+    let on_disk = |zone: &Origin| config.zones_dir.zones().join(zone.file_name()).is_file();
+    config.namespace_zones_max.is_none() || !on_disk(origin) || on_disk(&origin.child(namespace))
 }
 
 /// The zone file's serial against the one the DNS server at `LOCAL_DNS_ADDR`
