@@ -20,7 +20,6 @@ mod common;
 
 use std::ffi::OsStr;
 use std::path::Path;
-use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
@@ -175,12 +174,7 @@ fn measure(
     mut change: impl FnMut(usize, usize),
 ) {
     let corefile = shipped_corefile().replace("reload 1s", &format!("reload {reload}"));
-    let binary = common::coredns::binary().unwrap();
-    let coredns = CoreDns::serve_with(zones, &corefile, |corefile| {
-        let mut command = Command::new(&binary);
-        command.arg("-conf").arg(corefile);
-        command
-    });
+    let coredns = CoreDns::serve_corefile(zones, &corefile).unwrap();
     let last = vms - 1;
     let first_answer = until_answered(
         &coredns,
@@ -278,18 +272,18 @@ fn source_dir_change_to_coredns_answer() {
     if common::coredns::binary().is_none() {
         return;
     }
-    let runs = sizes().into_iter().flat_map(|vms| {
-        namespace_counts().into_iter().flat_map(move |namespaces| {
-            layouts().into_iter().flat_map(move |layout| {
-                zone_limits().into_iter().flat_map(move |limit| {
-                    reload_ticks().into_iter().map({
-                        let layout = layout.clone();
-                        move |reload| (vms, namespaces, layout.clone(), limit.clone(), reload)
-                    })
-                })
-            })
-        })
-    });
+    let mut runs = Vec::new();
+    for vms in sizes() {
+        for namespaces in namespace_counts() {
+            for layout in layouts() {
+                for limit in zone_limits() {
+                    for reload in reload_ticks() {
+                        runs.push((vms, namespaces, layout.clone(), limit.clone(), reload));
+                    }
+                }
+            }
+        }
+    }
     for (vms, namespace_count, layout, limit, reload) in runs {
         NAMESPACES.store(namespace_count, Ordering::Relaxed);
         let source = tempfile::tempdir().unwrap();

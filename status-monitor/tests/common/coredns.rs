@@ -123,16 +123,17 @@ impl CoreDns {
     /// CoreDNS serving the shipped Corefile from `zones_dir`; `None` when there
     /// is no binary (see [`binary`]).
     pub fn serve(zones_dir: &Path) -> Option<Self> {
+        Self::serve_corefile(zones_dir, &shipped_corefile())
+    }
+
+    /// Like [`Self::serve`], with `corefile` (a variation of the shipped one).
+    pub fn serve_corefile(zones_dir: &Path, corefile: &str) -> Option<Self> {
         let binary = binary()?;
-        Some(Self::serve_with(
-            zones_dir,
-            &shipped_corefile(),
-            |corefile| {
-                let mut command = Command::new(&binary);
-                command.arg("-conf").arg(corefile);
-                command
-            },
-        ))
+        Some(Self::serve_with(zones_dir, corefile, |corefile| {
+            let mut command = Command::new(&binary);
+            command.arg("-conf").arg(corefile);
+            command
+        }))
     }
 
     /// CoreDNS started by `command(corefile path)` (a wrapper such as setpriv

@@ -111,16 +111,11 @@ pub fn serve_transfers_with(
     key: &TransferKey,
     replacements: &[(&str, &str)],
 ) -> Option<CoreDns> {
-    let binary = super::coredns::binary()?;
     let key_path = key.path();
     let mut replacements = replacements.to_vec();
     replacements.push(("/etc/coredns-tsig/transfer.key", key_path.to_str().unwrap()));
     let corefile = adapted(&zone_transfer_corefile(), &replacements);
-    Some(CoreDns::serve_with(zones_dir, &corefile, |path| {
-        let mut command = Command::new(&binary);
-        command.arg("-conf").arg(path);
-        command
-    }))
+    CoreDns::serve_corefile(zones_dir, &corefile)
 }
 
 /// knotd as a secondary, killed on drop.
